@@ -1,0 +1,1 @@
+"""Pure model functions over persistent parameter maps."""

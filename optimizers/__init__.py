@@ -1,0 +1,1 @@
+"""Pure optimizers that return new parameter and state maps."""

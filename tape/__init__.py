@@ -1,0 +1,1 @@
+"""Reverse-mode autodiff on an explicit tape of frozen nodes."""

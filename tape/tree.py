@@ -1,0 +1,289 @@
+"""Trees of floats: flatten, rebuild, map and name their leaves.
+
+A tree is a float (or any non-container leaf) or a container of trees: ``tuple``
+(named tuples included), ``list``, ``dict``, pyrsistent ``PMap`` and ``PVector``.
+Maps are walked in sorted key order, so flattening is deterministic whatever the
+hash seed. Leaves are typed ``float`` because parameter trees hold floats; while a
+tape records, the same functions carry :class:`tape.Value` leaves.
+
+>>> from pyrsistent import pmap, pvector
+>>> params = pmap({"w": pvector([1.0, 2.0]), "b": 0.5})
+>>> named_leaves(params)
+[('b', 0.5), ('w.0', 1.0), ('w.1', 2.0)]
+>>> tree_map(lambda p: 2 * p, params) == pmap({"w": pvector([2.0, 4.0]), "b": 1.0})
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
+
+from pyrsistent import PMap, PVector, pmap, pvector
+
+T = TypeVar("T")
+
+_LEAF = "leaf"
+_TUPLE = "tuple"
+_NAMEDTUPLE = "namedtuple"
+_LIST = "list"
+_DICT = "dict"
+_PMAP = "pmap"
+_PVECTOR = "pvector"
+_MAP_KINDS = (_DICT, _PMAP)
+
+
+class TreeError(ValueError):
+    """Two trees that should share a structure do not, or a tree is malformed."""
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The structure of one tree node: its kind, map keys or type, and children."""
+
+    kind: str
+    aux: Hashable
+    children: tuple[_Shape, ...]
+    num_leaves: int
+
+
+_LEAF_SHAPE = _Shape(_LEAF, None, (), 1)
+
+
+@dataclass(frozen=True)
+class TreeDef(Generic[T]):
+    """The structure of a tree of type ``T`` without its leaves; see :func:`tree_flatten`."""
+
+    shape: _Shape
+
+    @property
+    def num_leaves(self) -> int:
+        """How many leaves a tree of this structure holds."""
+        return self.shape.num_leaves
+
+    def __repr__(self) -> str:
+        return f"TreeDef({_describe(self.shape)})"
+
+
+def _sorted_keys(mapping: object, path: str) -> tuple[Hashable, ...]:
+    keys = tuple(cast("Iterable[Hashable]", mapping))
+    try:
+        return tuple(sorted(keys))  # type: ignore[type-var]  # any mutually orderable keys
+    except TypeError as error:
+        where = path or "the root"
+        raise TreeError(f"map keys at {where} cannot be sorted: {keys!r}") from error
+
+
+def _children(node: object, path: str = "") -> tuple[str, Hashable, list[object]] | None:
+    """Kind, aux data and children of a container node, or ``None`` for a leaf."""
+    if isinstance(node, PMap):
+        keys = _sorted_keys(node, path)
+        return _PMAP, keys, [node[k] for k in keys]
+    if isinstance(node, dict):
+        keys = _sorted_keys(node, path)
+        return _DICT, keys, [node[k] for k in keys]
+    if isinstance(node, PVector):
+        return _PVECTOR, None, list(node)
+    if isinstance(node, list):
+        return _LIST, None, list(node)
+    if isinstance(node, tuple):
+        if hasattr(type(node), "_fields"):
+            return _NAMEDTUPLE, type(node), list(node)
+        return _TUPLE, None, list(node)
+    return None
+
+
+def _shape_of(tree: object, leaves: list[float]) -> _Shape:
+    found = _children(tree)
+    if found is None:
+        leaves.append(cast(float, tree))
+        return _LEAF_SHAPE
+    kind, aux, kids = found
+    shapes = tuple(_shape_of(kid, leaves) for kid in kids)
+    return _Shape(kind, aux, shapes, sum(s.num_leaves for s in shapes))
+
+
+def tree_flatten(tree: T) -> tuple[list[float], TreeDef[T]]:
+    """Split ``tree`` into its leaves (depth first, maps by sorted key) and its structure."""
+    leaves: list[float] = []
+    shape = _shape_of(tree, leaves)
+    return leaves, TreeDef(shape)
+
+
+def _build(shape: _Shape, leaves: Iterator[object]) -> object:
+    if shape.kind == _LEAF:
+        return next(leaves)
+    kids = [_build(child, leaves) for child in shape.children]
+    if shape.kind == _TUPLE:
+        return tuple(kids)
+    if shape.kind == _LIST:
+        return kids
+    if shape.kind == _PVECTOR:
+        return pvector(kids)
+    if shape.kind == _NAMEDTUPLE:
+        return cast("Callable[..., object]", shape.aux)(*kids)
+    keys = cast("tuple[Hashable, ...]", shape.aux)
+    built = dict(zip(keys, kids))
+    return pmap(built) if shape.kind == _PMAP else built
+
+
+def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
+    """Rebuild a tree of ``treedef``'s structure from ``leaves`` in flattening order."""
+    items = list(leaves)
+    if len(items) != treedef.num_leaves:
+        raise TreeError(f"the structure has {treedef.num_leaves} leaves but {len(items)} were given")
+    return cast(T, _build(treedef.shape, iter(items)))
+
+
+def tree_leaves(tree: object) -> list[float]:
+    """The leaves of ``tree`` in flattening order."""
+    return tree_flatten(tree)[0]
+
+
+def tree_structure(tree: T) -> TreeDef[T]:
+    """The structure of ``tree`` without its leaves."""
+    return tree_flatten(tree)[1]
+
+
+def _join(path: str, part: object) -> str:
+    return f"{path}.{part}" if path else str(part)
+
+
+def _first_mismatch(a: _Shape, b: _Shape, path: str = "") -> str:
+    """Path and description of the first place two shapes differ."""
+    where = path or "the root"
+    if a.kind != b.kind or (a.kind == _NAMEDTUPLE and a.aux != b.aux):
+        return f"at {where}: {_describe(a, short=True)} vs {_describe(b, short=True)}"
+    if a.kind in _MAP_KINDS and a.aux != b.aux:
+        return f"at {where}: keys {list(cast(tuple[object, ...], a.aux))} vs {list(cast(tuple[object, ...], b.aux))}"
+    if len(a.children) != len(b.children):
+        return f"at {where}: length {len(a.children)} vs {len(b.children)}"
+    labels: Sequence[object] = (
+        cast("tuple[object, ...]", a.aux) if a.kind in _MAP_KINDS else range(len(a.children))
+    )
+    for label, x, y in zip(labels, a.children, b.children):
+        if x != y:
+            return _first_mismatch(x, y, _join(path, label))
+    return f"at {where}"
+
+
+def _describe(shape: _Shape, short: bool = False) -> str:
+    if shape.kind == _LEAF:
+        return "leaf"
+    if short:
+        return f"{shape.kind} of {len(shape.children)}"
+    inner = ", ".join(_describe(child) for child in shape.children)
+    return f"{shape.kind}[{inner}]"
+
+
+def assert_same_structure(first: object, second: object, names: tuple[str, str] = ("first", "second")) -> None:
+    """Raise :class:`TreeError` naming the first path where two trees' structures differ."""
+    a, b = tree_structure(first).shape, tree_structure(second).shape
+    if a != b:
+        raise TreeError(f"{names[0]} and {names[1]} differ in structure {_first_mismatch(a, b)}")
+
+
+def tree_map(fun: Callable[..., float], tree: T, *rest: T) -> T:
+    """Apply ``fun`` leaf by leaf to ``tree`` and any trees of the same structure in ``rest``.
+
+    >>> tree_map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
+    (11.0, [22.0])
+    """
+    leaves, treedef = tree_flatten(tree)
+    others: list[list[float]] = []
+    for index, other in enumerate(rest):
+        other_leaves, other_def = tree_flatten(other)
+        if other_def.shape != treedef.shape:
+            raise TreeError(
+                f"tree_map: tree {index + 1} differs from the first "
+                f"{_first_mismatch(treedef.shape, other_def.shape)}"
+            )
+        others.append(other_leaves)
+    return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others)])
+
+
+def _named(tree: object, path: str, out: list[tuple[str, float]]) -> None:
+    found = _children(tree, path)
+    if found is None:
+        out.append((path, cast(float, tree)))
+        return
+    kind, aux, kids = found
+    labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
+    for label, kid in zip(labels, kids):
+        _named(kid, _join(path, label), out)
+
+
+def named_leaves(tree: object) -> list[tuple[str, float]]:
+    """Each leaf with its dotted path through map keys and sequence indices.
+
+    The order is the flattening order. ``{"layers": [{"weight": [[1.0]]}]}`` gives
+    ``[("layers.0.weight.0.0", 1.0)]``.
+    """
+    out: list[tuple[str, float]] = []
+    _named(tree, "", out)
+    return out
+
+
+def _parameter_names(tree: object, path: str, current: str, out: list[str]) -> None:
+    found = _children(tree, path)
+    if found is None:
+        out.append(current)
+        return
+    kind, aux, kids = found
+    is_map = kind in _MAP_KINDS
+    labels: Sequence[object] = cast("tuple[object, ...]", aux) if is_map else range(len(kids))
+    for label, kid in zip(labels, kids):
+        child_path = _join(path, label)
+        _parameter_names(kid, child_path, child_path if is_map else current, out)
+
+
+def leaf_parameter_names(tree: object) -> list[str]:
+    """For each leaf in flattening order, the name of the parameter it belongs to.
+
+    A parameter's name is the leaf's path cut after its last map key, so every float
+    of the matrix at ``layers.0.weight`` is named ``layers.0.weight``. Leaves reached
+    through no map at all are named by their full path (``""`` for a bare leaf).
+    """
+    out: list[str] = []
+    _parameter_names(tree, "", "", out)
+    return out
+
+
+def parameter_name(path: str, tree: object) -> str:
+    """The parameter name of the leaf at dotted ``path`` in ``tree`` (see :func:`leaf_parameter_names`)."""
+    for (leaf_path, _), name in zip(named_leaves(tree), leaf_parameter_names(tree)):
+        if leaf_path == path:
+            return name
+    raise TreeError(f"no leaf at path {path!r}")
+
+
+def named_parameters(tree: T) -> list[tuple[str, T]]:
+    """Split ``tree`` at its last map keys: ``[(name, subtree), ...]`` in flattening order.
+
+    For ``pmap({"layers": [pmap({"weight": w, "bias": b})]})`` this is
+    ``[("layers.0.bias", b), ("layers.0.weight", w)]``. Leaves reached through no
+    map are their own parameters.
+    """
+    out: list[tuple[str, T]] = []
+    _split(tree, "", out)
+    return out
+
+
+def _holds_map(tree: object) -> bool:
+    found = _children(tree)
+    if found is None:
+        return False
+    kind, _, kids = found
+    return kind in _MAP_KINDS or any(_holds_map(kid) for kid in kids)
+
+
+def _split(tree: object, path: str, out: list[tuple[str, T]]) -> None:
+    found = _children(tree, path)
+    if found is None or not _holds_map(tree):
+        out.append((path, cast(T, tree)))
+        return
+    kind, aux, kids = found
+    labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
+    for label, kid in zip(labels, kids):
+        _split(kid, _join(path, label), out)
