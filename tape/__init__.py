@@ -1,1 +1,42 @@
-"""Reverse-mode autodiff on an explicit tape of frozen nodes."""
+"""Reverse-mode autodiff on an explicit tape of frozen nodes.
+
+>>> import tape
+>>> tape.grad(lambda x: tape.tanh(x) * x)(0.5)  # doctest: +ELLIPSIS
+0.85...
+"""
+
+from tape import tree
+from tape.errors import GradientCheckError, NonFiniteError, TapeError
+from tape.gradient_check import GradientReport, check_gradients, numerical_grad
+from tape.gradient_tape import Node, Tape
+from tape.ops import REGISTRY, Op
+from tape.transforms import grad, stop_gradient, value_and_grad
+from tape.value import Scalar, Value, dot, exp, leaky_relu, log, relu, sigmoid, sqrt, tanh, vsum
+
+__all__ = [
+    "REGISTRY",
+    "GradientCheckError",
+    "GradientReport",
+    "Node",
+    "NonFiniteError",
+    "Op",
+    "Scalar",
+    "Tape",
+    "TapeError",
+    "Value",
+    "check_gradients",
+    "dot",
+    "exp",
+    "grad",
+    "leaky_relu",
+    "log",
+    "numerical_grad",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "stop_gradient",
+    "tanh",
+    "tree",
+    "value_and_grad",
+    "vsum",
+]

@@ -156,7 +156,8 @@ def _first_mismatch(a: _Shape, b: _Shape, path: str = "") -> str:
     if a.kind != b.kind or (a.kind == _NAMEDTUPLE and a.aux != b.aux):
         return f"at {where}: {_describe(a, short=True)} vs {_describe(b, short=True)}"
     if a.kind in _MAP_KINDS and a.aux != b.aux:
-        return f"at {where}: keys {list(cast(tuple[object, ...], a.aux))} vs {list(cast(tuple[object, ...], b.aux))}"
+        keys_a, keys_b = cast("tuple[object, ...]", a.aux), cast("tuple[object, ...]", b.aux)
+        return f"at {where}: keys {list(keys_a)} vs {list(keys_b)}"
     if len(a.children) != len(b.children):
         return f"at {where}: length {len(a.children)} vs {len(b.children)}"
     labels: Sequence[object] = (
@@ -177,7 +178,9 @@ def _describe(shape: _Shape, short: bool = False) -> str:
     return f"{shape.kind}[{inner}]"
 
 
-def assert_same_structure(first: object, second: object, names: tuple[str, str] = ("first", "second")) -> None:
+def assert_same_structure(
+    first: object, second: object, names: tuple[str, str] = ("first", "second")
+) -> None:
     """Raise :class:`TreeError` naming the first path where two trees' structures differ."""
     a, b = tree_structure(first).shape, tree_structure(second).shape
     if a != b:
