@@ -175,7 +175,7 @@ DOT = define(
     nary=True,
 )
 VSUM = define("vsum", _vsum_forward, _ones, nary=True)
-LEAF = define("leaf", lambda x: x)
+LEAF = define("leaf", lambda x: x, lambda v, x: 1.0)  # watch(): identity on the watched value
 
 REGISTRY: Mapping[str, Op] = MappingProxyType(_REGISTRY)
 """Every primitive op by name (read-only)."""
