@@ -18,6 +18,8 @@ import itertools
 from types import TracebackType
 from typing import NamedTuple, TypeVar, cast, overload
 
+from pyrsistent import PMap
+
 from tape import floats
 from tape.errors import NonFiniteError, TapeError
 from tape.ops import LEAF, Op, Primal
@@ -25,6 +27,7 @@ from tape.tree import named_leaves, tree_flatten, tree_structure, tree_unflatten
 from tape.value import Scalar, Value, _check_number, _make
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 # A logical clock ordering tape openings and closings: it decides which of two
 # tapes is nested in the other, never what anything computes.
@@ -202,6 +205,12 @@ class Tape:
         self, target: Scalar, sources: tuple[Value, ...], *, seed: Scalar = 1.0
     ) -> tuple[float, ...]: ...
     @overload
+    def gradient(self, target: Scalar, sources: list[Value], *, seed: Scalar = 1.0) -> list[float]: ...
+    @overload
+    def gradient(self, target: Scalar, sources: dict[K, Value], *, seed: Scalar = 1.0) -> dict[K, float]: ...
+    @overload
+    def gradient(self, target: Scalar, sources: PMap[K, Value], *, seed: Scalar = 1.0) -> PMap[K, float]: ...
+    @overload
     def gradient(self, target: Scalar, sources: T, *, seed: Scalar = 1.0) -> T: ...
     def gradient(self, target: Scalar, sources: object, *, seed: Scalar = 1.0) -> object:
         """``d target / d source`` for each source, in the structure of ``sources``.
@@ -209,7 +218,8 @@ class Tape:
         ``sources`` is one Value, a tuple, or any tree of Values on this tape.
         A target that does not depend on them (a float, a constant) gives zeros.
         Can be called any number of times, during recording or after.
-        Inside an enclosing tape the results are that tape's Values.
+        Inside an enclosing tape the results are that tape's Values (typed as floats;
+        :func:`tape.grad` is the typed way to take higher-order derivatives).
         """
         leaves, treedef = tree_flatten(sources)
         for leaf_path, named_leaf in named_leaves(sources):
