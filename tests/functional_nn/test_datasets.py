@@ -1,0 +1,262 @@
+"""Tests for functional_nn.datasets: shipped data, generators, standardisation, registry."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from importlib import resources
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyrsistent import pvector
+
+from functional_nn import datasets as D
+from functional_nn.dataloader import Dataset, train_test_split
+from functional_nn.random import Key, key, split
+
+GENERATORS: dict[str, Callable[[Key], Dataset]] = {
+    "moons": lambda k: D.moons(60, key=k),
+    "circles": lambda k: D.circles(60, key=k),
+    "spirals": lambda k: D.spirals(60, key=k),
+    "blobs": lambda k: D.blobs(60, key=k),
+    "sine": lambda k: D.sine(60, key=k),
+}
+
+
+def _column(ds: Dataset, j: int) -> list[float]:
+    return [row[j] for row in ds.inputs]
+
+
+# -- shipped data ----------------------------------------------------------------------
+
+
+def test_iris_shape_classes_and_values() -> None:
+    ds = D.iris()
+    assert (len(ds), ds.num_features, ds.num_classes, ds.name) == (150, 4, 3, "iris")
+    assert Counter(ds.labels()) == {0: 50, 1: 50, 2: 50}
+    assert list(ds[0][0]) == [5.1, 3.5, 1.4, 0.2]
+    assert ds[0][1] == 0
+    assert list(ds[-1][0]) == [5.9, 3.0, 5.1, 1.8]
+    assert ds[-1][1] == 2
+    lows = [min(_column(ds, j)) for j in range(4)]
+    highs = [max(_column(ds, j)) for j in range(4)]
+    assert lows == [4.3, 2.0, 1.0, 0.1]
+    assert highs == [7.9, 4.4, 6.9, 2.5]
+    assert len(D.IRIS_FEATURE_NAMES) == 4
+    assert D.IRIS_CLASS_NAMES == ("setosa", "versicolor", "virginica")
+
+
+def test_digits_shape_classes_and_values() -> None:
+    ds = D.digits()
+    assert (len(ds), ds.num_features, ds.num_classes, ds.name) == (1797, 64, 10, "digits")
+    counts = Counter(ds.labels())
+    expected = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+    assert tuple(counts[d] for d in range(10)) == expected == D.DIGITS_CLASS_COUNTS
+    pixels = {x for row in ds.inputs for x in row}
+    assert pixels == {float(v) for v in range(17)}
+    assert all(x == 0.0 for x in _column(ds, 0))  # a corner pixel is always blank
+    first_row, first_label = ds[0]
+    assert first_label == 0
+    assert list(first_row[:8]) == [0.0, 0.0, 5.0, 13.0, 9.0, 1.0, 0.0, 0.0]
+
+
+def test_shipped_data_is_cached_and_documented() -> None:
+    assert D.iris() is D.iris()
+    assert D.digits() is D.digits()
+    readme = resources.files("functional_nn").joinpath("data").joinpath("README.md").read_text()
+    assert "CC BY 4.0" in readme
+    assert "Alpaydin" in readme
+
+
+# -- generated data ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generated_sets_are_reproducible_from_the_key(name: str) -> None:
+    make = GENERATORS[name]
+    k1, k2 = split(key(0))
+    assert make(k1) == make(k1)
+    assert make(k1) != make(k2)
+    ds = make(k1)
+    assert len(ds) == 60
+    assert ds.name == name
+    assert all(math.isfinite(x) for row in ds.inputs for x in row)
+
+
+@pytest.mark.parametrize("name", ["moons", "circles", "spirals", "blobs"])
+def test_generated_classification_sets_are_balanced_and_shuffled(name: str) -> None:
+    ds = GENERATORS[name](key(1))
+    assert ds.num_classes is not None
+    counts = Counter(ds.labels())
+    assert set(counts) == set(range(ds.num_classes))
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert list(ds.labels()) != sorted(ds.labels())
+
+
+def test_golden_generated_values() -> None:
+    # Approximate where sin and cos (from the platform's maths library) are involved.
+    row, label = D.moons(10, key=key(0))[0]
+    assert list(row) == pytest.approx([-0.06678635707573015, 0.5502539862319253], abs=1e-12)
+    assert label == 1
+    (x,), y = D.sine(3, noise=0.0, key=key(0))[0]
+    assert x == -1.1566418315617355  # uniform draws are exact everywhere
+    assert y == pytest.approx(-0.9154568923637122, abs=1e-12)
+
+
+def test_noiseless_moons_lie_on_their_arcs() -> None:
+    ds = D.moons(50, noise=0.0, key=key(2))
+    for (x, y), label in ds:
+        if label == 0:
+            assert math.hypot(x, y) == pytest.approx(1.0) and y >= -1e-12
+        else:
+            assert math.hypot(x - 1.0, y - 0.5) == pytest.approx(1.0) and y <= 0.5 + 1e-12
+
+
+@given(st.floats(min_value=0.05, max_value=0.95), st.integers(min_value=2, max_value=40))
+def test_noiseless_circles_have_two_radii(factor: float, n: int) -> None:
+    ds = D.circles(n, noise=0.0, factor=factor, key=key(3))
+    for (x, y), label in ds:
+        assert math.hypot(x, y) == pytest.approx(1.0 if label == 0 else factor)
+
+
+def test_spirals_stay_in_the_unit_disc_and_use_every_class() -> None:
+    ds = D.spirals(100, classes=4, noise=0.3, key=key(4))
+    assert ds.num_classes == 4
+    assert Counter(ds.labels()) == {0: 25, 1: 25, 2: 25, 3: 25}
+    assert all(math.hypot(x, y) <= 1.0 + 1e-12 for x, y in ds.inputs)
+
+
+def test_blobs_cluster_around_their_centres() -> None:
+    ds = D.blobs(200, centers=4, std=0.01, features=3, key=key(5))
+    assert (ds.num_features, ds.num_classes) == (3, 4)
+    for c in range(4):
+        points = [row for row, label in ds if label == c]
+        centre = [math.fsum(p[j] for p in points) / len(points) for j in range(3)]
+        assert all(-10.0 <= v < 10.0 for v in centre)
+        assert all(math.dist(p, centre) < 0.1 for p in points)
+
+
+def test_sine_is_regression_on_the_sine_curve() -> None:
+    clean = D.sine(100, noise=0.0, key=key(6))
+    assert clean.num_classes is None
+    assert clean.num_features == 1
+    for (x,), y in clean:
+        assert -math.pi <= x < math.pi
+        assert y == math.sin(x)
+    noisy = D.sine(2000, noise=0.1, key=key(6))
+    residuals = [y - math.sin(x) for (x,), y in noisy]
+    spread = math.sqrt(math.fsum(r * r for r in residuals) / len(residuals))
+    assert spread == pytest.approx(0.1, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: D.moons(1, key=key(0)), ValueError, "n must be >= 2"),
+        (lambda: D.moons(10, noise=-0.1, key=key(0)), ValueError, "noise must be finite and >= 0"),
+        (lambda: D.circles(10, factor=1.0, key=key(0)), ValueError, "strictly between 0 and 1"),
+        (lambda: D.circles(10, factor=0.0, key=key(0)), ValueError, "strictly between 0 and 1"),
+        (lambda: D.spirals(10, classes=1, key=key(0)), ValueError, "classes must be >= 2"),
+        (lambda: D.spirals(2, classes=3, key=key(0)), ValueError, "too small for 3 classes"),
+        (lambda: D.blobs(10, std=math.inf, key=key(0)), ValueError, "std must be finite"),
+        (lambda: D.blobs(10, features=0, key=key(0)), ValueError, "features must be >= 1"),
+        (lambda: D.sine(10.0, key=key(0)), TypeError, "n must be an int"),  # type: ignore[arg-type]
+    ],
+)
+def test_generator_validation(call: Callable[[], object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+# -- standardisation -----------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
+def test_standardize_fits_on_train_only() -> None:
+    train, test = train_test_split(D.iris(), 0.2, key=key(7))
+    train_s, test_s, scaler = D.standardize(train, test)
+    assert scaler == D.Standardizer.fit(train)
+    for j in range(4):
+        mean, std = _mean_std(_column(train_s, j))
+        assert mean == pytest.approx(0.0, abs=1e-12)
+        assert std == pytest.approx(1.0)
+    assert test_s.inputs == pvector(scaler.apply(row) for row in test.inputs)
+    assert scaler != D.Standardizer.fit(test)
+    assert (test_s.targets, test_s.num_classes, test_s.name) == (test.targets, 3, "iris")
+
+
+def test_standardize_constant_features_without_dividing_by_zero() -> None:
+    ds = D.digits()
+    (scaled, scaler) = D.standardize(ds)
+    assert scaler.scale[0] == 1.0
+    assert all(x == 0.0 for x in _column(scaled, 0))
+    assert all(math.isfinite(x) for row in scaled.inputs for x in row)
+    constant = Dataset.from_rows([[0.1, 1.0], [0.1, 2.0], [0.1, 3.0]], [0.0, 1.0, 2.0])
+    (scaled_constant, _) = D.standardize(constant)
+    assert _column(scaled_constant, 0) == [0.0, 0.0, 0.0]
+
+
+@given(
+    st.lists(
+        st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=3, max_size=3),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_standardized_columns_have_zero_mean_and_unit_or_zero_spread(
+    rows: list[list[float]],
+) -> None:
+    ds = Dataset.from_rows(rows, [0.0] * len(rows))
+    (scaled, scaler) = D.standardize(ds)
+    assert scaler.num_features == 3
+    for j in range(3):
+        column = _column(scaled, j)
+        assert all(math.isfinite(x) for x in column)
+        mean, std = _mean_std(column)
+        assert abs(mean) < 1e-6
+        assert std == pytest.approx(1.0, abs=1e-6) or std == 0.0
+
+
+def test_standardizer_validation() -> None:
+    scaler = D.Standardizer(pvector([0.0, 1.0]), pvector([1.0, 2.0]))
+    assert scaler.apply([1.0, 5.0]) == pvector([1.0, 2.0])
+    with pytest.raises(ValueError, match="row has 3 features, standardizer expects 2"):
+        scaler.apply([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="has 4 features, standardizer expects 2"):
+        scaler.transform(D.iris())
+    with pytest.raises(ValueError, match="scale > 0"):
+        D.Standardizer(pvector([0.0]), pvector([0.0]))
+    with pytest.raises(ValueError, match="1 means but 2 scales"):
+        D.Standardizer(pvector([0.0]), pvector([1.0, 1.0]))
+
+
+# -- registry --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", D.DATASET_NAMES)
+def test_load_by_name(name: str) -> None:
+    ds = D.load(name, key=key(8))
+    assert ds.name == name
+    assert ds == D.load(name, key=key(8))
+
+
+def test_load_matches_the_generators_and_ignores_key_for_shipped_sets() -> None:
+    k = key(9)
+    assert D.load("moons", key=k) == D.moons(key=k)
+    assert D.load("blobs", key=k) == D.blobs(key=k)
+    assert D.load("iris") is D.iris()
+    assert D.load("digits", key=k) is D.digits()
+
+
+def test_load_errors() -> None:
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; choose one of: digits, iris"):
+        D.load("mnist")
+    with pytest.raises(ValueError, match="'spirals' is generated at random and needs key"):
+        D.load("spirals")
+    assert set(D.DATASET_NAMES) == {"digits", "iris", "moons", "circles", "spirals", "blobs", "sine"}
