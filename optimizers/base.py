@@ -1,0 +1,201 @@
+"""Gradient transformations, their composition with :func:`chain`, and :class:`Optimizer`.
+
+A :class:`GradientTransformation` is a named pair of pure functions: ``init(params)``
+makes its state and ``update(updates, state, params)`` turns updates (at first the
+gradients) into new updates and a new state. :func:`chain` runs several in order and
+gives an :class:`Optimizer`, whose ``step`` applies the final updates to the params.
+
+>>> from pyrsistent import pmap
+>>> from optimizers.transforms import scale_by_learning_rate, trace
+>>> opt = chain(trace(0.5), scale_by_learning_rate(0.1))
+>>> params = pmap({"w": 1.0})
+>>> state = opt.init(params)
+>>> params, state = opt.step(params, pmap({"w": 2.0}), state)
+>>> params["w"], state["step"]
+(0.8, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, TypeVar
+
+from pyrsistent import PMap, PVector, pmap, pvector
+
+from optimizers.state import OptState, StateValue, expect_state, get_int
+from tape.tree import (
+    assert_same_structure,
+    leaf_parameter_names,
+    named_leaves,
+    tree_flatten,
+    tree_map,
+    tree_unflatten,
+)
+
+Params = TypeVar("Params")
+"""The type of a parameter tree: any tree :mod:`tape.tree` accepts, with float leaves."""
+
+Updates = TypeVar("Updates")
+"""The type of a gradient or update tree: the params' structure with float leaves."""
+
+
+class InitFn(Protocol):
+    """``init(params) -> state``: the state a transformation starts from."""
+
+    def __call__(self, params: object, /) -> OptState: ...
+
+
+class UpdateFn(Protocol):
+    """``update(updates, state, params) -> (updates, state)``, giving back the updates' type."""
+
+    def __call__(self, updates: Updates, state: OptState, params: object, /) -> tuple[Updates, OptState]: ...
+
+
+class GradientTransformation(NamedTuple):
+    """A named pair of pure functions that turn gradients into updates.
+
+    ``init(params)`` gives a state (a ``PMap`` whose ``"transform"`` entry is ``name``);
+    ``update(updates, state, params)`` gives new updates (same structure and container
+    types as ``updates``) and a new state. Neither mutates its arguments.
+    """
+
+    init: InitFn
+    update: UpdateFn
+    name: str
+
+
+def apply_updates(params: Params, updates: Params) -> Params:
+    """``params + updates`` leaf by leaf, as a new tree of the params' container types.
+
+    >>> apply_updates((1.0, [2.0]), (0.5, [-1.0]))
+    (1.5, [1.0])
+    """
+    return tree_map(lambda p, u: p + u, params, updates)
+
+
+def _is_number(leaf: object) -> bool:
+    return isinstance(leaf, (int, float)) and not isinstance(leaf, bool)
+
+
+def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
+    if all(_is_number(leaf) for leaf in leaves):
+        return
+    for path, leaf in named_leaves(tree):
+        if not _is_number(leaf):
+            raise ValueError(f"{what} leaf {path or '(the root)'!r} is a {type(leaf).__name__}, not a float")
+
+
+def _layout(params: object) -> str:
+    """A digest of the params' leaf paths: equal for trees with the same layout of leaves."""
+    text = "\n".join(path for path, _ in named_leaves(params))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _sizes(params: object) -> PMap[str, StateValue]:
+    """How many leaves each named parameter has."""
+    return pmap(dict(Counter(leaf_parameter_names(params))))
+
+
+def _describe_mismatch(recorded: StateValue, params: object) -> str:
+    sizes = _sizes(params)
+    if not isinstance(recorded, PMap):
+        return "the state records no parameter names"
+    for name in leaf_parameter_names(params):
+        if name not in recorded:
+            return f"parameter {name!r} is not in the state"
+        if recorded[name] != sizes[name]:
+            return f"parameter {name!r} has {sizes[name]} leaves but {recorded[name]} in the state"
+    for name in recorded:
+        if name not in sizes:
+            return f"parameter {name!r} is in the state but not in the params"
+    return "the parameters have the same names and sizes but their leaves are laid out differently"
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer: ``init(params) -> state`` and ``step(params, grads, state) -> (params, state)``.
+
+    It wraps a :class:`GradientTransformation` (its ``transform``, whose name is the
+    optimizer's ``name``) and adds to its state the step count and the parameters'
+    names and layout, so that a state is never used with other parameters. Optimizers
+    compose: :func:`chain` accepts them as well as transformations.
+    """
+
+    transform: GradientTransformation
+
+    @property
+    def name(self) -> str:
+        """The name of the wrapped transformation, e.g. ``"adam"``."""
+        return self.transform.name
+
+    def init(self, params: object) -> OptState:
+        """The state before the first step: step 0, the params' identity, the transform's state."""
+        leaves, _ = tree_flatten(params)
+        _check_numbers(leaves, params, "params")
+        return pmap(
+            {
+                "step": 0,
+                "parameters": _sizes(params),
+                "layout": _layout(params),
+                "transform": self.transform.init(params),
+            }
+        )
+
+    def step(self, params: Params, grads: Params, state: OptState) -> tuple[Params, OptState]:
+        """New params and state after one update with ``grads`` (the params' structure)."""
+        if not isinstance(state, PMap) or not {"step", "parameters", "layout"} <= set(state):
+            raise ValueError(
+                f"{self.name}: the state is not an optimizer state; make it with {self.name}.init(params)"
+            )
+        step = get_int(state, "step", self.name)
+        param_leaves, param_def = tree_flatten(params)
+        grad_leaves, grad_def = tree_flatten(grads)
+        if grad_def != param_def:
+            assert_same_structure(params, grads, ("params", "grads"))
+        _check_numbers(param_leaves, params, "params")
+        _check_numbers(grad_leaves, grads, "grads")
+        if state["layout"] != _layout(params):
+            raise ValueError(
+                f"{self.name}: the state was made for another parameter tree: "
+                f"{_describe_mismatch(state['parameters'], params)}"
+            )
+        inner = state.get("transform")
+        if not isinstance(inner, PMap):
+            raise ValueError(f"{self.name}: the state holds no state for its transform")
+        updates, inner = self.transform.update(grads, inner, params)
+        update_leaves, update_def = tree_flatten(updates)
+        if update_def != grad_def:
+            raise ValueError(f"{self.name}: the transform gave updates of another structure than grads")
+        new_params = tree_unflatten(param_def, [p + u for p, u in zip(param_leaves, update_leaves)])
+        return new_params, state.set("step", step + 1).set("transform", inner)
+
+
+def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -> Optimizer:
+    """An optimizer that runs ``parts`` in order, each feeding its updates to the next.
+
+    Optimizers among ``parts`` contribute their transform, so
+    ``chain(clip_by_global_norm(1.0), adam(1e-3))`` clips gradients before Adam.
+    ``name`` defaults to ``"chain(...)"`` of the parts' names; the state records it.
+    """
+    transforms = tuple(part.transform if isinstance(part, Optimizer) else part for part in parts)
+    label = name if name is not None else f"chain({', '.join(t.name for t in transforms)})"
+
+    def init(params: object) -> OptState:
+        return pmap({"transform": label, "parts": pvector([t.init(params) for t in transforms])})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, label)
+        states = state.get("parts")
+        if not isinstance(states, PVector) or len(states) != len(transforms):
+            raise ValueError(f"{label}: the state should hold {len(transforms)} parts, got {states!r}")
+        new_states: list[StateValue] = []
+        for transform, part_state in zip(transforms, states):
+            if not isinstance(part_state, PMap):
+                raise ValueError(f"{label}: the state of {transform.name!r} is not a PMap")
+            updates, new_state = transform.update(updates, part_state, params)
+            new_states.append(new_state)
+        return updates, state.set("parts", pvector(new_states))
+
+    return Optimizer(GradientTransformation(init, update, label))

@@ -1,0 +1,144 @@
+"""Optimizer state: a persistent map of JSON-friendly values, and its JSON round trip.
+
+A state holds only :class:`~pyrsistent.PMap` with ``str`` keys, :class:`~pyrsistent.PVector`,
+``float``, ``int``, ``str`` and ``bool``, so a checkpoint can write it as JSON and read it
+back exactly (Python writes floats with their shortest round-tripping ``repr``).
+Per-leaf moments are kept as trees with the parameters' structure, their containers
+frozen: maps become ``PMap`` and sequences ``PVector``, which keeps the leaf order.
+
+>>> import json
+>>> from pyrsistent import pmap, pvector
+>>> state = pmap({"step": 3, "mu": pmap({"w": pvector([0.1, -2.5])})})
+>>> text = json.dumps(state_to_json(state))
+>>> text
+'{"mu": {"w": [0.1, -2.5]}, "step": 3}'
+>>> state_from_json(json.loads(text)) == state
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeAlias
+
+from pyrsistent import PMap, PVector, pmap, pvector
+
+from tape.tree import TreeDef, TreeError, tree_flatten
+
+StateValue: TypeAlias = "bool | int | float | str | PMap[str, StateValue] | PVector[StateValue]"
+"""One value inside an optimizer state."""
+
+OptState: TypeAlias = "PMap[str, StateValue]"
+"""An optimizer state: a persistent map from ``str`` keys to :data:`StateValue`."""
+
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json]"
+"""A value as :func:`json.dumps` writes it and :func:`json.loads` reads it back."""
+
+
+def _where(path: str) -> str:
+    return repr(path) if path else "the root"
+
+
+def _join(path: str, part: object) -> str:
+    return f"{path}.{part}" if path else str(part)
+
+
+def _to_json(value: object, path: str) -> Json:
+    if isinstance(value, PMap):
+        for key in value:
+            if not isinstance(key, str):
+                raise ValueError(f"state map at {_where(path)} has a non-str key {key!r}")
+        return {key: _to_json(value[key], _join(path, key)) for key in sorted(value)}
+    if isinstance(value, (PVector, tuple)):
+        return [_to_json(item, _join(path, index)) for index, item in enumerate(value)]
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"state value at {_where(path)} is a {type(value).__name__}, not JSON-friendly")
+
+
+def state_to_json(state: OptState) -> dict[str, Json]:
+    """The state as plain ``dict``/``list``/numbers/strings, ready for :func:`json.dumps`.
+
+    Raises :class:`ValueError` naming the path of any value JSON cannot hold.
+    """
+    out = _to_json(state, "")
+    assert isinstance(out, dict)
+    return out
+
+
+def _from_json(value: object, path: str) -> StateValue:
+    if isinstance(value, Mapping):
+        items: dict[str, StateValue] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"JSON object at {_where(path)} has a non-str key {key!r}")
+            items[key] = _from_json(item, _join(path, key))
+        return pmap(items)
+    if isinstance(value, (list, tuple)):
+        return pvector([_from_json(item, _join(path, index)) for index, item in enumerate(value)])
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"JSON value at {_where(path)} is a {type(value).__name__}, not a state value")
+
+
+def state_from_json(obj: Mapping[str, object]) -> OptState:
+    """Rebuild a state from what :func:`state_to_json` gave (after a JSON round trip).
+
+    Objects become ``PMap`` and arrays ``PVector``; the next ``step`` checks the state
+    against its optimizer and parameters.
+    """
+    out = _from_json(obj, "")
+    if not isinstance(out, PMap):
+        raise ValueError(f"an optimizer state is a JSON object, not a {type(obj).__name__}")
+    return out
+
+
+def zeros_like(tree: object) -> StateValue:
+    """A tree of ``0.0`` with ``tree``'s structure, maps frozen to ``PMap``, sequences to ``PVector``."""
+    if isinstance(tree, (PMap, dict)):
+        return pmap({key: zeros_like(value) for key, value in tree.items()})
+    if isinstance(tree, (PVector, list, tuple)):
+        return pvector([zeros_like(item) for item in tree])
+    return 0.0
+
+
+def expect_state(state: object, transform: str) -> OptState:
+    """``state`` if it is a state that the transform named ``transform`` made, else a ValueError."""
+    if not isinstance(state, PMap):
+        raise ValueError(f"{transform}: expected its state (a PMap), got a {type(state).__name__}")
+    made_by = state.get("transform")
+    if made_by != transform:
+        raise ValueError(
+            f"{transform}: the state was made by {made_by!r}, not by {transform!r} "
+            "(a state from another optimizer?)"
+        )
+    return state
+
+
+def get_int(state: OptState, key: str, transform: str) -> int:
+    """The non-negative ``int`` at ``key`` of a transform's state."""
+    value = state.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{transform}: state[{key!r}] should be a count >= 0, got {value!r}")
+    return value
+
+
+def get_tree(
+    state: OptState, key: str, transform: str, num_leaves: int
+) -> tuple[list[float], TreeDef[StateValue]]:
+    """Leaves and structure of the moment tree at ``key``, checked to hold ``num_leaves`` numbers."""
+    if key not in state:
+        raise ValueError(f"{transform}: the state has no {key!r}")
+    try:
+        leaves, treedef = tree_flatten(state[key])
+    except TreeError as error:
+        raise ValueError(f"{transform}: state[{key!r}] is not a tree: {error}") from error
+    if len(leaves) != num_leaves:
+        raise ValueError(
+            f"{transform}: state[{key!r}] has {len(leaves)} leaves but the updates have "
+            f"{num_leaves} (a state from another parameter tree?)"
+        )
+    for leaf in leaves:
+        if not isinstance(leaf, (int, float)) or isinstance(leaf, bool):
+            raise ValueError(f"{transform}: state[{key!r}] holds a {type(leaf).__name__}, not a float")
+    return leaves, treedef

@@ -1,0 +1,237 @@
+"""The gradient transformations that optimizers are chained from.
+
+Each returns a :class:`~optimizers.base.GradientTransformation` whose state is a
+``PMap`` naming it (``"transform"``) plus whatever it keeps: a step ``"count"``,
+moment trees with the params' structure. Updates keep the container types of the
+gradients given. Formulas follow ``torch.optim``; ``lr`` may be a float or a
+:data:`~optimizers.schedules.Schedule`, called with the count of updates made so
+far (``0`` for the first update).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeAlias
+
+from pyrsistent import pmap
+
+from optimizers._checks import non_negative, positive, unit_interval
+from optimizers.base import GradientTransformation, Updates
+from optimizers.masks import Mask, decayed_leaves, default_decay_mask
+from optimizers.schedules import Schedule
+from optimizers.state import OptState, expect_state, get_int, get_tree, zeros_like
+from tape.tree import tree_flatten, tree_leaves, tree_unflatten
+
+LearningRate: TypeAlias = float | Schedule
+"""A learning rate: a float, or a schedule ``step -> rate`` with ``step`` 0 for the first update."""
+
+
+def _rate_at(lr: LearningRate) -> Callable[[int, str], float]:
+    """Check ``lr`` and give ``rate(step, where)``, which checks the rate at each step."""
+    if not callable(lr):
+        rate = non_negative("lr", lr)
+        return lambda step, where: rate
+    first = lr(0)
+    if not isinstance(first, (int, float)) or isinstance(first, bool) or not first >= 0:
+        raise ValueError(f"lr: the schedule gives {first!r} at step 0; a learning rate must be >= 0")
+
+    def scheduled(step: int, where: str) -> float:
+        value = lr(step)
+        if not value >= 0:
+            raise ValueError(f"{where}: the lr schedule gives {value!r} at step {step}; it must be >= 0")
+        return value
+
+    return scheduled
+
+
+def _params_leaves(params: object, count: int, where: str) -> list[float]:
+    leaves = tree_leaves(params)
+    if len(leaves) != count:
+        raise ValueError(f"{where}: params have {len(leaves)} leaves but the updates have {count}")
+    return leaves
+
+
+def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
+    """``u -> -lr_t * u``: the descent step, with ``lr_t = lr(count)`` for a schedule.
+
+    Negative rates are errors: at construction for a float or a schedule's step 0,
+    and at the step where a schedule first goes negative.
+    """
+    name = "scale_by_learning_rate"
+    rate = _rate_at(lr)
+
+    def init(params: object) -> OptState:
+        return pmap({"transform": name, "count": 0})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, name)
+        count = get_int(state, "count", name)
+        step_size = rate(count, name)
+        leaves, treedef = tree_flatten(updates)
+        scaled = [-step_size * u for u in leaves]
+        return tree_unflatten(treedef, scaled), state.set("count", count + 1)
+
+    return GradientTransformation(init, update, name)
+
+
+def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
+    """Momentum: ``v = decay * v + u``, giving ``u + decay * v`` if ``nesterov`` else ``v``.
+
+    The velocity starts at zero, so the first step gives ``v = u`` as in
+    ``torch.optim.SGD`` (dampening 0). ``decay`` must be >= 0, and > 0 for ``nesterov``.
+    """
+    name = "trace"
+    non_negative("momentum", decay)
+    if nesterov and decay == 0:
+        raise ValueError("nesterov=True needs a momentum > 0")
+
+    def init(params: object) -> OptState:
+        return pmap({"transform": name, "velocity": zeros_like(params)})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, name)
+        leaves, treedef = tree_flatten(updates)
+        velocity, velocity_def = get_tree(state, "velocity", name, len(leaves))
+        new_velocity = [decay * v + u for v, u in zip(velocity, leaves)]
+        out = [u + decay * v for u, v in zip(leaves, new_velocity)] if nesterov else new_velocity
+        new_state = state.set("velocity", tree_unflatten(velocity_def, new_velocity))
+        return tree_unflatten(treedef, out), new_state
+
+    return GradientTransformation(init, update, name)
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    """Adam's direction: ``m_hat / (sqrt(v_hat) + eps)`` from bias-corrected moments.
+
+    With ``t`` the update number (1 for the first): ``m = b1*m + (1-b1)*u``,
+    ``v = b2*v + (1-b2)*u*u``, ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``.
+    """
+    name = "scale_by_adam"
+    unit_interval("b1", b1)
+    unit_interval("b2", b2)
+    positive("eps", eps)
+
+    def init(params: object) -> OptState:
+        zeros = zeros_like(params)
+        return pmap({"transform": name, "count": 0, "mu": zeros, "nu": zeros})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, name)
+        count = get_int(state, "count", name) + 1
+        leaves, treedef = tree_flatten(updates)
+        mu, mu_def = get_tree(state, "mu", name, len(leaves))
+        nu, nu_def = get_tree(state, "nu", name, len(leaves))
+        new_mu = [b1 * m + (1 - b1) * u for m, u in zip(mu, leaves)]
+        new_nu = [b2 * v + (1 - b2) * u * u for v, u in zip(nu, leaves)]
+        correction1 = 1 - b1**count
+        correction2 = 1 - b2**count
+        out = [(m / correction1) / (math.sqrt(v / correction2) + eps) for m, v in zip(new_mu, new_nu)]
+        new_state = (
+            state.set("count", count)
+            .set("mu", tree_unflatten(mu_def, new_mu))
+            .set("nu", tree_unflatten(nu_def, new_nu))
+        )
+        return tree_unflatten(treedef, out), new_state
+
+    return GradientTransformation(init, update, name)
+
+
+def add_l2_decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation:
+    """``u + weight_decay * p`` on the parameters ``mask`` picks (L2 regularisation).
+
+    ``mask`` defaults to :func:`~optimizers.masks.default_decay_mask` (weights, not
+    biases). With ``weight_decay > 0``, a mask that picks no parameter is a ValueError.
+    """
+    name = "add_l2_decay"
+    non_negative("weight_decay", weight_decay)
+    pick = default_decay_mask if mask is None else mask
+
+    def init(params: object) -> OptState:
+        if weight_decay > 0:
+            decayed_leaves(pick, params, name)
+        return pmap({"transform": name})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, name)
+        leaves, treedef = tree_flatten(updates)
+        if weight_decay == 0:
+            return tree_unflatten(treedef, leaves), state
+        values = _params_leaves(params, len(leaves), name)
+        flags = decayed_leaves(pick, params, name)
+        out = [u + weight_decay * p if f else u for u, p, f in zip(leaves, values, flags)]
+        return tree_unflatten(treedef, out), state
+
+    return GradientTransformation(init, update, name)
+
+
+def add_decoupled_weight_decay(
+    weight_decay: float, lr: LearningRate, mask: Mask | None = None
+) -> GradientTransformation:
+    """``u - lr_t * weight_decay * p`` on the parameters ``mask`` picks (AdamW's decay).
+
+    Applied with the params this shrinks them as ``p *= 1 - lr_t * weight_decay`` apart
+    from the other updates; chain it after :func:`scale_by_learning_rate` with the same
+    ``lr``. ``mask`` defaults to weights, not biases; with ``weight_decay > 0``, a mask
+    that picks no parameter is a ValueError.
+    """
+    name = "add_decoupled_weight_decay"
+    non_negative("weight_decay", weight_decay)
+    rate = _rate_at(lr)
+    pick = default_decay_mask if mask is None else mask
+
+    def init(params: object) -> OptState:
+        if weight_decay > 0:
+            decayed_leaves(pick, params, name)
+        return pmap({"transform": name, "count": 0})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, name)
+        count = get_int(state, "count", name)
+        leaves, treedef = tree_flatten(updates)
+        new_state = state.set("count", count + 1)
+        if weight_decay == 0:
+            return tree_unflatten(treedef, leaves), new_state
+        shrink = rate(count, name) * weight_decay
+        values = _params_leaves(params, len(leaves), name)
+        flags = decayed_leaves(pick, params, name)
+        out = [u - shrink * p if f else u for u, p, f in zip(leaves, values, flags)]
+        return tree_unflatten(treedef, out), new_state
+
+    return GradientTransformation(init, update, name)
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    """Scale the updates down so that their global L2 norm is at most ``max_norm``.
+
+    Updates whose norm is already ``<= max_norm`` pass unchanged; others are multiplied
+    by ``max_norm / norm`` (rounded down if needed so the new norm never exceeds
+    ``max_norm``), which keeps their direction. Chain it first, ahead of any optimizer:
+    ``chain(clip_by_global_norm(1.0), adam(1e-3))``.
+
+    >>> from pyrsistent import pmap
+    >>> clip = clip_by_global_norm(5.0)
+    >>> clipped, _ = clip.update(pmap({"w": 6.0, "b": 8.0}), clip.init(None), None)
+    >>> clipped == pmap({"w": 3.0, "b": 4.0})
+    True
+    """
+    name = "clip_by_global_norm"
+    positive("max_norm", max_norm)
+
+    def init(params: object) -> OptState:
+        return pmap({"transform": name})
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        state = expect_state(state, name)
+        leaves, treedef = tree_flatten(updates)
+        norm = math.hypot(*leaves)
+        if not norm > max_norm:
+            return tree_unflatten(treedef, leaves), state
+        factor = max_norm / norm
+        clipped = [u * factor for u in leaves]
+        while math.hypot(*clipped) > max_norm and factor > 0:
+            factor = math.nextafter(factor, 0.0)
+            clipped = [u * factor for u in leaves]
+        return tree_unflatten(treedef, clipped), state
+
+    return GradientTransformation(init, update, name)

@@ -1,0 +1,145 @@
+"""The building blocks: clipping, momentum trace, chain ordering and composition."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+from pyrsistent import PMap, pmap, pvector
+
+import optimizers
+from optimizers import GradientTransformation, OptState
+from tape.tree import tree_leaves, tree_structure
+from tests.optimizers.strategies import Problem, fill, problems, skeletons, values
+
+big_values = st.floats(min_value=-1e150, max_value=1e150, allow_nan=False, allow_infinity=False)
+
+
+def run(transform: GradientTransformation, updates: object, params: object) -> object:
+    out, _ = transform.update(updates, transform.init(params), params)
+    return out
+
+
+@st.composite
+def update_trees(draw: st.DrawFn) -> object:
+    skeleton = draw(skeletons)
+    size = len(tree_leaves(skeleton))
+    return fill(skeleton, draw(st.lists(st.one_of(values, big_values), min_size=size, max_size=size)))
+
+
+@given(update_trees(), st.floats(min_value=1e-6, max_value=1e6))
+def test_clip_by_global_norm_bounds_the_norm_and_keeps_the_direction(
+    updates: object, max_norm: float
+) -> None:
+    clip = optimizers.clip_by_global_norm(max_norm)
+    clipped = run(clip, updates, updates)
+    assert tree_structure(clipped) == tree_structure(updates)
+    before, after = tree_leaves(updates), tree_leaves(clipped)
+    norm_before, norm_after = math.hypot(*before), math.hypot(*after)
+    assert norm_after <= max_norm
+    if norm_before <= max_norm:
+        assert after == before
+    else:
+        assert math.isclose(norm_after, max_norm, rel_tol=1e-12)
+        factor = max_norm / norm_before
+        for a, b in zip(after, before, strict=True):
+            assert math.isclose(a, b * factor, rel_tol=1e-12, abs_tol=1e-300)
+            assert a * b >= 0
+
+
+def test_clip_by_global_norm_leaves_small_updates_and_scales_large_ones() -> None:
+    clip = optimizers.clip_by_global_norm(5.0)
+    assert run(clip, pmap({"w": 3.0, "b": 4.0}), None) == pmap({"w": 3.0, "b": 4.0})
+    assert run(clip, pmap({"w": 6.0, "b": pvector([8.0])}), None) == pmap({"w": 3.0, "b": pvector([4.0])})
+
+
+def test_chain_order_matters() -> None:
+    grads = pmap({"w": pvector([3.0, 4.0])})
+    params = pmap({"w": pvector([0.0, 0.0])})
+    clip_then_scale = optimizers.chain(
+        optimizers.clip_by_global_norm(1.0), optimizers.scale_by_learning_rate(10.0)
+    )
+    scale_then_clip = optimizers.chain(
+        optimizers.scale_by_learning_rate(10.0), optimizers.clip_by_global_norm(1.0)
+    )
+    first, _ = clip_then_scale.step(params, grads, clip_then_scale.init(params))
+    second, _ = scale_then_clip.step(params, grads, scale_then_clip.init(params))
+    # clip to norm 1 then scale by 10: norm 10; scale then clip: norm 1
+    assert [round(x, 12) for x in first["w"]] == [-6.0, -8.0]
+    assert [round(x, 12) for x in second["w"]] == [-0.6, -0.8]
+    assert math.hypot(*second["w"]) <= 1.0
+    assert clip_then_scale.name == "chain(clip_by_global_norm, scale_by_learning_rate)"
+
+
+def test_l2_decay_before_or_after_momentum_differs() -> None:
+    params = pmap({"weight": 1.0})
+    grads = pmap({"weight": 0.0})
+    before = optimizers.chain(
+        optimizers.add_l2_decay(0.5), optimizers.trace(0.5), optimizers.scale_by_learning_rate(1.0)
+    )
+    after = optimizers.chain(
+        optimizers.trace(0.5), optimizers.add_l2_decay(0.5), optimizers.scale_by_learning_rate(1.0)
+    )
+    x, x_state = params, before.init(params)
+    y, y_state = params, after.init(params)
+    for _ in range(2):
+        x, x_state = before.step(x, grads, x_state)
+        y, y_state = after.step(y, grads, y_state)
+    # decay fed through the velocity: 1 -> 0.5 -> 0.5 - (0.5*0.5 + 0.25) = 0.0
+    assert x == pmap({"weight": 0.0})
+    # decay added after the (zero) velocity: 1 -> 0.5 -> 0.25
+    assert y == pmap({"weight": 0.25})
+
+
+@given(problems(max_steps=8), st.floats(0.1, 10.0), st.floats(1e-3, 0.5))
+def test_chaining_clip_ahead_of_adam_is_adam_on_clipped_gradients(
+    problem: Problem, max_norm: float, lr: float
+) -> None:
+    clip = optimizers.clip_by_global_norm(max_norm)
+    chained = optimizers.chain(clip, optimizers.adam(lr))
+    adam = optimizers.adam(lr)
+    x = y = problem.params
+    chained_state, adam_state = chained.init(x), adam.init(y)
+    for grads in problem.grads:
+        x, chained_state = chained.step(x, grads, chained_state)
+        y, adam_state = adam.step(y, run(clip, grads, y), adam_state)
+    assert x == y
+    inner = chained_state["transform"]
+    assert isinstance(inner, PMap)
+    assert inner["transform"] == "chain(clip_by_global_norm, adam)"
+
+
+@given(problems(max_steps=6), st.floats(0.0, 0.99), st.booleans())
+def test_trace_is_torch_momentum_buffer(problem: Problem, decay: float, nesterov: bool) -> None:
+    nesterov = nesterov and decay > 0
+    transform = optimizers.trace(decay, nesterov=nesterov)
+    state: OptState = transform.init(problem.params)
+    velocity: list[float] | None = None
+    for grads in problem.grads:
+        out, state = transform.update(grads, state, problem.params)
+        g = tree_leaves(grads)
+        velocity = list(g) if velocity is None else [decay * v + u for v, u in zip(velocity, g)]
+        expected = [u + decay * v for u, v in zip(g, velocity)] if nesterov else velocity
+        assert tree_leaves(out) == expected
+        assert tree_structure(out) == tree_structure(grads)
+        assert tree_leaves(state["velocity"]) == velocity
+
+
+def test_scale_by_learning_rate_follows_a_schedule_from_step_zero() -> None:
+    transform = optimizers.scale_by_learning_rate(optimizers.step_decay(1.0, 1, gamma=0.5))
+    state = transform.init(1.0)
+    seen = []
+    for _ in range(4):
+        out, state = transform.update(1.0, state, 1.0)
+        seen.append(out)
+    assert seen == [-1.0, -0.5, -0.25, -0.125]
+    assert state["count"] == 4
+
+
+def test_apply_updates_adds_leaf_by_leaf_keeping_container_types() -> None:
+    params = {"a": [1.0, 2.0], "b": (3.0,)}
+    new = optimizers.apply_updates(params, {"a": [0.5, 0.5], "b": (-1.0,)})
+    assert new == {"a": [1.5, 2.5], "b": (2.0,)}
+    assert type(new["b"]) is tuple
+    assert params == {"a": [1.0, 2.0], "b": (3.0,)}
