@@ -1,0 +1,255 @@
+"""A multi-layer perceptron: a frozen spec with pure ``init`` and ``apply``.
+
+``MLP(n_in, sizes)`` describes the network; its params are a pyrsistent map with
+torch-style names, ``pmap({"layers": pvector([layer_0, layer_1, ...])})`` where each
+layer is ``pmap({"weight": rows, "bias": biases})`` (see :mod:`functional_nn.layer`),
+so the parameters are called ``layers.0.weight``, ``layers.0.bias``, ... Hidden
+layers use the spec's activation (and dropout, in training); the last layer is the
+identity, giving raw logits or regression outputs.
+
+>>> from functional_nn.random import key
+>>> model = MLP(2, (8, 1), activation="tanh")
+>>> params = model.init(key(0))
+>>> [name for name, _ in named_parameters(params)]
+['layers.0.bias', 'layers.0.weight', 'layers.1.bias', 'layers.1.weight']
+>>> num_params(params)
+33
+>>> (y,) = model.apply(params, [0.5, -1.0])
+>>> type(y)
+<class 'float'>
+
+Training differentiates a loss of ``apply`` with :func:`tape.value_and_grad`::
+
+    def loss(params: Params, x: Sequence[float], target: float) -> Scalar:
+        (y,) = model.apply(params, x)
+        return (y - target) ** 2
+
+    value, grads = tape.value_and_grad(loss)(params, [0.5, -1.0], 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias, cast
+
+from pyrsistent import PMap, PVector, pmap, pvector
+
+from functional_nn import layer, regularization
+from functional_nn.activations import ActivationName, check_activation
+from functional_nn.init import InitName, check_initializer, default_initializer
+from functional_nn.layer import LayerParams, Matrix, Vector
+from functional_nn.random import Key, split
+from tape import Scalar
+from tape import tree as _tree
+
+__all__ = ["MLP", "Params", "named_parameters", "num_params"]
+
+Params: TypeAlias = PMap[str, PVector[LayerParams]]
+"""An MLP's params: ``{"layers": PVector[LayerParams]}``."""
+
+_SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
+
+
+def _check_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{what} must be >= 1, got {value}")
+    return value
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class MLP:
+    """The spec of a multi-layer perceptron; params live outside it, in a pyrsistent map.
+
+    - ``n_in``: the input width (``>= 1``).
+    - ``sizes``: the width of each layer, the last being the output width, e.g. ``(16, 16, 3)``.
+    - ``activation``: of the hidden layers, one of ``"relu"``, ``"tanh"``, ``"sigmoid"``,
+      ``"leaky_relu"``, ``"identity"``. The output layer is always the identity.
+    - ``dropout``: the probability, in ``[0, 1)``, of zeroing each hidden activation in
+      training (after each hidden layer's activation; never after the output layer).
+    - ``init``: ``"he"`` (normal, std ``sqrt(2 / fan_in)``) or ``"glorot"`` (uniform on
+      ``[-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``); by default He for relu and
+      leaky_relu, Glorot otherwise. Stored, resolved, as :attr:`initializer`. Biases
+      start at zero.
+
+    Raises TypeError or ValueError for an invalid spec.
+    """
+
+    n_in: int
+    sizes: tuple[int, ...]
+    activation: ActivationName
+    dropout: float
+    initializer: InitName
+
+    def __init__(
+        self,
+        n_in: int,
+        sizes: Sequence[int],
+        activation: ActivationName = "relu",
+        dropout: float = 0.0,
+        init: InitName | None = None,
+    ) -> None:
+        _check_int(n_in, "n_in")
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(
+                f"sizes must be a sequence of layer widths such as (16, 1), not {type(sizes).__name__}"
+            )
+        if not sizes:
+            raise ValueError("sizes must name at least one layer, e.g. (16, 1); the last is the output width")
+        widths = tuple(_check_int(size, f"sizes[{i}]") for i, size in enumerate(sizes))
+        hidden = check_activation(activation)
+        rate = regularization.check_dropout_rate(dropout, allow_one=False)
+        scheme = default_initializer(hidden) if init is None else check_initializer(init)
+        object.__setattr__(self, "n_in", n_in)
+        object.__setattr__(self, "sizes", widths)
+        object.__setattr__(self, "activation", hidden)
+        object.__setattr__(self, "dropout", rate)
+        object.__setattr__(self, "initializer", scheme)
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({self.n_in}, {self.sizes}, activation={self.activation!r}, "
+            f"dropout={self.dropout!r}, init={self.initializer!r})"
+        )
+
+    @property
+    def n_out(self) -> int:
+        """The output width: the last layer's size."""
+        return self.sizes[-1]
+
+    @property
+    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
+        """``(n_out, n_in)`` of each layer's weight matrix."""
+        fans_in = (self.n_in, *self.sizes[:-1])
+        return tuple(zip(self.sizes, fans_in))
+
+    @property
+    def num_params(self) -> int:
+        """How many floats the params hold: the sum of ``(n_in + 1) * n_out`` over layers."""
+        return sum((fan_in + 1) * fan_out for fan_out, fan_in in self.layer_shapes)
+
+    # --- params -----------------------------------------------------------------------
+
+    def init(self, key: Key) -> Params:
+        """Fresh params drawn from ``key``: the same key gives the same params."""
+        keys = split(key, len(self.sizes))
+        layers = [
+            layer.init(k, fan_in, fan_out, initializer=self.initializer)
+            for k, (fan_out, fan_in) in zip(keys, self.layer_shapes)
+        ]
+        return pmap({"layers": pvector(layers)})
+
+    def check_params(self, params: object) -> Params:
+        """``params`` if its structure and shapes fit this spec; a ValueError naming the misfit.
+
+        Use it on params from elsewhere (a checkpoint, another model) before ``apply``.
+        """
+        problem = self._params_problem(params)
+        if problem is not None:
+            raise ValueError(problem)
+        return cast(Params, params)
+
+    def _params_problem(self, params: object) -> str | None:
+        prefix = f"params do not fit {self!r}: "
+        if not isinstance(params, PMap) or set(params) != {"layers"}:
+            found = sorted(params) if isinstance(params, PMap) else type(params).__name__
+            return prefix + f"expected a pyrsistent map with the one key 'layers', got {found!r}"
+        layers: object = params["layers"]
+        if not isinstance(layers, PVector):
+            return prefix + f"'layers' must be a pyrsistent vector, not {type(layers).__name__}"
+        if len(layers) != len(self.sizes):
+            return prefix + f"'layers' holds {len(layers)} layers but the spec has {len(self.sizes)}"
+        for i, (one, (fan_out, fan_in)) in enumerate(zip(layers, self.layer_shapes)):
+            try:
+                layer.check(one, fan_in, fan_out, name=f"layers.{i}")
+            except ValueError as error:
+                return prefix + str(error)
+        return None
+
+    # --- forward pass -----------------------------------------------------------------
+
+    def apply(
+        self, params: Params, x: Sequence[Scalar], *, key: Key | None = None, train: bool = False
+    ) -> tuple[Scalar, ...]:
+        """The network's outputs for one input ``x`` (raw: no activation on the last layer).
+
+        Floats in (params and ``x``), floats out, with no tape; under :func:`tape.grad`
+        (Value params or inputs) the outputs are Values. With ``train=True`` and
+        ``dropout > 0``, dropout masks come from keys split from ``key``, which is then
+        required; otherwise ``key`` is ignored.
+
+        Raises ValueError when ``len(x) != n_in`` (naming the layer and both widths) or
+        when the params do not fit the spec (see :meth:`check_params`).
+        """
+        if len(x) != self.n_in:
+            raise ValueError(
+                f"layers.0: expected an input of width {self.n_in} (n_in of {self!r}), got {len(x)}"
+            )
+        sizes = self.sizes
+        last = len(sizes) - 1
+        dropout_key = self._dropout_key(key, train)
+        keys = split(dropout_key, last) if dropout_key is not None and last else None
+        hidden = self.activation
+        try:
+            layers = params["layers"]
+            if len(layers) != len(sizes):
+                raise ValueError(f"expected {len(sizes)} layers, got {len(layers)}")
+            h: Sequence[Scalar] = x
+            for i, layer_params in enumerate(layers):
+                name = f"layers.{i}"
+                if i < last:
+                    h = layer.apply(layer_params, h, activation=hidden, name=name)
+                    if keys is not None:
+                        h = regularization.dropout(keys[i], h, self.dropout, True)
+                else:
+                    h = layer.apply(layer_params, h, activation="identity", name=name)
+                if len(h) != sizes[i]:
+                    raise ValueError(f"{name} gave {len(h)} outputs, expected {sizes[i]}")
+        except _SHAPE_ERRORS as error:
+            problem = self._params_problem(params)
+            if problem is not None:
+                raise ValueError(problem) from error
+            raise
+        return cast("tuple[Scalar, ...]", h)
+
+    def apply_batch(
+        self,
+        params: Params,
+        xs: Sequence[Sequence[Scalar]],
+        *,
+        key: Key | None = None,
+        train: bool = False,
+    ) -> tuple[tuple[Scalar, ...], ...]:
+        """:meth:`apply` to each input of ``xs``; in training each example gets its own key."""
+        batch_key = self._dropout_key(key, train)
+        if batch_key is None:
+            return tuple([self.apply(params, x) for x in xs])
+        keys = split(batch_key, len(xs))
+        return tuple([self.apply(params, x, key=k, train=True) for x, k in zip(xs, keys)])
+
+    def _dropout_key(self, key: Key | None, train: bool) -> Key | None:
+        """``key`` when dropout applies (raising if it is missing), else ``None``."""
+        if not train or self.dropout == 0.0:
+            return None
+        if key is None:
+            raise ValueError(
+                f"{self!r} applies dropout in training: pass key=... (a fresh "
+                "functional_nn.random key per step), or train=False for evaluation"
+            )
+        return key
+
+
+def named_parameters(params: Params) -> list[tuple[str, Matrix | Vector]]:
+    """Each parameter's torch-style name and value, in the tree's flattening order.
+
+    ``[("layers.0.bias", biases), ("layers.0.weight", rows), ...]``: keys sorted, as
+    :func:`tape.tree.named_parameters` and gradients' leaves are ordered.
+    """
+    return cast("list[tuple[str, Matrix | Vector]]", _tree.named_parameters(params))
+
+
+def num_params(params: object) -> int:
+    """How many floats the parameter tree ``params`` holds (any tree: MLP, layer or neuron)."""
+    return len(_tree.tree_leaves(params))
