@@ -275,7 +275,9 @@ class Standardizer:
                 scales.append(1.0)
                 continue
             mean = math.fsum(column) / n
-            std = math.sqrt(math.fsum((x - mean) ** 2 for x in column) / n)
+            deviations = [x - mean for x in column]
+            peak = max(abs(d) for d in deviations)  # pre-scaled so squares neither underflow nor overflow
+            std = peak * math.sqrt(math.fsum((d / peak) ** 2 for d in deviations) / n) if peak else 0.0
             if not math.isfinite(std):
                 raise ValueError(f"feature {j}: values too large to standardize ({lo}..{hi})")
             means.append(mean)
