@@ -50,13 +50,13 @@ def positive_scalars(min_value: float = 0.1, max_value: float = 5.0) -> st.Searc
 
 def vectors(n: int, elements: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[PVector[float]]:
     """Persistent vectors of ``n`` floats (default: :func:`scalars`)."""
-    return st.lists(elements or scalars(), min_size=n, max_size=n).map(pvector)
+    return st.lists(elements if elements is not None else scalars(), min_size=n, max_size=n).map(pvector)
 
 
 def arrays(shape: Shape, elements: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[object]:
     """A float (shape ``()``) or nested persistent vectors of the given shape."""
     if not shape:
-        return elements or scalars()
+        return elements if elements is not None else scalars()
     inner = arrays(shape[1:], elements)
     return st.lists(inner, min_size=shape[0], max_size=shape[0]).map(pvector)
 
