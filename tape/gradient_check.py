@@ -9,6 +9,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -105,11 +106,17 @@ def check_gradients(
     worst_path, worst_excess = "", -float("inf")
     for (path, a), (_, n) in zip(analytic, numerical):
         error = abs(a - n)
-        max_abs = max(max_abs, error)
-        max_rel = max(max_rel, error / abs(n) if n != 0.0 else (0.0 if error == 0.0 else float("inf")))
+        if error != error:  # nan: the worst possible, and the first one found is named
+            if worst_excess != math.inf:
+                worst_path, worst_excess = path, math.inf
+            max_abs = max_rel = math.nan
+            continue
+        if max_abs == max_abs:
+            max_abs = max(max_abs, error)
+            max_rel = max(max_rel, error / abs(n) if n != 0.0 else (0.0 if error == 0.0 else math.inf))
         excess = error - (atol + rtol * abs(n))
-        if excess > worst_excess or error != error:
-            worst_path, worst_excess = path, (float("inf") if error != error else excess)
+        if excess > worst_excess:
+            worst_path, worst_excess = path, excess
     report = GradientReport(max_abs, max_rel, worst_path, tuple(analytic), tuple(numerical))
     if worst_excess > 0.0:
         a = dict(analytic)[worst_path]

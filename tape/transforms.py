@@ -28,9 +28,13 @@ P = ParamSpec("P")
 
 
 def _unwrap(x: object, tape: Tape) -> object:
-    """One level down: a Value of ``tape`` becomes its primal (float or enclosing Value)."""
-    if isinstance(x, Value) and x.tape is tape:
-        return x._primal
+    """One level down: a Value of ``tape`` becomes its primal (float or enclosing Value),
+    a constant Value its float."""
+    if isinstance(x, Value):
+        if x.tape is tape:
+            return x._primal
+        if x.tape is None:
+            return x.data
     return x
 
 

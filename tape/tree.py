@@ -228,10 +228,10 @@ def named_leaves(tree: object) -> list[tuple[str, float]]:
     return out
 
 
-def _parameter_names(tree: object, path: str, current: str, out: list[str]) -> None:
+def _parameter_names(tree: object, path: str, current: str | None, out: list[str]) -> None:
     found = _children(tree, path)
     if found is None:
-        out.append(current)
+        out.append(path if current is None else current)
         return
     kind, aux, kids = found
     is_map = kind in _MAP_KINDS
@@ -245,11 +245,13 @@ def leaf_parameter_names(tree: object) -> list[str]:
     """For each leaf in flattening order, the name of the parameter it belongs to.
 
     A parameter's name is the leaf's path cut after its last map key, so every float
-    of the matrix at ``layers.0.weight`` is named ``layers.0.weight``. Leaves reached
-    through no map at all are named by their full path (``""`` for a bare leaf).
+    of the matrix at ``layers.0.weight`` is named ``layers.0.weight``. A leaf reached
+    through no map key is named by its full path (``""`` for a bare leaf). On
+    parameter trees (maps whose values are map-free arrays, or further maps and
+    sequences of maps) this agrees with :func:`named_parameters`.
     """
     out: list[str] = []
-    _parameter_names(tree, "", "", out)
+    _parameter_names(tree, "", None, out)
     return out
 
 
@@ -261,30 +263,35 @@ def parameter_name(path: str, tree: object) -> str:
     raise TreeError(f"no leaf at path {path!r}")
 
 
-def named_parameters(tree: T) -> list[tuple[str, T]]:
-    """Split ``tree`` at its last map keys: ``[(name, subtree), ...]`` in flattening order.
+def named_parameters(tree: object) -> list[tuple[str, object]]:
+    """Split ``tree`` into its parameters: ``[(name, subtree), ...]`` in flattening order.
 
+    A parameter is a largest subtree that holds no map (with leaves); its name is its
+    dotted path.
     For ``pmap({"layers": [pmap({"weight": w, "bias": b})]})`` this is
-    ``[("layers.0.bias", b), ("layers.0.weight", w)]``. Leaves reached through no
-    map are their own parameters.
+    ``[("layers.0.bias", b), ("layers.0.weight", w)]``. A tree with no map at all is
+    one parameter named ``""``.
     """
-    out: list[tuple[str, T]] = []
+    out: list[tuple[str, object]] = []
     _split(tree, "", out)
     return out
 
 
 def _holds_map(tree: object) -> bool:
+    """Whether a map with at least one leaf below it sits anywhere in ``tree``."""
     found = _children(tree)
     if found is None:
         return False
     kind, _, kids = found
-    return kind in _MAP_KINDS or any(_holds_map(kid) for kid in kids)
+    if kind in _MAP_KINDS and any(tree_leaves(kid) for kid in kids):
+        return True
+    return any(_holds_map(kid) for kid in kids)
 
 
-def _split(tree: object, path: str, out: list[tuple[str, T]]) -> None:
+def _split(tree: object, path: str, out: list[tuple[str, object]]) -> None:
     found = _children(tree, path)
     if found is None or not _holds_map(tree):
-        out.append((path, cast(T, tree)))
+        out.append((path, tree))
         return
     kind, aux, kids = found
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
