@@ -1,1 +1,68 @@
-"""Pure model functions over persistent parameter maps."""
+"""Pure model functions over persistent parameter maps.
+
+Models are frozen specs with pure ``init(key)`` and ``apply(params, x)``; params are
+pyrsistent maps of persistent vectors of floats; randomness comes from explicit keys.
+
+>>> from functional_nn import MLP, random
+>>> model = MLP(2, [8, 3], activation="tanh")
+>>> params = model.init(random.key(0))
+>>> [name for name, _ in named_parameters(params)]
+['layers.0.bias', 'layers.0.weight', 'layers.1.bias', 'layers.1.weight']
+>>> num_params(params), len(model.apply(params, [0.5, -1.0]))
+(51, 3)
+"""
+
+from functional_nn import datasets, random
+from functional_nn.dataloader import Batch, DataLoader, Dataset, train_test_split
+from functional_nn.functional import accuracy, argmax, log_softmax, logsumexp, predict, softmax
+from functional_nn.loss import (
+    bce_loss,
+    bce_with_logits,
+    cross_entropy,
+    cross_entropy_with_logits,
+    hinge_loss,
+    mse_loss,
+)
+from functional_nn.mlp import MLP, Params, named_parameters, num_params
+from functional_nn.regularization import dropout, is_decayed
+from functional_nn.serialization import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    load_state_dict,
+    save_checkpoint,
+    state_dict,
+)
+
+__all__ = [
+    "MLP",
+    "Batch",
+    "Checkpoint",
+    "CheckpointError",
+    "DataLoader",
+    "Dataset",
+    "Params",
+    "accuracy",
+    "argmax",
+    "bce_loss",
+    "bce_with_logits",
+    "cross_entropy",
+    "cross_entropy_with_logits",
+    "datasets",
+    "dropout",
+    "hinge_loss",
+    "is_decayed",
+    "load_checkpoint",
+    "load_state_dict",
+    "log_softmax",
+    "logsumexp",
+    "mse_loss",
+    "named_parameters",
+    "num_params",
+    "predict",
+    "random",
+    "save_checkpoint",
+    "softmax",
+    "state_dict",
+    "train_test_split",
+]

@@ -54,7 +54,7 @@ from functional_nn.functional import (
     _data,
     _log_normaliser,
 )
-from tape import Scalar, Value
+from tape import Array, Scalar, Value, arrays
 
 __all__ = [
     "LOG_FLOOR",
@@ -247,17 +247,21 @@ def mse_loss_batch(
 ) -> float: ...
 @overload
 def mse_loss_batch(
-    predictions: Sequence[Scalar] | Sequence[Sequence[Scalar]],
+    predictions: Sequence[Scalar] | Sequence[Sequence[Scalar]] | Array,
     targets: Sequence[Scalar] | Sequence[Sequence[Scalar]],
 ) -> Scalar: ...
 def mse_loss_batch(
-    predictions: Sequence[Scalar] | Sequence[Sequence[Scalar]],
+    predictions: Sequence[Scalar] | Sequence[Sequence[Scalar]] | Array,
     targets: Sequence[Scalar] | Sequence[Sequence[Scalar]],
 ) -> Scalar:
     """The mean over examples of :func:`mse_loss` (scalar or vector examples).
 
     With equally long vector examples this is PyTorch's mean over all elements.
+    A :class:`tape.Array` of predictions (one row per example) is one fused node.
     """
+    if isinstance(predictions, Array):
+        rows = [[float(t)] if isinstance(t, (int, float, Value)) else [float(v) for v in t] for t in targets]
+        return arrays.mse(predictions, rows)
     wheres = _rows("mse_loss_batch", "predictions", predictions, targets)
     return _mean([_mse(p, t, w) for p, t, w in zip(predictions, targets, wheres)])
 
@@ -380,12 +384,18 @@ def cross_entropy_with_logits_batch(
 ) -> float: ...
 @overload
 def cross_entropy_with_logits_batch(
-    batch_logits: Sequence[Sequence[Scalar]], targets: Sequence[int]
+    batch_logits: Sequence[Sequence[Scalar]] | Array, targets: Sequence[int]
 ) -> Scalar: ...
 def cross_entropy_with_logits_batch(
-    batch_logits: Sequence[Sequence[Scalar]], targets: Sequence[int]
+    batch_logits: Sequence[Sequence[Scalar]] | Array, targets: Sequence[int]
 ) -> Scalar:
-    """The mean over examples of :func:`cross_entropy_with_logits` (``F.cross_entropy`` on a batch)."""
+    """The mean over examples of :func:`cross_entropy_with_logits` (``F.cross_entropy`` on a batch).
+
+    A :class:`tape.Array` of logits (from ``MLP.apply_batch`` under
+    ``grad(..., arrays=True)``) is one fused node.
+    """
+    if isinstance(batch_logits, Array):
+        return arrays.cross_entropy_with_logits(batch_logits, targets)
     wheres = _rows("cross_entropy_with_logits_batch", "rows of logits", batch_logits, targets)
     return _mean([_cross_entropy_with_logits(x, k, w) for x, k, w in zip(batch_logits, targets, wheres)])
 

@@ -29,7 +29,7 @@ Training differentiates a loss of ``apply`` with :func:`tape.value_and_grad`::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, cast
 
@@ -40,15 +40,26 @@ from functional_nn.activations import ActivationName, check_activation
 from functional_nn.init import InitName, check_initializer, default_initializer
 from functional_nn.layer import LayerParams, Matrix, Vector
 from functional_nn.random import Key, split
-from tape import Scalar
+from tape import Array, Scalar, arrays
 from tape import tree as _tree
 
-__all__ = ["MLP", "Params", "named_parameters", "num_params"]
+__all__ = ["MLP", "BatchOutput", "Params", "named_parameters", "num_params"]
 
 Params: TypeAlias = PMap[str, PVector[LayerParams]]
 """An MLP's params: ``{"layers": PVector[LayerParams]}``."""
 
 _SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
+
+BatchOutput: TypeAlias = "Array | tuple[tuple[Scalar, ...], ...]"
+"""What :meth:`MLP.apply_batch` gives: an Array while arrays are watched, else rows."""
+
+_ARRAY_ACTIVATIONS: dict[str, Callable[[arrays.MatrixLike], Array | arrays.Rows] | None] = {
+    "relu": arrays.relu,
+    "tanh": arrays.tanh,
+    "sigmoid": arrays.sigmoid,
+    "leaky_relu": arrays.leaky_relu,
+    "identity": None,
+}
 
 
 def _check_int(value: object, what: str) -> int:
@@ -217,17 +228,67 @@ class MLP:
     def apply_batch(
         self,
         params: Params,
-        xs: Sequence[Sequence[Scalar]],
+        xs: Sequence[Sequence[float]] | Array,
         *,
         key: Key | None = None,
         train: bool = False,
-    ) -> tuple[tuple[Scalar, ...], ...]:
-        """:meth:`apply` to each input of ``xs``; in training each example gets its own key."""
+    ) -> BatchOutput:
+        """The outputs for a batch ``xs`` (one row per example) through layer-level ops.
+
+        Each layer is one :func:`tape.arrays.linear` and one activation over the whole
+        batch: with params watched as arrays (``tape.grad(..., arrays=True)``) that is
+        two tape nodes per layer and the result is an :class:`tape.Array`; with float
+        params it is a tuple of float rows; with Value params, rows of Values. Row ``n``
+        equals ``apply(params, xs[n], key=split(key, len(xs))[n], train=train)``.
+        """
+        rows = xs.shape[0] if isinstance(xs, Array) else len(xs)
+        if rows == 0:
+            raise ValueError("apply_batch: the batch is empty")
+        width = xs.shape[-1] if isinstance(xs, Array) else None
+        if width is None:
+            for n, x in enumerate(cast("Sequence[Sequence[float]]", xs)):
+                if len(x) != self.n_in:
+                    raise ValueError(
+                        f"layers.0: row {n} of the batch has width {len(x)}, expected {self.n_in} "
+                        f"(n_in of {self!r})"
+                    )
+        elif width != self.n_in:
+            raise ValueError(f"layers.0: the batch has width {width}, expected {self.n_in}")
+        last = len(self.sizes) - 1
+        factors = self._dropout_factors(key, train, rows)
+        activation = _ARRAY_ACTIVATIONS[self.activation]
+        try:
+            layers = params["layers"]
+            if len(layers) != len(self.sizes):
+                raise ValueError(f"expected {len(self.sizes)} layers, got {len(layers)}")
+            h: Array | arrays.Rows | Sequence[Sequence[float]] = xs
+            for i, layer_params in enumerate(layers):
+                h = arrays.linear(layer_params["weight"], layer_params["bias"], h)  # type: ignore[arg-type]  # weight: matrix, bias: vector
+                if i < last:
+                    if activation is not None:
+                        h = activation(h)
+                    if factors is not None:
+                        h = arrays.scale(h, factors[i])
+        except _SHAPE_ERRORS as error:
+            problem = self._params_problem(params)
+            if problem is not None:
+                raise ValueError(problem) from error
+            raise
+        return cast(BatchOutput, h)
+
+    def _dropout_factors(self, key: Key | None, train: bool, rows: int) -> list[list[list[float]]] | None:
+        """Per hidden layer, the batch's dropout factors (0 or ``1/(1-p)``), as :meth:`apply` draws them."""
         batch_key = self._dropout_key(key, train)
-        if batch_key is None:
-            return tuple([self.apply(params, x) for x in xs])
-        keys = split(batch_key, len(xs))
-        return tuple([self.apply(params, x, key=k, train=True) for x, k in zip(xs, keys)])
+        last = len(self.sizes) - 1
+        if batch_key is None or last == 0:
+            return None
+        keep = 1.0 / (1.0 - self.dropout)
+        per_layer: list[list[list[float]]] = [[] for _ in range(last)]
+        for example_key in split(batch_key, rows):
+            for i, layer_key in enumerate(split(example_key, last)):
+                mask = regularization.dropout_mask(layer_key, self.dropout, self.sizes[i])
+                per_layer[i].append([keep if kept else 0.0 for kept in mask])
+        return per_layer
 
     def _dropout_key(self, key: Key | None, train: bool) -> Key | None:
         """``key`` when dropout applies (raising if it is missing), else ``None``."""

@@ -24,11 +24,13 @@ bit-exactly (JSON holds their shortest round-tripping ``repr``). Never pickle.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar, cast
@@ -60,35 +62,104 @@ def _plain(tree: object, name: str) -> Nested:
         return [_plain(item, name) for item in tree]
     if isinstance(tree, bool) or not isinstance(tree, (int, float)):
         raise CheckpointError(f"parameter {name!r} holds a {type(tree).__name__}, not a float")
-    value = float(tree)
+    try:
+        value = float(tree)
+    except OverflowError as error:
+        raise CheckpointError(f"parameter {name!r} holds an integer too large for a float") from error
     if not math.isfinite(value):
         raise CheckpointError(f"parameter {name!r} holds {value!r}; refusing to save non-finite values")
     return value
 
 
+def _holds_map(tree: object) -> bool:
+    if isinstance(tree, (PMap, dict)):
+        return True
+    return isinstance(tree, (PVector, list, tuple)) and any(_holds_map(item) for item in tree)
+
+
+def _expand(tree: object, name: str, out: list[tuple[str, object]]) -> None:
+    """Split a leafless subtree at its map keys, so that no parameter holds a map."""
+    if isinstance(tree, (PMap, dict)):
+        for key in sorted(tree, key=str):
+            _expand(tree[key], f"{name}.{key}" if name else str(key), out)
+    elif isinstance(tree, (PVector, list, tuple)) and _holds_map(tree):
+        for index, item in enumerate(tree):
+            _expand(item, f"{name}.{index}" if name else str(index), out)
+    else:
+        out.append((name, tree))
+
+
+def _parameters(params: object) -> list[tuple[str, object]]:
+    """:func:`tape.tree.named_parameters`, with subtrees that hold maps but no floats split further.
+
+    ``named_parameters`` keeps such a subtree (``pmap()``, ``{"w": []}``) whole; as a
+    state dict value it must be nested lists, so its maps become names (an empty map
+    holds nothing and gets none).
+    """
+    out: list[tuple[str, object]] = []
+    for name, tree in named_parameters(params):
+        _expand(tree, name, out)
+    return out
+
+
 def state_dict(params: object) -> StateDict:
-    """Parameters as ``{name: nested lists of floats}``, names as :func:`tape.tree.named_parameters`."""
-    return {name: _plain(tree, name) for name, tree in named_parameters(params)}
+    """Parameters as ``{name: nested lists of floats}``, names as :func:`tape.tree.named_parameters`.
+
+    Raises :class:`CheckpointError` for a leaf that is not a finite number, or for two
+    parameters that would share a name (a map key holding a dot, say).
+    """
+    out: StateDict = {}
+    for name, tree in _parameters(params):
+        if name in out:
+            raise CheckpointError(f"two parameters share the name {name!r} (a map key with a '.' in it?)")
+        out[name] = _plain(tree, name)
+    return out
 
 
-def _shape(value: object, name: str) -> tuple[int, ...]:
-    """The rectangular shape of nested lists of numbers, or a CheckpointError."""
+Shape: TypeAlias = "tuple[int, ...] | list[Shape]"
+"""``(rows, columns, ...)`` of a rectangular array; a list of its items' shapes if it is ragged."""
+
+
+def _shape(value: object, name: str) -> Shape:
+    """The shape of a checkpoint's nested lists of finite numbers, or a CheckpointError."""
     if isinstance(value, (list, PVector, tuple)):
-        if not value:
-            return (0,)
         inner = [_shape(item, name) for item in value]
-        if any(shape != inner[0] for shape in inner):
-            raise CheckpointError(f"parameter {name!r} is ragged: rows of shapes {sorted(set(inner))}")
-        return (len(value), *inner[0])
+        return _combine(inner)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CheckpointError(f"parameter {name!r} holds a {type(value).__name__}, not a number")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError as error:
+        raise CheckpointError(f"parameter {name!r} holds an integer too large for a float") from error
+    if not finite:
         raise CheckpointError(f"parameter {name!r} holds the non-finite value {value!r}")
     return ()
 
 
+def _model_shape(tree: object) -> Shape:
+    """The shape of a model's parameter; its leaves may be anything (even NaN): only structure counts."""
+    if isinstance(tree, (list, PVector, tuple)):
+        return _combine([_model_shape(item) for item in tree])
+    return ()
+
+
+def _combine(inner: list[Shape]) -> Shape:
+    first = inner[0] if inner else ()
+    if isinstance(first, tuple) and all(shape == first for shape in inner):
+        return (len(inner), *first)
+    return inner
+
+
+_INDEX = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+"""A name part ``state_dict`` writes for an index: not ``"00"``, ``"+1"`` or a non-ASCII digit."""
+
+
+def _join(path: str, part: str) -> str:
+    return f"{path}.{part}" if path else part
+
+
 def _from_names(flat: Mapping[str, object]) -> Params:
-    """Rebuild a tree from dotted names: numeric parts index vectors, other parts key maps."""
+    """Rebuild a tree from dotted names: index parts give vectors, other parts key maps."""
     root: dict[str, object] = {}
     for name, value in flat.items():
         parts = name.split(".")
@@ -102,19 +173,23 @@ def _from_names(flat: Mapping[str, object]) -> Params:
             raise CheckpointError(f"parameter {name!r} clashes with another parameter's name")
         node[parts[-1]] = value
 
-    def freeze(node: object) -> object:
+    def freeze(node: object, path: str) -> object:
         if isinstance(node, dict):
             keys = list(node)
-            if keys and all(k.isdigit() for k in keys):
+            if keys and all(_INDEX.match(k) for k in keys):
                 if sorted(int(k) for k in keys) != list(range(len(keys))):
-                    raise CheckpointError(f"indices {sorted(keys)} are not 0..{len(keys) - 1}")
-                return pvector([freeze(node[str(i)]) for i in range(len(keys))])
-            return pmap({k: freeze(v) for k, v in node.items()})
-        if isinstance(node, list):
-            return pvector([freeze(item) for item in node])
+                    shown = sorted(int(k) for k in keys)
+                    raise CheckpointError(
+                        f"the parameters under {path or 'the root'!r} are numbered {_short(shown)}, "
+                        f"not 0..{len(keys) - 1}"
+                    )
+                return pvector([freeze(node[str(i)], _join(path, str(i))) for i in range(len(keys))])
+            return pmap({k: freeze(v, _join(path, k)) for k, v in node.items()})
+        if isinstance(node, (list, tuple, PVector)):
+            return pvector([freeze(item, path) for item in node])
         return float(cast(float, node))
 
-    out = freeze(root)
+    out = freeze(root, "")
     if not isinstance(out, PMap):
         raise CheckpointError("a state dict's names must start with a map key, not an index")
     return out
@@ -123,19 +198,28 @@ def _from_names(flat: Mapping[str, object]) -> Params:
 def load_state_dict(state: Mapping[str, object], like: T | None = None) -> T | Params:
     """Parameters from a state dict; with ``like``, checked against its names and shapes.
 
-    With ``like`` the result has exactly ``like``'s structure and container types;
-    missing, unexpected or differently shaped parameters raise :class:`CheckpointError`
-    naming them. Without it, dotted names are rebuilt as maps and vectors.
+    With ``like`` the result has exactly ``like``'s structure and container types
+    (``like``'s own leaf values are ignored); missing, unexpected or differently shaped
+    parameters raise :class:`CheckpointError` naming them. Without it, dotted names are
+    rebuilt as maps and vectors: a part written as a plain index (``0``, ``12``) makes
+    a ``PVector``, any other part a ``PMap`` key. Nothing is returned unless all is well.
     """
     if not isinstance(state, Mapping):
         raise CheckpointError(f"a state dict is a mapping of names, not a {type(state).__name__}")
+    try:
+        return _load_state_dict(state, like)
+    except RecursionError as error:
+        raise CheckpointError("the state dict is nested too deeply to be parameters") from error
+
+
+def _load_state_dict(state: Mapping[str, object], like: T | None) -> T | Params:
     for name, value in state.items():
         if not isinstance(name, str):
-            raise CheckpointError(f"parameter names are strings, not {name!r}")
+            raise CheckpointError(f"parameter names are strings, not {_short(name)}")
         _shape(value, name)
     if like is None:
         return _from_names(state)
-    expected = named_parameters(like)
+    expected = _parameters(like)
     names = [name for name, _ in expected]
     missing = [name for name in names if name not in state]
     unexpected = sorted(set(state) - set(names))
@@ -146,7 +230,7 @@ def load_state_dict(state: Mapping[str, object], like: T | None = None) -> T | P
         )
     leaves: list[float] = []
     for name, tree in expected:
-        want, got = _shape(tree, name), _shape(state[name], name)
+        want, got = _model_shape(tree), _shape(state[name], name)
         if want != got:
             raise CheckpointError(
                 f"parameter {name!r} has shape {got} in the checkpoint but {want} in the model"
@@ -180,23 +264,102 @@ def _canonical(payload: Mapping[str, object]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _short(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut short: a damaged file can hold enormous values."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a huge int's repr is refused; deep nesting
+        return f"a value of type {type(value).__name__}"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _check_text(text: str, where: str) -> None:
+    # Lone surrogates survive JSON as escapes, but a high one followed by a low one is read back
+    # as the single character they encode in UTF-16: the string would not come back as it was.
+    if _SURROGATE_PAIR.search(text):
+        raise CheckpointError(
+            f"{where} holds a pair of lone surrogates, which JSON reads back as one character"
+        )
+
+
+def _check_json(value: object, where: str) -> None:
+    """Raise CheckpointError naming the first place ``value`` would not come back from JSON as it is."""
+    if isinstance(value, str):
+        _check_text(value, where)
+        return
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        try:
+            repr(value)  # what json.dumps writes
+        except ValueError as error:  # beyond sys.get_int_max_str_digits(): json.loads would refuse it
+            raise CheckpointError(f"{where} is an integer with too many digits for JSON") from error
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CheckpointError(f"{where} is {value!r}; JSON holds only finite numbers")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if type(item) is not float or not math.isfinite(item):  # finite floats: the common case
+                _check_json(item, f"{where}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CheckpointError(f"{where} has the key {_short(key)}; JSON object keys are strings")
+            _check_text(key, f"a key in {where}")
+            _check_json(item, f"{where}[{_short(key)}]")
+        return
+    hint = "; use a list" if isinstance(value, tuple) else ""
+    raise CheckpointError(
+        f"{where} is a {type(value).__name__}, which JSON cannot hold exactly "
+        f"(use None, bool, int, float, str, list or dict){hint}"
+    )
+
+
+def _create_temporary(folder: str) -> tuple[int, str]:
+    """A new file beside the target; unlike ``mkstemp`` (mode 0600) its mode follows the umask."""
+    for _ in range(100):
+        temporary = os.path.join(folder, f".checkpoint-{secrets.token_hex(8)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")  # pragma: no cover
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
 def _atomic_write(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
+        handle, temporary = _create_temporary(folder)
     except OSError as error:
-        raise CheckpointError(f"cannot write a checkpoint in {folder}: {error.strerror}") from error
+        raise CheckpointError(f"cannot write a checkpoint in {folder}: {_reason(error)}") from error
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(handle, view)
+                if written <= 0:  # never loop forever on a device that takes nothing
+                    raise OSError(errno.EIO, "the file system accepted no bytes")
+                view = view[written:]
+            os.fsync(handle)
+        finally:
+            os.close(handle)
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(error, OSError):
-            raise CheckpointError(f"cannot write {path}: {error.strerror}") from error
+            raise CheckpointError(f"cannot write {path}: {_reason(error)}") from error
         raise
     try:  # make the rename itself durable
         directory = os.open(folder, os.O_RDONLY)
@@ -216,18 +379,32 @@ def save_checkpoint(
     opt_state: OptState | None = None,
     metadata: Mapping[str, Json] | None = None,
 ) -> None:
-    """Write params (with optional optimizer state and JSON metadata) to ``path`` atomically."""
+    """Write params (with optional optimizer state and JSON metadata) to ``path`` atomically.
+
+    Raises :class:`CheckpointError`, leaving any earlier file at ``path`` untouched, for
+    a non-finite parameter, a state or metadata value JSON cannot hold exactly (NaN, a
+    tuple, a non-``str`` key, ...), or a folder that cannot be written.
+    """
     try:
+        params_json = state_dict(params)
+        for name in params_json:
+            _check_text(name, f"the parameter name {_short(name)}")
+        state_json = None if opt_state is None else state_to_json(opt_state)
+        _check_json(state_json, "opt_state")
+        metadata_json = dict(metadata or {})
+        _check_json(metadata_json, "metadata")
         payload: dict[str, object] = {
-            "params": state_dict(params),
-            "opt_state": None if opt_state is None else state_to_json(opt_state),
-            "metadata": dict(metadata or {}),
+            "params": params_json,
+            "opt_state": state_json,
+            "metadata": metadata_json,
         }
         body = _canonical(payload)
+    except CheckpointError:
+        raise
     except (TypeError, ValueError) as error:
-        if isinstance(error, CheckpointError):
-            raise
         raise CheckpointError(f"cannot save this checkpoint: {error}") from error
+    except RecursionError as error:
+        raise CheckpointError("cannot save this checkpoint: it is nested too deeply") from error
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -241,6 +418,13 @@ def _reject_constant(name: str) -> float:
     raise CheckpointError(f"the checkpoint holds {name}, which is not a finite number")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise CheckpointError(f"the checkpoint holds the number {_short(text, 40)}, too large for a float")
+    return value
+
+
 def load_checkpoint(path: str | os.PathLike[str], like: object | None = None) -> Checkpoint:
     """Read and verify a checkpoint; with ``like``, params get its structure and shapes checked.
 
@@ -252,18 +436,19 @@ def load_checkpoint(path: str | os.PathLike[str], like: object | None = None) ->
         with open(where, "rb") as stream:
             raw = stream.read()
     except OSError as error:
-        raise CheckpointError(f"cannot read {where}: {error.strerror}") from error
+        raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
     try:
-        document = json.loads(raw, parse_constant=_reject_constant)
-    except CheckpointError:
-        raise
+        document = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except CheckpointError as error:
+        raise CheckpointError(f"{where} is not a valid checkpoint: {error}") from error
     except (ValueError, RecursionError) as error:
         raise CheckpointError(f"{where} is not a valid checkpoint (not JSON: {error})") from error
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not a {FORMAT} file")
-    if document.get("version") != VERSION:
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:
         raise CheckpointError(
-            f"{where} has checkpoint format version {document.get('version')!r}; this library reads {VERSION}"
+            f"{where} has checkpoint format version {_short(version)}; this library reads {VERSION}"
         )
     payload = document.get("payload")
     if not isinstance(payload, dict) or set(payload) != {"params", "opt_state", "metadata"}:
@@ -281,7 +466,7 @@ def load_checkpoint(path: str | os.PathLike[str], like: object | None = None) ->
         params = load_state_dict(payload["params"], like)
         raw_state = payload["opt_state"]
         if raw_state is not None and not isinstance(raw_state, dict):
-            raise CheckpointError(f"{where} is damaged: opt_state is not an object")
+            raise CheckpointError("opt_state is not an object")
         opt_state = None if raw_state is None else state_from_json(raw_state)
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from error

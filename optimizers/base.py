@@ -17,20 +17,23 @@ gives an :class:`Optimizer`, whose ``step`` applies the final updates to the par
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
 from optimizers.state import OptState, StateValue, expect_state, get_int
 from tape.tree import (
+    TreeDef,
     assert_same_structure,
     leaf_parameter_names,
     named_leaves,
     tree_flatten,
     tree_map,
+    tree_structure,
     tree_unflatten,
 )
 
@@ -80,7 +83,7 @@ def _is_number(leaf: object) -> bool:
 
 
 def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
-    if all(_is_number(leaf) for leaf in leaves):
+    if all(leaf.__class__ is float for leaf in leaves) or all(_is_number(leaf) for leaf in leaves):
         return
     for path, leaf in named_leaves(tree):
         if not _is_number(leaf):
@@ -89,7 +92,15 @@ def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
 
 def _layout(params: object) -> str:
     """A digest of the params' leaf paths: equal for trees with the same layout of leaves."""
-    text = "\n".join(path for path, _ in named_leaves(params))
+    return _layout_of(tree_structure(params))
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_of(structure: TreeDef[Any]) -> str:
+    """The layout digest of one structure (cached: every step checks it)."""
+    text = "\n".join(
+        path for path, _ in named_leaves(tree_unflatten(structure, [0.0] * structure.num_leaves))
+    )
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -156,7 +167,7 @@ class Optimizer:
             assert_same_structure(params, grads, ("params", "grads"))
         _check_numbers(param_leaves, params, "params")
         _check_numbers(grad_leaves, grads, "grads")
-        if state["layout"] != _layout(params):
+        if state["layout"] != _layout_of(param_def):
             raise ValueError(
                 f"{self.name}: the state was made for another parameter tree: "
                 f"{_describe_mismatch(state['parameters'], params)}"

@@ -5,7 +5,8 @@
 0.85...
 """
 
-from tape import tree
+from tape import arrays, tree
+from tape.arrays import Array
 from tape.errors import GradientCheckError, NonFiniteError, TapeError
 from tape.gradient_check import GradientReport, check_gradients, numerical_grad
 from tape.gradient_tape import Node, Tape
@@ -15,6 +16,7 @@ from tape.value import Scalar, Value, dot, exp, leaky_relu, log, relu, sigmoid, 
 
 __all__ = [
     "REGISTRY",
+    "Array",
     "GradientCheckError",
     "GradientReport",
     "Node",
@@ -24,6 +26,7 @@ __all__ = [
     "Tape",
     "TapeError",
     "Value",
+    "arrays",
     "check_gradients",
     "dot",
     "exp",

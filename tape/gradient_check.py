@@ -92,15 +92,19 @@ def check_gradients(
     eps: float = 1e-6,
     atol: float = 1e-6,
     rtol: float = 1e-4,
+    arrays: bool = False,
 ) -> GradientReport:
     """Compare :func:`tape.grad` with :func:`numerical_grad`; raise if any leaf is off.
+
+    ``arrays=True`` differentiates with vectors and matrices watched as Array nodes
+    (see :func:`tape.grad`), checking the array ops' rules.
 
     A leaf passes when ``|analytic - numerical| <= atol + rtol * |numerical|``.
     Raises :class:`GradientCheckError` naming the worst leaf otherwise.
     """
     nums = _argnums(argnums, len(args))
     single = isinstance(argnums, int)
-    analytic = _named(grad(fun, argnums)(*args), nums, single)  # type: ignore[arg-type]
+    analytic = _named(grad(fun, argnums, arrays=arrays)(*args), nums, single)  # type: ignore[arg-type]
     numerical = _named(numerical_grad(fun, *args, argnums=argnums, eps=eps), nums, single)
     max_abs = max_rel = 0.0
     worst_path, worst_excess = "", -float("inf")

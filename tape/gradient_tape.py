@@ -15,16 +15,20 @@ outer tape and can be differentiated again.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from types import TracebackType
-from typing import NamedTuple, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast, overload
 
-from pyrsistent import PMap
+from pyrsistent import PMap, PVector
 
 from tape import floats
 from tape.errors import NonFiniteError, TapeError
 from tape.ops import LEAF, Op, Primal
 from tape.tree import named_leaves, tree_flatten, tree_structure, tree_unflatten
 from tape.value import Scalar, Value, _check_number, _make
+
+if TYPE_CHECKING:
+    from tape.arrays import Array
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -37,17 +41,68 @@ _clock = itertools.count()
 class Node(NamedTuple):
     """One recorded operation. Frozen: nothing in it changes after recording.
 
-    ``partials[k]`` is ``d value / d (value at parents[k])``.
+    ``saved`` is what the op's derivative rule needs: for a scalar op the local
+    partials, ``saved[k] = d value / d (value at parents[k])``; for an array op the
+    inputs its ``vjp`` rule reads.
     """
 
     op: Op
     parents: tuple[int, ...]
-    value: Primal
-    partials: tuple[Primal, ...]
+    value: object
+    saved: tuple[object, ...]
+
+    @property
+    def partials(self) -> tuple[object, ...]:
+        """A scalar op's local partials (the same tuple as ``saved``)."""
+        return self.saved
 
 
 def _float_of(primal: Primal) -> float:
     return primal if isinstance(primal, float) else primal.data
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, tuple):
+        return all(_all_finite(v) for v in value)
+    return floats.is_finite(_float_of(value))  # type: ignore[arg-type]  # a primal
+
+
+def is_float_array(x: object) -> bool:
+    """Whether ``x`` is a non-empty vector of floats or a rectangular matrix of floats.
+
+    Sequences here are lists, plain tuples and pyrsistent vectors.
+    """
+    if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
+        return False
+    items = cast("Sequence[object]", x)
+    if all(v.__class__ is float for v in items):
+        return True
+    width = -1
+    for row in items:
+        if not (isinstance(row, (list, PVector)) or type(row) is tuple) or not row:
+            return False
+        if width == -1:
+            width = len(row)
+        if len(row) != width or not all(v.__class__ is float for v in row):
+            return False
+    return True
+
+
+def _frozen_gradient(g: object, shape: tuple[int, ...]) -> object:
+    """An array source's gradient as a tuple (vector) or tuple of row tuples (matrix)."""
+    if g.__class__ is float:
+        if len(shape) == 1:
+            return (0.0,) * shape[0]
+        return tuple((0.0,) * shape[1] for _ in range(shape[0]))
+    if len(shape) == 1:
+        return tuple(cast("list[float]", g))
+    return tuple(tuple(row) for row in cast("list[list[float]]", g))
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, tuple):
+        return f"array of {len(value)}"
+    return repr(_float_of(value))  # type: ignore[arg-type]  # a primal
 
 
 class Tape:
@@ -125,13 +180,26 @@ class Tape:
         nodes = self._nodes
         index = len(nodes)
         if self.check_finite and not floats.is_finite(_float_of(value)):
-            inputs = ", ".join(repr(_float_of(nodes[p].value)) for p in parents)
-            raise NonFiniteError(
-                f"op {op.name!r} at tape position {index} produced {_float_of(value)!r} "
-                f"from tracked inputs ({inputs})"
-            )
+            self._non_finite(op, parents, index, value)
         nodes.append(Node(op, parents, value, partials))
         return _make(value, self, index)
+
+    def _append(self, op: Op, parents: tuple[int, ...], value: object, saved: tuple[object, ...]) -> int:
+        """Record a node of any value (e.g. an array) and return its position."""
+        if self._closed is not None:
+            raise TapeError(f"cannot record {op.name!r} on a closed tape; open a new Tape()")
+        index = len(self._nodes)
+        if self.check_finite and not _all_finite(value):
+            self._non_finite(op, parents, index, value)
+        self._nodes.append(Node(op, parents, value, saved))
+        return index
+
+    def _non_finite(self, op: Op, parents: tuple[int, ...], index: int, value: object) -> None:
+        inputs = ", ".join(_describe(self._nodes[p].value) for p in parents)
+        produced = "a non-finite value in an array" if isinstance(value, tuple) else _describe(value)
+        raise NonFiniteError(
+            f"op {op.name!r} at tape position {index} produced {produced} from tracked inputs ({inputs})"
+        )
 
     def watch(self, x: Scalar) -> Value:
         """A leaf Value for ``x`` that this tape tracks.
@@ -153,19 +221,41 @@ class Tape:
             primal = _check_number(x, "watch(x)")
         return self._record(LEAF, (), primal, ())
 
-    def watch_tree(self, tree: T) -> T:
-        """Watch every leaf of ``tree``; returns the same structure holding Values."""
-        treedef = tree_structure(tree)
-        watched: list[Value] = []
-        for path, named_leaf in named_leaves(tree):
+    def watch_array(self, data: Sequence[float] | Sequence[Sequence[float]]) -> Array:
+        """A leaf :class:`tape.arrays.Array` for a vector or a (rectangular) matrix of floats."""
+        from tape.arrays import _record_array, matrix_data, vector_data
+
+        items = list(data)
+        if not items:
+            raise ValueError("cannot watch an empty array")
+        if isinstance(items[0], (int, float)):
+            value: object = vector_data(cast("Sequence[float]", items), "a watched vector")
+        else:
+            value = matrix_data(cast("Sequence[Sequence[float]]", items), "a watched matrix")
+        return _record_array(self, LEAF, (), value, ())  # type: ignore[arg-type]  # vector or matrix
+
+    def watch_tree(self, tree: T, *, arrays: bool = False) -> T:
+        """Watch every leaf of ``tree``; returns the same structure holding Values.
+
+        With ``arrays=True`` every vector or matrix of floats in the tree (see
+        :func:`is_float_array`) is watched as one Array node instead of one Value per
+        float: much faster for layer-level code such as :func:`tape.arrays.linear`.
+        """
+        is_leaf = is_float_array if arrays else None
+        treedef = tree_structure(tree, is_leaf)
+        watched: list[object] = []
+        for path, named_leaf in named_leaves(tree, is_leaf):
             leaf: object = named_leaf
+            if arrays and is_float_array(leaf):
+                watched.append(self.watch_array(cast("Sequence[float]", leaf)))
+                continue
             if not isinstance(leaf, (float, Value)) or isinstance(leaf, bool):
                 where = path or "the root"
                 raise TypeError(
                     f"leaf at {where} is {type(leaf).__name__} ({leaf!r}); only floats can be watched"
                 )
             watched.append(self.watch(leaf))
-        return tree_unflatten(treedef, watched)  # type: ignore[arg-type]  # Value leaves
+        return tree_unflatten(treedef, watched)  # type: ignore[arg-type]  # Value or Array leaves
 
     # --- differentiation -----------------------------------------------------------
 
@@ -181,10 +271,14 @@ class Tape:
         _check_number(target, "the target")
         return None
 
-    def _sweep(self, top: int, bottom: int, seed: Scalar) -> list[Scalar]:
-        """Adjoints of positions ``bottom..top`` by one reverse loop from ``top``."""
+    def _sweep(self, top: int, bottom: int, seed: Scalar) -> list[Any]:
+        """Adjoints of positions ``bottom..top`` by one reverse loop from ``top``.
+
+        Entries are floats (or enclosing-tape Values) for scalar nodes, and 0.0 or
+        nested lists owned by the buffer for array nodes.
+        """
         nodes = self._nodes
-        grads: list[Scalar] = [0.0] * (top + 1)
+        grads: list[Any] = [0.0] * (top + 1)
         grads[top] = seed
         for i in range(top, bottom - 1, -1):
             g = grads[i]
@@ -194,12 +288,21 @@ class Tape:
             parents = node.parents
             if not parents:
                 continue
-            for parent, partial in zip(parents, node.partials):
-                grads[parent] += g * partial
+            vjp = node.op.vjp
+            if vjp is None:
+                partials: tuple[Any, ...] = node.saved
+                for parent, partial in zip(parents, partials):
+                    grads[parent] += g * partial
+            else:
+                vjp(node, g, grads)
         return grads
 
     @overload
     def gradient(self, target: Scalar, sources: Value, *, seed: Scalar = 1.0) -> float: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Array, *, seed: Scalar = 1.0
+    ) -> tuple[float, ...] | tuple[tuple[float, ...], ...]: ...
     @overload
     def gradient(
         self, target: Scalar, sources: tuple[Value, ...], *, seed: Scalar = 1.0
@@ -215,31 +318,34 @@ class Tape:
     def gradient(self, target: Scalar, sources: object, *, seed: Scalar = 1.0) -> object:
         """``d target / d source`` for each source, in the structure of ``sources``.
 
-        ``sources`` is one Value, a tuple, or any tree of Values on this tape.
+        ``sources`` is one Value, a tuple, or any tree of Values on this tape; an
+        :class:`tape.Array` source gives a tuple (vector) or tuple of row tuples.
         A target that does not depend on them (a float, a constant) gives zeros.
         Can be called any number of times, during recording or after.
         Inside an enclosing tape the results are that tape's Values (typed as floats;
         :func:`tape.grad` is the typed way to take higher-order derivatives).
         """
+        from tape.arrays import Array
+
         leaves, treedef = tree_flatten(sources)
         for leaf_path, named_leaf in named_leaves(sources):
             leaf: object = named_leaf
-            if not (isinstance(leaf, Value) and leaf._tape is self):
+            if not (isinstance(leaf, (Value, Array)) and leaf._tape is self):
                 where = leaf_path or "the root"
                 raise TapeError(f"source at {where} ({leaf!r}) is not a Value on this tape; watch it first")
         sources_at = [cast(Value, leaf)._index for leaf in leaves]
         top = self._target_index(target)
-        if top is None or not sources_at:
-            return tree_unflatten(treedef, [0.0] * len(sources_at))
-        grads = self._sweep(top, min(sources_at), seed)
-        return tree_unflatten(
-            treedef,
-            [grads[i] if i <= top else 0.0 for i in sources_at],  # type: ignore[misc]
-        )
+        grads = self._sweep(top, min(sources_at), seed) if top is not None and sources_at else []
+        results: list[object] = []
+        for leaf, at in zip(leaves, sources_at):
+            g = grads[at] if at < len(grads) else 0.0
+            source: object = leaf
+            results.append(_frozen_gradient(g, source.shape) if isinstance(source, Array) else g)
+        return tree_unflatten(treedef, results)  # type: ignore[arg-type]  # floats and array tuples
 
     def find_non_finite(self) -> Node | None:
         """The first recorded node whose value is ``inf`` or ``nan``, if any."""
         for node in self._nodes:
-            if not floats.is_finite(_float_of(node.value)):
+            if not _all_finite(node.value):
                 return node
         return None

@@ -36,16 +36,19 @@ SequenceRule = Callable[..., Sequence[Primal]]
 
 @dataclass(frozen=True, eq=False)
 class Op:
-    """A primitive operation: its name, forward rule and one partial rule per argument.
+    """A primitive operation: its name, forward rule and derivative rules.
 
-    ``nary`` ops take sequences as arguments and their partial rules return one
-    partial per element.
+    Scalar ops have one partial rule per argument (``nary`` ops take sequences and
+    their partial rules return one partial per element). Array ops (see
+    :mod:`tape.arrays`) instead have a ``vjp`` rule: given the node and the gradient
+    of its output it adds the gradients of its inputs into the sweep's buffer.
     """
 
     name: str
-    forward: Callable[..., Primal]
+    forward: Callable[..., object]
     partials: tuple[Callable[..., object], ...]
     nary: bool = False
+    vjp: Callable[..., None] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -55,12 +58,18 @@ _REGISTRY: dict[str, Op] = {}
 
 
 def define(
-    name: str, forward: Callable[..., Primal], *partials: Callable[..., object], nary: bool = False
+    name: str,
+    forward: Callable[..., object],
+    *partials: Callable[..., object],
+    nary: bool = False,
+    vjp: Callable[..., None] | None = None,
 ) -> Op:
     """Register a primitive op under ``name`` (names are unique) and return it."""
     if name in _REGISTRY:
         raise ValueError(f"op {name!r} is already defined")
-    op = Op(name, forward, tuple(partials), nary)
+    if (vjp is None) == (not partials):
+        raise ValueError(f"op {name!r} needs partial rules or a vjp rule (exactly one kind)")
+    op = Op(name, forward, tuple(partials), nary, vjp)
     _REGISTRY[name] = op
     return op
 

@@ -78,9 +78,10 @@ def assert_gradients_match(
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    arrays: bool = False,
 ) -> GradientReport:
     """Assert the tape's gradients of ``fun`` at ``args`` match central differences.
 
     Raises :class:`tape.GradientCheckError` (an ``AssertionError``) naming the worst leaf.
     """
-    return check_gradients(fun, *args, argnums=argnums, eps=eps, atol=atol, rtol=rtol)
+    return check_gradients(fun, *args, argnums=argnums, eps=eps, atol=atol, rtol=rtol, arrays=arrays)

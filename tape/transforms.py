@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
-from tape.gradient_tape import Tape
-from tape.tree import tree_map
+from tape.gradient_tape import Tape, is_float_array
+from tape.tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
 from tape.value import Scalar, Value
 
 A = TypeVar("A")
@@ -51,19 +51,31 @@ def _argnums(argnums: int | tuple[int, ...], count: int) -> tuple[int, ...]:
     return normal
 
 
+def _restore_arrays(grads: object, like: object) -> object:
+    """Array-leaf gradients (tuples) rebuilt in the containers of the original argument."""
+    originals, treedef = tree_flatten(like, is_float_array)
+    slopes = tree_leaves(grads, is_float_array)
+    rebuilt = [
+        tree_unflatten(tree_structure(original), tree_leaves(slope)) if is_float_array(original) else slope
+        for original, slope in zip(originals, slopes)
+    ]
+    return tree_unflatten(treedef, rebuilt)
+
+
 def _evaluate(
     fun: Callable[..., object],
     argnums: int | tuple[int, ...],
     has_aux: bool,
     args: tuple[object, ...],
     kwargs: dict[str, object],
+    arrays: bool = False,
 ) -> tuple[object, object, object]:
     """Run ``fun`` on a fresh tape; return (value, aux, gradients)."""
     nums = _argnums(argnums, len(args))
     with Tape() as tape:
         watched = list(args)
         for n in nums:
-            watched[n] = tape.watch_tree(args[n])
+            watched[n] = tape.watch_tree(args[n], arrays=arrays)
         out = fun(*watched, **kwargs)
     aux: object = None
     if has_aux:
@@ -79,6 +91,8 @@ def _evaluate(
         )
     sources = tuple(watched[n] for n in nums)
     grads = tape.gradient(out, sources)
+    if arrays:
+        grads = tuple(_restore_arrays(g, args[n]) for g, n in zip(grads, nums))
     value = _unwrap(out, tape)
     if isinstance(value, int):
         value = float(value)
@@ -87,26 +101,50 @@ def _evaluate(
 
 @overload
 def value_and_grad(  # type: ignore[overload-overlap]  # Literal[0] is narrower than int
-    fun: Callable[Concatenate[A, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False
+    fun: Callable[Concatenate[A, P], Scalar],
+    argnums: Literal[0] = 0,
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[Concatenate[A, P], tuple[float, A]]: ...
 @overload
 def value_and_grad(
-    fun: Callable[Concatenate[A, P], tuple[Scalar, Aux]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+    fun: Callable[Concatenate[A, P], tuple[Scalar, Aux]],
+    argnums: Literal[0] = 0,
+    *,
+    has_aux: Literal[True],
+    arrays: bool = False,
 ) -> Callable[Concatenate[A, P], tuple[tuple[float, Aux], A]]: ...
 @overload
 def value_and_grad(  # type: ignore[overload-overlap]  # Literal[1] is narrower than int
-    fun: Callable[Concatenate[A, B, P], Scalar], argnums: Literal[1], has_aux: Literal[False] = False
+    fun: Callable[Concatenate[A, B, P], Scalar],
+    argnums: Literal[1],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[Concatenate[A, B, P], tuple[float, B]]: ...
 @overload
 def value_and_grad(
-    fun: Callable[P, Scalar], argnums: int | tuple[int, ...], has_aux: Literal[False] = False
+    fun: Callable[P, Scalar],
+    argnums: int | tuple[int, ...],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[P, tuple[float, object]]: ...
 @overload
 def value_and_grad(
-    fun: Callable[P, tuple[Scalar, Aux]], argnums: int | tuple[int, ...], has_aux: Literal[True]
+    fun: Callable[P, tuple[Scalar, Aux]],
+    argnums: int | tuple[int, ...],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
 ) -> Callable[P, tuple[tuple[float, Aux], object]]: ...
 def value_and_grad(
-    fun: Callable[..., object], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    fun: Callable[..., object],
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[..., object]:
     """Return a function giving ``fun``'s value and its gradient with respect to ``argnums``.
 
@@ -114,10 +152,15 @@ def value_and_grad(
     ``((value, aux), grads)``). With an int ``argnums`` the gradient has the
     structure of that argument; with a tuple, a tuple of those. Nested inside
     another ``grad``, the results are Values of the enclosing computation.
+
+    With ``arrays=True`` every vector or matrix of floats in the differentiated
+    arguments reaches ``fun`` as one :class:`tape.Array` node rather than a
+    sequence of Values: layer-level code (:mod:`tape.arrays`) then records a few
+    nodes per batch. Gradients come back in the same containers either way.
     """
 
     def value_and_grad_fun(*args: object, **kwargs: object) -> object:
-        value, aux, grads = _evaluate(fun, argnums, has_aux, args, kwargs)
+        value, aux, grads = _evaluate(fun, argnums, has_aux, args, kwargs, arrays)
         return ((value, aux), grads) if has_aux else (value, grads)
 
     value_and_grad_fun.__name__ = f"value_and_grad({getattr(fun, '__name__', 'fun')})"
@@ -127,22 +170,42 @@ def value_and_grad(
 
 @overload
 def grad(  # type: ignore[overload-overlap]  # Literal[0] is narrower than int
-    fun: Callable[Concatenate[A, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False
+    fun: Callable[Concatenate[A, P], Scalar],
+    argnums: Literal[0] = 0,
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[Concatenate[A, P], A]: ...
 @overload
 def grad(
-    fun: Callable[Concatenate[A, P], tuple[Scalar, Aux]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+    fun: Callable[Concatenate[A, P], tuple[Scalar, Aux]],
+    argnums: Literal[0] = 0,
+    *,
+    has_aux: Literal[True],
+    arrays: bool = False,
 ) -> Callable[Concatenate[A, P], tuple[A, Aux]]: ...
 @overload
 def grad(  # type: ignore[overload-overlap]  # Literal[1] is narrower than int
-    fun: Callable[Concatenate[A, B, P], Scalar], argnums: Literal[1], has_aux: Literal[False] = False
+    fun: Callable[Concatenate[A, B, P], Scalar],
+    argnums: Literal[1],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[Concatenate[A, B, P], B]: ...
 @overload
 def grad(
-    fun: Callable[P, Scalar], argnums: int | tuple[int, ...], has_aux: Literal[False] = False
+    fun: Callable[P, Scalar],
+    argnums: int | tuple[int, ...],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[P, object]: ...
 def grad(
-    fun: Callable[..., object], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    fun: Callable[..., object],
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    *,
+    arrays: bool = False,
 ) -> Callable[..., object]:
     """Return a function giving the gradient of scalar-valued ``fun`` with respect to ``argnums``.
 
@@ -155,7 +218,7 @@ def grad(
     """
 
     def grad_fun(*args: object, **kwargs: object) -> object:
-        _, aux, grads = _evaluate(fun, argnums, has_aux, args, kwargs)
+        _, aux, grads = _evaluate(fun, argnums, has_aux, args, kwargs, arrays)
         return (grads, aux) if has_aux else grads
 
     grad_fun.__name__ = f"grad({getattr(fun, '__name__', 'fun')})"

@@ -16,8 +16,10 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import Generic, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
@@ -40,15 +42,48 @@ class TreeError(ValueError):
 
 @dataclass(frozen=True)
 class _Shape:
-    """The structure of one tree node: its kind, map keys or type, and children."""
+    """The structure of one tree node: its kind, map keys or type, and children.
+
+    ``flat`` marks a sequence whose children are all leaves, rebuilt in one step.
+    """
 
     kind: str
     aux: Hashable
     children: tuple[_Shape, ...]
     num_leaves: int
+    flat: bool = field(default=False, compare=False)
+    digest: int = field(default=0, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Hash once, from the children's stored hashes: structures are compared and
+        # used as cache keys on every optimizer step.
+        object.__setattr__(self, "digest", hash((self.kind, self.aux, self.num_leaves, self.children)))
+
+    def __hash__(self) -> int:
+        return self.digest
 
 
 _LEAF_SHAPE = _Shape(_LEAF, None, (), 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _flat_shape(kind: str, length: int) -> _Shape:
+    return _Shape(kind, None, (_LEAF_SHAPE,) * length, length, True)
+
+
+def _float_sequence_kind(tree: object) -> str | None:
+    """The kind of a non-empty plain sequence holding only floats, else ``None``."""
+    if isinstance(tree, PVector):
+        kind = _PVECTOR
+    elif isinstance(tree, list):
+        kind = _LIST
+    elif type(tree) is tuple:
+        kind = _TUPLE
+    else:
+        return None
+    if tree and all(x.__class__ is float for x in tree):
+        return kind
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,27 +129,44 @@ def _children(node: object, path: str = "") -> tuple[str, Hashable, list[object]
     return None
 
 
-def _shape_of(tree: object, leaves: list[float]) -> _Shape:
+IsLeaf = Callable[[object], bool]
+"""A predicate marking subtrees to be treated as single leaves."""
+
+
+def _shape_of(tree: object, leaves: list[float], is_leaf: IsLeaf | None) -> _Shape:
+    if is_leaf is not None and is_leaf(tree):
+        leaves.append(cast(float, tree))
+        return _LEAF_SHAPE
+    kind = _float_sequence_kind(tree)
+    if kind is not None:  # a vector of floats: no per-leaf recursion
+        leaves.extend(cast("list[float]", tree))
+        return _flat_shape(kind, len(cast("list[float]", tree)))
     found = _children(tree)
     if found is None:
         leaves.append(cast(float, tree))
         return _LEAF_SHAPE
     kind, aux, kids = found
-    shapes = tuple(_shape_of(kid, leaves) for kid in kids)
+    shapes = tuple(_shape_of(kid, leaves, is_leaf) for kid in kids)
     return _Shape(kind, aux, shapes, sum(s.num_leaves for s in shapes))
 
 
-def tree_flatten(tree: T) -> tuple[list[float], TreeDef[T]]:
-    """Split ``tree`` into its leaves (depth first, maps by sorted key) and its structure."""
+def tree_flatten(tree: T, is_leaf: IsLeaf | None = None) -> tuple[list[float], TreeDef[T]]:
+    """Split ``tree`` into its leaves (depth first, maps by sorted key) and its structure.
+
+    ``is_leaf`` marks subtrees to keep whole as leaves (as in JAX).
+    """
     leaves: list[float] = []
-    shape = _shape_of(tree, leaves)
+    shape = _shape_of(tree, leaves, is_leaf)
     return leaves, TreeDef(shape)
 
 
 def _build(shape: _Shape, leaves: Iterator[object]) -> object:
     if shape.kind == _LEAF:
         return next(leaves)
-    kids = [_build(child, leaves) for child in shape.children]
+    if shape.flat:
+        kids = list(islice(leaves, shape.num_leaves))
+    else:
+        kids = [_build(child, leaves) for child in shape.children]
     if shape.kind == _TUPLE:
         return tuple(kids)
     if shape.kind == _LIST:
@@ -136,14 +188,14 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
     return cast(T, _build(treedef.shape, iter(items)))
 
 
-def tree_leaves(tree: object) -> list[float]:
+def tree_leaves(tree: object, is_leaf: IsLeaf | None = None) -> list[float]:
     """The leaves of ``tree`` in flattening order."""
-    return tree_flatten(tree)[0]
+    return tree_flatten(tree, is_leaf)[0]
 
 
-def tree_structure(tree: T) -> TreeDef[T]:
+def tree_structure(tree: T, is_leaf: IsLeaf | None = None) -> TreeDef[T]:
     """The structure of ``tree`` without its leaves."""
-    return tree_flatten(tree)[1]
+    return tree_flatten(tree, is_leaf)[1]
 
 
 def _join(path: str, part: object) -> str:
@@ -206,25 +258,25 @@ def tree_map(fun: Callable[..., float], tree: T, *rest: T) -> T:
     return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others)])
 
 
-def _named(tree: object, path: str, out: list[tuple[str, float]]) -> None:
-    found = _children(tree, path)
+def _named(tree: object, path: str, out: list[tuple[str, float]], is_leaf: IsLeaf | None) -> None:
+    found = None if is_leaf is not None and is_leaf(tree) else _children(tree, path)
     if found is None:
         out.append((path, cast(float, tree)))
         return
     kind, aux, kids = found
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
     for label, kid in zip(labels, kids):
-        _named(kid, _join(path, label), out)
+        _named(kid, _join(path, label), out, is_leaf)
 
 
-def named_leaves(tree: object) -> list[tuple[str, float]]:
+def named_leaves(tree: object, is_leaf: IsLeaf | None = None) -> list[tuple[str, float]]:
     """Each leaf with its dotted path through map keys and sequence indices.
 
     The order is the flattening order. ``{"layers": [{"weight": [[1.0]]}]}`` gives
     ``[("layers.0.weight.0.0", 1.0)]``.
     """
     out: list[tuple[str, float]] = []
-    _named(tree, "", out)
+    _named(tree, "", out, is_leaf)
     return out
 
 

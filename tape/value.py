@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Union, overload
+from typing import TYPE_CHECKING, Union, cast, overload
 
 from tape import floats
 from tape.errors import TapeError
@@ -302,7 +302,7 @@ def apply(op: Op, *args: Scalar) -> Value:
         if is_tracked:
             tracked.append(position)
             parents.append(arg._index)  # type: ignore[union-attr]  # tracked means Value
-    value = op.forward(*primals)
+    value = cast(Primal, op.forward(*primals))
     if tape is None:
         return _constant(value)
     partials = tuple(op.partials[k](value, *primals) for k in tracked)
@@ -314,7 +314,7 @@ def apply_nary(op: Op, *sequences: Sequence[Scalar]) -> Scalar:
     tape = _innermost(item for sequence in sequences for item in sequence)
     lifted = [[_lift(item, tape) for item in sequence] for sequence in sequences]
     primals = [[primal for primal, _ in items] for items in lifted]
-    value = op.forward(*primals)
+    value = cast(Primal, op.forward(*primals))
     if tape is None:
         return value
     parents: list[int] = []

@@ -1,0 +1,165 @@
+"""Array nodes: every array op against central differences and against the scalar path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyrsistent import PMap, pmap, pvector
+
+import tape
+from tape import Array, NonFiniteError, Tape, TapeError, Value
+from tape import arrays as A
+from tape.testing import assert_gradients_match, parameter_trees, scalars
+from tape.tree import tree_leaves
+
+X = ((0.5, -1.0, 2.0), (1.5, 0.25, -0.75))  # a batch of two examples with three features
+TARGETS = (1, 0)
+Fun = Callable[[PMap[str, object]], object]
+
+
+def _params() -> st.SearchStrategy[PMap[str, object]]:
+    return parameter_trees({"w": (2, 3), "b": (2,)}, scalars(-2.0, 2.0, margin=1e-2))
+
+
+def _layer(p: PMap[str, object]) -> object:
+    return A.linear(p["w"], p["b"], X)  # type: ignore[arg-type]
+
+
+# One entry per array op in the registry: a loss exercising it (a scalar of params).
+ARRAY_CASES: dict[str, Fun] = {
+    "linear": lambda p: A.mean(_layer(p)),  # type: ignore[arg-type]
+    "array_relu": lambda p: A.mean(A.relu(_layer(p))),  # type: ignore[arg-type]
+    "array_tanh": lambda p: A.mean(A.tanh(_layer(p))),  # type: ignore[arg-type]
+    "array_sigmoid": lambda p: A.mean(A.sigmoid(_layer(p))),  # type: ignore[arg-type]
+    "array_leaky_relu": lambda p: A.mean(A.leaky_relu(_layer(p))),  # type: ignore[arg-type]
+    "array_scale": lambda p: A.mean(A.scale(_layer(p), ((2.0, 0.0), (0.5, -1.0)))),  # type: ignore[arg-type]
+    "array_cross_entropy": lambda p: A.cross_entropy_with_logits(_layer(p), TARGETS),  # type: ignore[arg-type]
+    "array_mse": lambda p: A.mse(_layer(p), ((0.5, -0.5), (1.0, 0.0))),  # type: ignore[arg-type]
+    "array_mean": lambda p: A.mean(p["b"]) * A.mean(p["w"]),  # type: ignore[arg-type]
+    "array_row": lambda p: p["w"][1][0] * 3.0 + p["w"][0][2],  # type: ignore[index]
+    "array_item": lambda p: p["b"][0] * p["b"][1],  # type: ignore[index]
+    "array_stack": lambda p: A.mean(A.stack([p["b"][0] * 2.0, p["b"][1]])),  # type: ignore[index]
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_CASES))
+def test_array_op_gradient_matches_central_differences(name: str) -> None:
+    fun = ARRAY_CASES[name]
+
+    @given(_params())
+    def check(params: PMap[str, object]) -> None:
+        assert_gradients_match(fun, params, arrays=True, atol=1e-5, rtol=1e-4)
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_CASES))
+def test_array_path_equals_scalar_path(name: str) -> None:
+    fun = ARRAY_CASES[name]
+
+    @given(_params())
+    def check(params: PMap[str, object]) -> None:
+        value_a, grads_a = tape.value_and_grad(fun, arrays=True)(params)  # type: ignore[arg-type]
+        value_s, grads_s = tape.value_and_grad(fun)(params)  # type: ignore[arg-type]
+        assert math.isclose(value_a, value_s, rel_tol=1e-12, abs_tol=1e-12)
+        assert type(grads_a) is type(params)
+        for a, s in zip(tree_leaves(grads_a), tree_leaves(grads_s)):
+            assert math.isclose(a, s, rel_tol=1e-9, abs_tol=1e-12)
+
+    check()
+
+
+def test_array_ops_record_one_node_each() -> None:
+    with Tape() as t:
+        W = t.watch_array([[0.1, 0.2, 0.3], [0.4, -0.5, 0.6]])
+        b = t.watch_array([0.0, 0.1])
+        before = len(t)
+        loss = A.cross_entropy_with_logits(A.relu(A.linear(W, b, X)), TARGETS)
+    assert len(t) == before + 3
+    assert [node.op.name for node in t.nodes[before:]] == ["linear", "array_relu", "array_cross_entropy"]
+    grads: object = t.gradient(loss, [W, b])
+    assert isinstance(grads, list)
+    gw, gb = grads
+    assert isinstance(gw, tuple) and len(gw) == 2 and len(gw[0]) == 3
+    assert isinstance(gb, tuple) and len(gb) == 2
+
+
+def test_floats_in_floats_out() -> None:
+    W = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    out = A.relu(A.linear(W, [0.0, 0.5], X))
+    assert out == ((0.5, 0.0), (1.5, 0.75))
+    assert type(A.mean(out)) is float
+    assert A.cross_entropy_with_logits(((0.0, 0.0),), (1,)) == math.log(2.0)
+    assert A.mse(((1.0,), (3.0,)), ((0.0,), (1.0,))) == 2.5
+
+
+def test_cross_entropy_is_max_shifted() -> None:
+    logits = ((1000.0, 0.0, -1000.0),)
+    assert A.cross_entropy_with_logits(logits, (0,)) == 0.0
+    with Tape() as t:
+        Z = t.watch_array(logits)
+        loss = A.cross_entropy_with_logits(Z, (2,))
+    assert float(loss) == 2000.0
+    (row,) = t.gradient(loss, Z)
+    assert row == (1.0, 0.0, -1.0)
+
+
+def test_grad_with_arrays_keeps_container_types() -> None:
+    params = pmap({"w": pvector([pvector([0.1, 0.2, 0.3]), pvector([0.4, -0.5, 0.6])]), "b": [0.0, 0.1]})
+    grads = tape.grad(lambda p: A.mean(A.tanh(A.linear(p["w"], p["b"], X))), arrays=True)(params)
+    assert type(grads) is type(params)
+    assert type(grads["w"]) is type(params["w"]) and type(grads["w"][0]) is type(params["w"][0])
+    assert type(grads["b"]) is list
+
+
+def test_array_indexing_and_errors() -> None:
+    with Tape() as t:
+        M = t.watch_array([[1.0, 2.0], [3.0, 4.0]])
+        v = t.watch_array([5.0, 6.0])
+        row = M[1]
+        item = v[-1]
+        assert isinstance(row, Array) and row.shape == (2,)
+        assert isinstance(item, Value) and item.data == 6.0
+        assert M.shape == (2, 2) and len(M) == 2
+        total = row[0] * item
+        with pytest.raises(IndexError, match="out of range"):
+            v[2]
+        with pytest.raises(ValueError, match="columns"):
+            A.linear(M, None, [[1.0, 2.0, 3.0]])
+        with pytest.raises(ValueError, match="target 5 is not in"):
+            A.cross_entropy_with_logits(M, (0, 5))
+        with pytest.raises(TypeError, match="ints"):
+            A.cross_entropy_with_logits(M, (0, 1.0))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="ragged"):
+            t.watch_array([[1.0], [2.0, 3.0]])
+    assert t.gradient(total, M) == ((0.0, 0.0), (6.0, 0.0))
+    assert t.gradient(total, v) == (0.0, 3.0)
+    with Tape() as other:
+        N = other.watch_array([[1.0, 2.0]])
+        with pytest.raises(TapeError, match="different tapes"):
+            A.linear(N, None, M)
+
+
+def test_check_finite_covers_arrays() -> None:
+    with Tape(check_finite=True) as t:
+        M = t.watch_array([[1e308, 1e308]])
+        with pytest.raises(NonFiniteError, match=r"'linear'.*non-finite value in an array"):
+            A.linear([[10.0, 10.0]], None, M)
+
+
+def test_nested_tapes_fall_back_to_scalars() -> None:
+    # Array ops are first-order; inside nested tapes the same code runs on Values.
+    def f(x: float) -> tape.Scalar:
+        return A.mean(A.tanh([[x, 2.0 * x]]))
+
+    def second(x: float) -> float:
+        return (1.0 - math.tanh(x) ** 2) * (-2.0 * math.tanh(x)) * 0.5 + (
+            4.0 * (1.0 - math.tanh(2.0 * x) ** 2) * (-2.0 * math.tanh(2.0 * x)) * 0.5
+        )
+
+    d2 = tape.grad(tape.grad(f))(0.3)
+    assert math.isclose(d2, second(0.3), rel_tol=1e-12)
