@@ -8,13 +8,16 @@
 from tape import arrays, tree
 from tape.arrays import Array
 from tape.errors import GradientCheckError, NonFiniteError, TapeError
+from tape.forward import ForwardTape, jvp
 from tape.gradient_check import GradientReport, check_gradients, numerical_grad
 from tape.gradient_tape import Node, Tape
+from tape.higher_order import hessian, hvp, jacobian, vjp
 from tape.ops import REGISTRY, Op
 from tape.transforms import grad, stop_gradient, value_and_grad
 from tape.value import Scalar, Value, dot, exp, leaky_relu, log, relu, sigmoid, sqrt, tanh, vsum
 
 __all__ = [
+    "ForwardTape",
     "REGISTRY",
     "Array",
     "GradientCheckError",
@@ -31,6 +34,10 @@ __all__ = [
     "dot",
     "exp",
     "grad",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
     "leaky_relu",
     "log",
     "numerical_grad",
@@ -41,5 +48,6 @@ __all__ = [
     "tanh",
     "tree",
     "value_and_grad",
+    "vjp",
     "vsum",
 ]

@@ -132,9 +132,7 @@ class Array:
         return (self[i] for i in range(len(self._primal)))
 
     def __repr__(self) -> str:
-        return (
-            f"Array(shape={self.shape}, op={self._tape.nodes[self._index].op.name!r}, position={self._index})"
-        )
+        return f"Array(shape={self.shape}, op={self._tape.op_name(self._index)!r}, position={self._index})"
 
 
 def _record_array(
@@ -229,7 +227,29 @@ def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
             _add_vector(grads, b_at, [math.fsum(gj) for gj in g_columns])
 
 
-LINEAR = define("linear", _linear_forward, vjp=_linear_vjp)
+def _is_zero(tangent: Any) -> bool:
+    return tangent.__class__ is float and tangent == 0.0
+
+
+def _linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    W, X, slots = saved
+    given = iter(tangents)
+    dW: Any
+    db: Any
+    dX: Any
+    dW, db, dX = (next(given) if at is not None else 0.0 for at in slots)
+    out = []
+    for n, x in enumerate(X):
+        row = [sum(map(mul, dw, x)) for dw in dW] if not _is_zero(dW) else [0.0] * len(W)
+        if not _is_zero(dX):
+            row = [r + sum(map(mul, w, dX[n])) for r, w in zip(row, W)]
+        if not _is_zero(db):
+            row = [r + d for r, d in zip(row, db)]
+        out.append(tuple(row))
+    return tuple(out)
+
+
+LINEAR = define("linear", _linear_forward, vjp=_linear_vjp, jvp=_linear_jvp)
 
 
 def _tape_of(*xs: object) -> Tape | None:
@@ -314,7 +334,13 @@ def _elementwise(
             [list(map(mul, gr, map(derivative, xr, yr))) for gr, xr, yr in zip(g, X, cast(Matrix, Y))],
         )
 
-    op = define(name, forward, vjp=vjp)
+    def jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
+        ((X,), (dX,)) = saved, tangents
+        if _is_zero(dX):
+            return 0.0
+        return tuple(tuple(map(mul, dr, map(derivative, xr, yr))) for dr, xr, yr in zip(dX, X, value))
+
+    op = define(name, forward, vjp=vjp, jvp=jvp)
 
     def apply(X: MatrixLike) -> Array | Rows:
         if not isinstance(X, Array):
@@ -365,7 +391,12 @@ def _scale_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     _add_matrix(grads, at, [list(map(mul, gr, f)) for gr, f in zip(g, factors)])
 
 
-SCALE = define("array_scale", _scale_forward, vjp=_scale_vjp)
+def _scale_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    ((factors,), (dX,)) = saved, tangents
+    return 0.0 if _is_zero(dX) else _scale_forward(dX, factors)
+
+
+SCALE = define("array_scale", _scale_forward, vjp=_scale_vjp, jvp=_scale_jvp)
 
 
 def scale(X: MatrixLike, factors: FloatMatrix) -> Array | Rows:
@@ -416,7 +447,17 @@ def _cross_entropy_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     _add_matrix(grads, at, out)
 
 
-CROSS_ENTROPY = define("array_cross_entropy", _cross_entropy_forward, vjp=_cross_entropy_vjp)
+def _cross_entropy_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    (probs, targets), (dZ,) = saved, tangents
+    if _is_zero(dZ):
+        return 0.0
+    total = math.fsum(sum(map(mul, p, dz)) - dz[t] for p, dz, t in zip(probs, dZ, targets))
+    return total / len(probs)
+
+
+CROSS_ENTROPY = define(
+    "array_cross_entropy", _cross_entropy_forward, vjp=_cross_entropy_vjp, jvp=_cross_entropy_jvp
+)
 
 
 def _check_targets(targets: Sequence[int], rows: int, classes: int) -> tuple[int, ...]:
@@ -476,7 +517,15 @@ def _mse_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     _add_matrix(grads, at, [[k * (y - t) for y, t in zip(yr, tr)] for yr, tr in zip(Y, T)])
 
 
-MSE = define("array_mse", _mse_forward, vjp=_mse_vjp)
+def _mse_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    (Y, T), (dY,) = saved, tangents
+    if _is_zero(dY):
+        return 0.0
+    total = math.fsum((y - t) * d for yr, tr, dr in zip(Y, T, dY) for y, t, d in zip(yr, tr, dr))
+    return 2.0 * total / (len(Y) * len(Y[0]))
+
+
+MSE = define("array_mse", _mse_forward, vjp=_mse_vjp, jvp=_mse_jvp)
 
 
 def mse(Y: MatrixLike, T: FloatMatrix) -> Scalar:
@@ -523,7 +572,12 @@ def _mean_vjp(node: Node, g: Any, grads: list[Any]) -> None:
         _add_matrix(grads, at, [[k] * shape[1] for _ in range(shape[0])])
 
 
-MEAN = define("array_mean", _mean_forward, vjp=_mean_vjp)
+def _mean_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    (dX,) = tangents
+    return 0.0 if _is_zero(dX) else _mean_forward(dX)
+
+
+MEAN = define("array_mean", _mean_forward, vjp=_mean_vjp, jvp=_mean_jvp)
 
 
 def mean(X: MatrixLike | VectorLike) -> Scalar:
@@ -568,8 +622,13 @@ def _item_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     held[index] += g
 
 
-ROW = define("array_row", lambda data, i: data[i], vjp=_row_vjp)
-ITEM = define("array_item", lambda data, i: data[i], vjp=_item_vjp)
+def _index_jvp(value: Any, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    (index, _), (dX,) = saved, tangents
+    return 0.0 if _is_zero(dX) else dX[index]
+
+
+ROW = define("array_row", lambda data, i: data[i], vjp=_row_vjp, jvp=_index_jvp)
+ITEM = define("array_item", lambda data, i: data[i], vjp=_item_vjp, jvp=_index_jvp)
 
 
 def _stack_vjp(node: Node, g: Any, grads: list[Any]) -> None:
@@ -577,7 +636,11 @@ def _stack_vjp(node: Node, g: Any, grads: list[Any]) -> None:
         grads[at] += gi
 
 
-STACK = define("array_stack", lambda values: tuple(values), vjp=_stack_vjp)
+def _stack_jvp(value: Vector, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    return tuple(float(t) for t in tangents)
+
+
+STACK = define("array_stack", lambda values: tuple(values), vjp=_stack_vjp, jvp=_stack_jvp)
 
 
 def stack(values: Sequence[Scalar]) -> Array | Vector:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from tape.errors import GradientCheckError
 from tape.transforms import _argnums, grad
@@ -93,19 +94,76 @@ def check_gradients(
     atol: float = 1e-6,
     rtol: float = 1e-4,
     arrays: bool = False,
+    order: int = 1,
 ) -> GradientReport:
     """Compare :func:`tape.grad` with :func:`numerical_grad`; raise if any leaf is off.
 
     ``arrays=True`` differentiates with vectors and matrices watched as Array nodes
-    (see :func:`tape.grad`), checking the array ops' rules.
+    (see :func:`tape.grad`), checking the array ops' rules. ``order=2`` checks
+    second derivatives instead: every Hessian entry (:func:`tape.hessian`, reverse
+    over reverse) against central differences of the gradient; entries are named
+    ``"path_i, path_j"``.
 
     A leaf passes when ``|analytic - numerical| <= atol + rtol * |numerical|``.
     Raises :class:`GradientCheckError` naming the worst leaf otherwise.
     """
     nums = _argnums(argnums, len(args))
     single = isinstance(argnums, int)
-    analytic = _named(grad(fun, argnums, arrays=arrays)(*args), nums, single)  # type: ignore[arg-type]
-    numerical = _named(numerical_grad(fun, *args, argnums=argnums, eps=eps), nums, single)
+    if order == 2:
+        analytic, numerical = _second_derivatives(fun, args, nums, single, eps)
+    elif order == 1:
+        analytic = _named(grad(fun, argnums, arrays=arrays)(*args), nums, single)  # type: ignore[arg-type]
+        numerical = _named(numerical_grad(fun, *args, argnums=argnums, eps=eps), nums, single)
+    else:
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    return _compare(analytic, numerical, atol, rtol, "gradient" if order == 1 else "second derivative")
+
+
+def _second_derivatives(
+    fun: Callable[..., object], args: tuple[object, ...], nums: tuple[int, ...], single: bool, eps: float
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Hessian entries of ``fun`` over the selected arguments' leaves, analytic and numerical."""
+    from tape.higher_order import hessian
+
+    if not eps > 0.0:
+        raise ValueError(f"eps must be positive, got {eps!r}")
+    flats = [tree_flatten(args[n]) for n in nums]
+    sizes = [len(leaves) for leaves, _ in flats]
+    start = tuple(leaf for leaves, _ in flats for leaf in leaves)
+    named = _named(tuple(args[n] for n in nums) if not single else args[nums[0]], nums, single)
+    names = [path or f"arg{nums[0]}" for path, _ in named]
+
+    def flat_fun(z: tuple[float, ...]) -> object:
+        new_args = list(args)
+        offset = 0
+        for n, (_, treedef), size in zip(nums, flats, sizes):
+            new_args[n] = tree_unflatten(treedef, z[offset : offset + size])
+            offset += size
+        return fun(*new_args)
+
+    rows = cast("tuple[tuple[float, ...], ...]", hessian(cast(Callable[..., Value], flat_fun))(start))
+    gradient = grad(cast(Callable[..., Value], flat_fun))
+    columns = []
+    for j in range(len(start)):
+        above = list(start)
+        above[j] += eps
+        below = list(start)
+        below[j] -= eps
+        up = cast("tuple[float, ...]", gradient(tuple(above)))
+        down = cast("tuple[float, ...]", gradient(tuple(below)))
+        columns.append([(u - d) / (2.0 * eps) for u, d in zip(up, down)])
+    analytic = [
+        (f"{names[i]}, {names[j]}", float(rows[i][j])) for i in range(len(start)) for j in range(len(start))
+    ]
+    numerical = [
+        (f"{names[i]}, {names[j]}", columns[j][i]) for i in range(len(start)) for j in range(len(start))
+    ]
+    return analytic, numerical
+
+
+def _compare(
+    analytic: list[tuple[str, float]], numerical: list[tuple[str, float]], atol: float, rtol: float, what: str
+) -> GradientReport:
     max_abs = max_rel = 0.0
     worst_path, worst_excess = "", -float("inf")
     for (path, a), (_, n) in zip(analytic, numerical):
@@ -126,7 +184,7 @@ def check_gradients(
         a = dict(analytic)[worst_path]
         n = dict(numerical)[worst_path]
         raise GradientCheckError(
-            f"gradient mismatch at {worst_path or 'the argument'}: analytic {a!r} vs numerical {n!r} "
+            f"{what} mismatch at {worst_path or 'the argument'}: analytic {a!r} vs numerical {n!r} "
             f"(|diff| {abs(a - n):.3g} > atol {atol:g} + rtol {rtol:g} * |numerical|); "
             f"max abs error {max_abs:.3g}, max rel error {max_rel:.3g}"
         )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tape.arrays import Array
 
 T = TypeVar("T")
+TapeT = TypeVar("TapeT", bound="Tape")
 K = TypeVar("K")
 
 # A logical clock ordering tape openings and closings: it decides which of two
@@ -130,7 +131,7 @@ class Tape:
 
     # --- lifecycle -------------------------------------------------------------
 
-    def __enter__(self) -> Tape:
+    def __enter__(self: TapeT) -> TapeT:
         if self._closed is not None:
             raise TapeError("this tape is closed; open a new Tape()")
         return self
@@ -277,9 +278,15 @@ class Tape:
         Entries are floats (or enclosing-tape Values) for scalar nodes, and 0.0 or
         nested lists owned by the buffer for array nodes.
         """
+        return self._sweep_seeds({top: seed}, bottom)
+
+    def _sweep_seeds(self, seeds: dict[int, Any], bottom: int) -> list[Any]:
+        """One reverse loop seeded at several positions (a vector-Jacobian product)."""
         nodes = self._nodes
+        top = max(seeds)
         grads: list[Any] = [0.0] * (top + 1)
-        grads[top] = seed
+        for at, seed in seeds.items():
+            grads[at] = seed
         for i in range(top, bottom - 1, -1):
             g = grads[i]
             if g.__class__ is float and g == 0.0:
@@ -296,6 +303,10 @@ class Tape:
             else:
                 vjp(node, g, grads)
         return grads
+
+    def op_name(self, position: int) -> str:
+        """The name of the op recorded at ``position``."""
+        return self._nodes[position].op.name
 
     @overload
     def gradient(self, target: Scalar, sources: Value, *, seed: Scalar = 1.0) -> float: ...

@@ -39,9 +39,12 @@ class Op:
     """A primitive operation: its name, forward rule and derivative rules.
 
     Scalar ops have one partial rule per argument (``nary`` ops take sequences and
-    their partial rules return one partial per element). Array ops (see
-    :mod:`tape.arrays`) instead have a ``vjp`` rule: given the node and the gradient
-    of its output it adds the gradients of its inputs into the sweep's buffer.
+    their partial rules return one partial per element); the partials serve both
+    modes: reverse mode multiplies them by the output's gradient, forward mode sums
+    them times the inputs' tangents. Array ops (see :mod:`tape.arrays`) instead have
+    a ``vjp`` rule (given the node and its output's gradient, add its inputs'
+    gradients into the sweep's buffer) beside a ``jvp`` rule (given what the op
+    saved and its inputs' tangents, the output's tangent).
     """
 
     name: str
@@ -49,6 +52,7 @@ class Op:
     partials: tuple[Callable[..., object], ...]
     nary: bool = False
     vjp: Callable[..., None] | None = None
+    jvp: Callable[..., object] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -63,13 +67,14 @@ def define(
     *partials: Callable[..., object],
     nary: bool = False,
     vjp: Callable[..., None] | None = None,
+    jvp: Callable[..., object] | None = None,
 ) -> Op:
     """Register a primitive op under ``name`` (names are unique) and return it."""
     if name in _REGISTRY:
         raise ValueError(f"op {name!r} is already defined")
-    if (vjp is None) == (not partials):
-        raise ValueError(f"op {name!r} needs partial rules or a vjp rule (exactly one kind)")
-    op = Op(name, forward, tuple(partials), nary, vjp)
+    if (vjp is None) == (not partials) or (vjp is None) != (jvp is None):
+        raise ValueError(f"op {name!r} needs partial rules, or a vjp and a jvp rule")
+    op = Op(name, forward, tuple(partials), nary, vjp, jvp)
     _REGISTRY[name] = op
     return op
 

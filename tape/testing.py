@@ -12,6 +12,7 @@ Needs the ``test`` extra (hypothesis). Typical use::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 from hypothesis import strategies as st
@@ -85,3 +86,50 @@ def assert_gradients_match(
     Raises :class:`tape.GradientCheckError` (an ``AssertionError``) naming the worst leaf.
     """
     return check_gradients(fun, *args, argnums=argnums, eps=eps, atol=atol, rtol=rtol, arrays=arrays)
+
+
+def assert_second_derivatives_match(
+    fun: Callable[..., object],
+    *args: object,
+    argnums: int | tuple[int, ...] = 0,
+    eps: float = 1e-5,
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+) -> GradientReport:
+    """Assert every Hessian entry of ``fun`` matches central differences of its gradient.
+
+    Raises :class:`tape.GradientCheckError` naming the worst entry (``"path_i, path_j"``).
+    """
+    return check_gradients(fun, *args, argnums=argnums, eps=eps, atol=atol, rtol=rtol, order=2)
+
+
+def assert_jvp_matches_vjp(
+    fun: Callable[..., object],
+    primals: tuple[object, ...],
+    tangents: tuple[object, ...],
+    cotangent: object,
+    *,
+    rel_tol: float = 1e-9,
+    abs_tol: float = 1e-12,
+    arrays: bool = False,
+) -> None:
+    """Assert forward and reverse mode agree: ``<u, J v> == <J^T u, v>``.
+
+    ``v`` is ``tangents`` (one tree per primal), ``u`` the ``cotangent`` (shaped like
+    ``fun``'s output). Both sides are computed by the library: ``jvp`` and ``vjp``.
+    """
+    from tape.forward import jvp
+    from tape.higher_order import tree_dot, vjp
+
+    _, forward = jvp(fun, primals, tangents, arrays=arrays)
+    _, pullback = vjp(fun, *primals)
+    backward = pullback(cotangent)
+    left = float(tree_dot(cotangent, forward))
+    right = math.fsum(float(tree_dot(g, t)) for g, t in zip(backward, tangents))
+    if not math.isclose(left, right, rel_tol=rel_tol, abs_tol=abs_tol):
+        raise AssertionError(f"<u, J v> = {left!r} but <J^T u, v> = {right!r}")
+
+
+def directions(n: int) -> st.SearchStrategy[tuple[float, ...]]:
+    """Tangent or cotangent vectors of ``n`` floats in [-1, 1], not all zero."""
+    return st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=n, max_size=n).filter(any).map(tuple)

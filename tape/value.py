@@ -125,7 +125,7 @@ class Value:
     def __repr__(self) -> str:
         if self._tape is None:
             return f"Value({self.data!r})"
-        op = self._tape.nodes[self._index].op.name
+        op = self._tape.op_name(self._index)
         return f"Value({self.data!r}, op={op!r}, position={self._index})"
 
     def __bool__(self) -> bool:

@@ -1,0 +1,124 @@
+"""Vector-Jacobian products, Jacobians, Hessians and Hessian-vector products.
+
+All are compositions of the reverse tape (:func:`vjp`) and the forward tape
+(:func:`tape.jvp`); nesting does the rest, since a gradient computed inside an
+enclosing tape is itself recorded there.
+
+>>> from tape import hessian, hvp
+>>> f = lambda x: x[0] * x[0] * x[1] + x[1] ** 3.0
+>>> hessian(f)((1.0, 2.0))
+((4.0, 2.0), (2.0, 12.0))
+>>> hvp(f, (1.0, 2.0), (1.0, 0.0))
+(4.0, 2.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from tape.forward import jvp
+from tape.gradient_tape import Tape
+from tape.transforms import _argnums, _unwrap, grad
+from tape.tree import tree_flatten, tree_map, tree_unflatten
+from tape.value import Scalar, Value, _check_number
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple[Any, ...]]]:
+    """``fun(*primals)`` and a pullback mapping an output cotangent to ``cotangent @ J``.
+
+    The pullback takes a tree shaped like the output and returns one gradient tree
+    per primal. It can be called many times: the recording is kept.
+
+    >>> value, pullback = vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
+    >>> value, pullback((1.0, 0.0)), pullback((0.0, 1.0))
+    ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
+    """
+    with Tape() as tape:
+        watched = [tape.watch_tree(p) for p in primals]
+        out = fun(*watched)
+    out_leaves, out_def = tree_flatten(out)
+    value = tree_unflatten(out_def, [cast(float, _unwrap(leaf, tape)) for leaf in out_leaves])
+    sources = [tree_flatten(w) for w in watched]
+    bottom = min((cast(Value, leaf)._index for leaves, _ in sources for leaf in leaves), default=0)
+
+    def pullback(cotangent: T) -> tuple[Any, ...]:
+        ct_leaves, ct_def = tree_flatten(cotangent)
+        if ct_def != out_def:
+            raise ValueError(f"the cotangent's structure {ct_def} differs from the output's {out_def}")
+        seeds: dict[int, Any] = {}
+        for out_leaf, ct_leaf in zip(out_leaves, ct_leaves):
+            leaf: object = out_leaf
+            ct: object = ct_leaf
+            seed = ct if isinstance(ct, Value) else _check_number(ct, "a cotangent")
+            if isinstance(leaf, Value) and leaf.tape is tape:
+                seeds[leaf._index] = seeds.get(leaf._index, 0.0) + seed
+        grads = tape._sweep_seeds(seeds, bottom) if seeds else []
+        results = []
+        for leaves, treedef in sources:
+            results.append(
+                tree_unflatten(
+                    treedef,
+                    [
+                        grads[cast(Value, leaf)._index] if cast(Value, leaf)._index < len(grads) else 0.0
+                        for leaf in leaves
+                    ],
+                )
+            )
+        return tuple(results)
+
+    return value, pullback
+
+
+def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., Any]:
+    """The Jacobian of ``fun`` with respect to argument ``argnums``, by one reverse sweep per output.
+
+    The result has the output's structure with, at each output leaf, a tree shaped
+    like the argument (as ``jax.jacrev``); a scalar output gives the gradient.
+    Meant for small inputs and outputs.
+    """
+
+    def jacobian_fun(*args: object) -> Any:
+        (n,) = _argnums(argnums, len(args))
+
+        def of_one(x: object) -> object:
+            return fun(*args[:n], x, *args[n + 1 :])
+
+        value, pullback = vjp(of_one, args[n])
+        out_leaves, out_def = tree_flatten(value)
+        rows = []
+        for k in range(len(out_leaves)):
+            basis = [1.0 if j == k else 0.0 for j in range(len(out_leaves))]
+            rows.append(pullback(tree_unflatten(out_def, basis))[0])
+        return tree_unflatten(out_def, rows)
+
+    return jacobian_fun
+
+
+def hessian(fun: Callable[..., Scalar], argnums: int = 0) -> Callable[..., Any]:
+    """The Hessian of scalar ``fun``: the Jacobian of its gradient (reverse over reverse).
+
+    For an argument that is a tuple of n floats the result is an n-by-n tuple of
+    tuples; for a tree, the tree of trees.
+    """
+    return jacobian(grad(fun, argnums), argnums)
+
+
+def hvp(fun: Callable[[A], Scalar], x: A, v: A) -> A:
+    """The Hessian-vector product ``H(x) @ v`` without forming ``H``: forward over reverse.
+
+    One forward-mode pass (with tangent ``v``) through the reverse-mode gradient.
+    """
+    _, tangent = jvp(grad(fun), (x,), (v,))
+    return cast(A, tangent)
+
+
+def tree_dot(a: object, b: object) -> Scalar:
+    """``sum(x * y)`` over the leaves of two trees of the same structure."""
+    from tape.value import vsum
+
+    products = tree_flatten(tree_map(lambda x, y: x * y, a, b))[0]
+    return vsum(products) if products else 0.0
