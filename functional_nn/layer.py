@@ -18,15 +18,17 @@ ValueError: layer: expected an input of width 2 (layer.weight is 2 x 2), got 3
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from operator import mul
 from typing import TypeAlias, cast
 
 from pyrsistent import PMap, PVector, pmap
 
-from functional_nn.activations import ActivationName, get_activation, identity
+from functional_nn.activations import LEAKY_RELU_SLOPE, ActivationName, get_activation, identity
 from functional_nn.init import InitName, weight_matrix, zeros
 from functional_nn.random import Key
-from tape import Scalar, Value, dot
+from tape import Scalar, Value, dot, floats
 
 __all__ = ["LayerParams", "Matrix", "Vector", "apply", "check", "init", "shape"]
 
@@ -51,6 +53,16 @@ def shape(params: LayerParams) -> tuple[int, int]:
     return len(weight), (len(weight[0]) if weight else 0)
 
 
+_FLOAT_ACTIVATIONS: dict[str, Callable[[list[float]], tuple[float, ...]]] = {
+    "relu": lambda v: tuple([s if s > 0.0 else 0.0 for s in v]),
+    "tanh": lambda v: tuple(map(math.tanh, v)),
+    "sigmoid": lambda v: tuple(map(floats.sigmoid, v)),
+    "leaky_relu": lambda v: tuple([s if s > 0.0 else LEAKY_RELU_SLOPE * s for s in v]),
+    "identity": tuple,
+}
+"""Each activation on a list of floats (the inference path), as the scalar functions compute it."""
+
+
 def apply(
     params: LayerParams, x: Sequence[Scalar], *, activation: ActivationName = "relu", name: str = "layer"
 ) -> tuple[Scalar, ...]:
@@ -72,6 +84,14 @@ def apply(
             f"({name}.weight is {len(weight)} x {len(weight[0])}), got {len(x)}"
         )
     try:
+        if weight and x and weight[0] and weight[0][0].__class__ is float and x[0].__class__ is float:
+            # Float params and inputs (inference): the plain kernel. Should a Value hide
+            # further in, the sum of products is still recorded correctly, unfused.
+            width = len(x)
+            if any(len(row) != width for row in weight):
+                raise ValueError("ragged weight rows")  # reported precisely below
+            sums = [sum(map(mul, row, x)) + b for row, b in zip(weight, bias)]
+            return _FLOAT_ACTIVATIONS[activation](sums)
         if f is identity:
             return tuple([dot(row, x) + b for row, b in zip(weight, bias)])
         return tuple([f(dot(row, x) + b) for row, b in zip(weight, bias)])

@@ -78,12 +78,15 @@ def apply_updates(params: Params, updates: Params) -> Params:
     return tree_map(lambda p, u: p + u, params, updates)
 
 
+_FLOAT_TYPE = frozenset({float})
+
+
 def _is_number(leaf: object) -> bool:
     return isinstance(leaf, (int, float)) and not isinstance(leaf, bool)
 
 
 def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
-    if all(leaf.__class__ is float for leaf in leaves) or all(_is_number(leaf) for leaf in leaves):
+    if _FLOAT_TYPE.issuperset(map(type, leaves)) or all(_is_number(leaf) for leaf in leaves):
         return
     for path, leaf in named_leaves(tree):
         if not _is_number(leaf):

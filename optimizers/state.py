@@ -138,7 +138,11 @@ def get_tree(
             f"{transform}: state[{key!r}] has {len(leaves)} leaves but the updates have "
             f"{num_leaves} (a state from another parameter tree?)"
         )
-    for leaf in leaves:
-        if not isinstance(leaf, (int, float)) or isinstance(leaf, bool):
-            raise ValueError(f"{transform}: state[{key!r}] holds a {type(leaf).__name__}, not a float")
+    if not _FLOAT_TYPE.issuperset(map(type, leaves)):
+        for leaf in leaves:
+            if not isinstance(leaf, (int, float)) or isinstance(leaf, bool):
+                raise ValueError(f"{transform}: state[{key!r}] holds a {type(leaf).__name__}, not a float")
     return leaves, treedef
+
+
+_FLOAT_TYPE = frozenset({float})

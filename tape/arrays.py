@@ -304,41 +304,36 @@ def _scalar_linear(W: Any, b: Any, X: Any) -> tuple[tuple[Any, ...], ...]:
 # --- elementwise activations ------------------------------------------------------------
 
 
-def _map_rows(f: Any, data: Matrix) -> Matrix:
-    return tuple(tuple(map(f, row)) for row in data)
-
-
-def _relu1(x: float) -> float:
-    return x if x > 0.0 else 0.0
+RowMap = Callable[[Sequence[float]], Vector]
+RowScale = Callable[[Sequence[float], Sequence[float], Sequence[float]], Sequence[float]]
 
 
 def _elementwise(
-    name: str, f: Callable[[float], float], derivative: Callable[[float, float], float], scalar: Any
+    name: str, forward_row: RowMap, scale_row: RowScale, scalar: Any
 ) -> Callable[[MatrixLike], Array | Rows]:
-    """An elementwise op on a matrix; ``derivative(x, y)`` is ``f'(x)`` given ``y = f(x)``.
+    """An elementwise op on a matrix, written a row at a time.
 
-    ``scalar`` is the same function on scalar Values, used for operands holding them.
+    ``forward_row(x)`` gives ``f`` of each entry; ``scale_row(g, x, y)`` gives
+    ``g * f'(x)`` entry by entry, with ``y = f(x)``: the backward rule, and the forward
+    rule with a tangent in place of ``g``. ``scalar`` is ``f`` on scalar Values, used
+    for operands holding them.
     """
 
     def forward(data: Matrix) -> Matrix:
-        return _map_rows(f, data)
+        return tuple(map(forward_row, data))
 
     def vjp(node: Node, g: Any, grads: list[Any]) -> None:
         saved: Any = node.saved
         (X,) = saved
         Y: Any = node.value
         (at,) = node.parents
-        _add_matrix(
-            grads,
-            at,
-            [list(map(mul, gr, map(derivative, xr, yr))) for gr, xr, yr in zip(g, X, cast(Matrix, Y))],
-        )
+        _add_matrix(grads, at, [list(scale_row(gr, xr, yr)) for gr, xr, yr in zip(g, X, Y)])
 
     def jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
         ((X,), (dX,)) = saved, tangents
         if _is_zero(dX):
             return 0.0
-        return tuple(tuple(map(mul, dr, map(derivative, xr, yr))) for dr, xr, yr in zip(dX, X, value))
+        return tuple(tuple(scale_row(dr, xr, yr)) for dr, xr, yr in zip(dX, X, value))
 
     op = define(name, forward, vjp=vjp, jvp=jvp)
 
@@ -358,21 +353,31 @@ def _elementwise(
     return apply
 
 
-relu = _elementwise("array_relu", _relu1, lambda x, y: 1.0 if x > 0.0 else 0.0, scalar_relu)
-tanh = _elementwise("array_tanh", math.tanh, lambda x, y: 1.0 - y * y, scalar_tanh)
-sigmoid = _elementwise("array_sigmoid", floats.sigmoid, lambda x, y: y * (1.0 - y), scalar_sigmoid)
 LEAKY_SLOPE = 0.01
 """The negative-side slope of :func:`leaky_relu` (as ``tape.leaky_relu``'s default)."""
 
-
-def _leaky1(x: float) -> float:
-    return x if x > 0.0 else LEAKY_SLOPE * x
-
-
+relu = _elementwise(
+    "array_relu",
+    lambda row: tuple([x if x > 0.0 else 0.0 for x in row]),
+    lambda gs, xs, ys: [g if x > 0.0 else 0.0 for g, x in zip(gs, xs)],
+    scalar_relu,
+)
+tanh = _elementwise(
+    "array_tanh",
+    lambda row: tuple(map(math.tanh, row)),
+    lambda gs, xs, ys: [g * (1.0 - y * y) for g, y in zip(gs, ys)],
+    scalar_tanh,
+)
+sigmoid = _elementwise(
+    "array_sigmoid",
+    lambda row: tuple(map(floats.sigmoid, row)),
+    lambda gs, xs, ys: [g * (y * (1.0 - y)) for g, y in zip(gs, ys)],
+    scalar_sigmoid,
+)
 leaky_relu = _elementwise(
     "array_leaky_relu",
-    _leaky1,
-    lambda x, y: 1.0 if x > 0.0 else LEAKY_SLOPE,
+    lambda row: tuple([x if x > 0.0 else LEAKY_SLOPE * x for x in row]),
+    lambda gs, xs, ys: [g if x > 0.0 else g * LEAKY_SLOPE for g, x in zip(gs, xs)],
     lambda x: scalar_leaky_relu(x, LEAKY_SLOPE),
 )
 

@@ -76,7 +76,7 @@ def is_float_array(x: object) -> bool:
     if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
         return False
     items = cast("Sequence[object]", x)
-    if all(v.__class__ is float for v in items):
+    if _FLOAT_TYPE.issuperset(map(type, items)):
         return True
     width = -1
     for row in items:
@@ -84,9 +84,12 @@ def is_float_array(x: object) -> bool:
             return False
         if width == -1:
             width = len(row)
-        if len(row) != width or not all(v.__class__ is float for v in row):
+        if len(row) != width or not _FLOAT_TYPE.issuperset(map(type, row)):
             return False
     return True
+
+
+_FLOAT_TYPE = frozenset({float})
 
 
 def _frozen_gradient(g: object, shape: tuple[int, ...]) -> object:
@@ -234,6 +237,18 @@ class Tape:
         else:
             value = matrix_data(cast("Sequence[Sequence[float]]", items), "a watched matrix")
         return _record_array(self, LEAF, (), value, ())  # type: ignore[arg-type]  # vector or matrix
+
+    def _watch_checked_array(self, data: Sequence[object]) -> Array:
+        """A leaf Array for data already known to be a float vector or matrix."""
+        from tape.arrays import _record_array
+
+        first = data[0]
+        value = (
+            tuple(tuple(cast("Sequence[float]", row)) for row in data)
+            if first.__class__ is not float
+            else tuple(cast("Sequence[float]", data))
+        )
+        return _record_array(self, LEAF, (), value, ())
 
     def watch_tree(self, tree: T, *, arrays: bool = False) -> T:
         """Watch every leaf of ``tree``; returns the same structure holding Values.

@@ -13,11 +13,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
+from pyrsistent import PVector, pvector
+
 from tape.gradient_tape import Tape, is_float_array
-from tape.tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
+from tape.tree import TreeDef, named_leaves, tree_flatten, tree_map, tree_unflatten
 from tape.value import Scalar, Value
 
 A = TypeVar("A")
@@ -51,15 +53,49 @@ def _argnums(argnums: int | tuple[int, ...], count: int) -> tuple[int, ...]:
     return normal
 
 
-def _restore_arrays(grads: object, like: object) -> object:
-    """Array-leaf gradients (tuples) rebuilt in the containers of the original argument."""
-    originals, treedef = tree_flatten(like, is_float_array)
-    slopes = tree_leaves(grads, is_float_array)
-    rebuilt = [
-        tree_unflatten(tree_structure(original), tree_leaves(slope)) if is_float_array(original) else slope
-        for original, slope in zip(originals, slopes)
-    ]
-    return tree_unflatten(treedef, rebuilt)
+def _container(like: object, items: Iterable[object]) -> object:
+    """``items`` in the sequence type of ``like`` (PVector, list or tuple)."""
+    if isinstance(like, PVector):
+        return pvector(items)
+    if isinstance(like, list):
+        return list(items)
+    return tuple(items)
+
+
+def _array_gradient(like: Sequence[object], g: object) -> object:
+    """An array leaf's gradient (0.0 or nested lists from the sweep) in ``like``'s containers."""
+    if isinstance(like[0], (list, tuple, PVector)):
+        rows = cast("Sequence[Sequence[float]]", like)
+        if g.__class__ is float:
+            return _container(like, (_container(row, (0.0,) * len(row)) for row in rows))
+        data = cast("list[list[float]]", g)
+        return _container(like, (_container(row, grad_row) for row, grad_row in zip(rows, data)))
+    if g.__class__ is float:
+        return _container(like, (0.0,) * len(like))
+    return _container(like, cast("list[float]", g))
+
+
+def _watch_leaves(
+    tape: Tape, arg: object, n: int, arrays: bool
+) -> tuple[list[object], list[float], TreeDef[object]]:
+    """Watch each leaf of argument ``n`` (arrays as Array nodes): watched, original leaves, structure."""
+    leaves, treedef = tree_flatten(arg, is_float_array if arrays else None)
+    watched: list[object] = []
+    for leaf in leaves:
+        item: object = leaf
+        if item.__class__ is float or isinstance(item, Value):
+            watched.append(tape.watch(item))
+        elif arrays and isinstance(item, (list, tuple, PVector)):  # kept whole only if a float array
+            watched.append(tape._watch_checked_array(cast("Sequence[object]", item)))
+        else:
+            for path, bad in named_leaves(arg, is_float_array if arrays else None):
+                if bad is leaf:
+                    raise TypeError(
+                        f"leaf at {path or 'the root'} is {type(bad).__name__} ({bad!r}); "
+                        "only floats can be watched"
+                    )
+            raise TypeError(f"argument {n} holds a {type(item).__name__}; only floats can be watched")
+    return watched, leaves, treedef
 
 
 def _evaluate(
@@ -74,8 +110,11 @@ def _evaluate(
     nums = _argnums(argnums, len(args))
     with Tape() as tape:
         watched = list(args)
+        per_arg = []
         for n in nums:
-            watched[n] = tape.watch_tree(args[n], arrays=arrays)
+            leaves, originals, treedef = _watch_leaves(tape, args[n], n, arrays)
+            watched[n] = tree_unflatten(treedef, leaves)  # type: ignore[arg-type]  # Value/Array leaves
+            per_arg.append((leaves, originals, treedef))
         out = fun(*watched, **kwargs)
     aux: object = None
     if has_aux:
@@ -89,14 +128,23 @@ def _evaluate(
         raise TypeError(
             f"the differentiated function must return a scalar (float or Value), not {type(out).__name__}"
         )
-    sources = tuple(watched[n] for n in nums)
-    grads = tape.gradient(out, sources)
-    if arrays:
-        grads = tuple(_restore_arrays(g, args[n]) for g, n in zip(grads, nums))
+    top = tape._target_index(out)
+    positions = [cast(Value, leaf)._index for leaves, _, _ in per_arg for leaf in leaves]
+    sweep = tape._sweep(top, min(positions), 1.0) if top is not None and positions else []
+    results = []
+    for leaves, originals, treedef in per_arg:
+        grads: list[object] = []
+        for k, leaf in enumerate(leaves):
+            at = cast(Value, leaf)._index
+            g = sweep[at] if at < len(sweep) else 0.0
+            if not isinstance(leaf, Value):
+                g = _array_gradient(cast("Sequence[object]", originals[k]), g)
+            grads.append(g)
+        results.append(tree_unflatten(treedef, grads))  # type: ignore[arg-type]
     value = _unwrap(out, tape)
     if isinstance(value, int):
         value = float(value)
-    return value, aux, (grads[0] if isinstance(argnums, int) else grads)
+    return value, aux, (results[0] if isinstance(argnums, int) else tuple(results))
 
 
 @overload

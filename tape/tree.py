@@ -71,6 +71,9 @@ def _flat_shape(kind: str, length: int) -> _Shape:
     return _Shape(kind, None, (_LEAF_SHAPE,) * length, length, True)
 
 
+_FLOAT_TYPE = frozenset({float})
+
+
 def _float_sequence_kind(tree: object) -> str | None:
     """The kind of a non-empty plain sequence holding only floats, else ``None``."""
     if isinstance(tree, PVector):
@@ -81,7 +84,7 @@ def _float_sequence_kind(tree: object) -> str | None:
         kind = _TUPLE
     else:
         return None
-    if tree and all(x.__class__ is float for x in tree):
+    if tree and _FLOAT_TYPE.issuperset(map(type, cast("list[float]", tree))):
         return kind
     return None
 
