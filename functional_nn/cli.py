@@ -99,15 +99,50 @@ class Config:
             raise CheckpointError(f"the checkpoint's config has keys {sorted(obj)}, expected {sorted(names)}")
         values = dict(obj)
         hidden = values["hidden"]
-        if not isinstance(hidden, list) or not all(isinstance(h, int) and h > 0 for h in hidden):
+        if not isinstance(hidden, list) or not all(_is_int(h) and h > 0 for h in hidden):
             raise CheckpointError(f"the checkpoint's hidden sizes {hidden!r} are not positive ints")
         values["hidden"] = tuple(hidden)
+        for name, kind in _FIELD_KINDS.items():
+            value = values[name]
+            optional = name in _OPTIONAL
+            if value is None and optional:
+                continue
+            if kind is str and not isinstance(value, str):
+                raise CheckpointError(f"the checkpoint's config has {name} = {value!r}, not a string")
+            if kind is int and not _is_int(value):
+                raise CheckpointError(f"the checkpoint's config has {name} = {value!r}, not an integer")
+            if kind is float:
+                if not (_is_int(value) or isinstance(value, float)):
+                    raise CheckpointError(f"the checkpoint's config has {name} = {value!r}, not a number")
+                values[name] = float(value)
         try:
             config = Config(**values)
             validate(config)
         except (TypeError, UsageError) as error:
             raise CheckpointError(f"the checkpoint's config is invalid: {error}") from error
         return config
+
+
+_FIELD_KINDS: dict[str, type] = {
+    "dataset": str,
+    "activation": str,
+    "epochs": int,
+    "batch_size": int,
+    "optimizer": str,
+    "lr": float,
+    "momentum": float,
+    "weight_decay": float,
+    "dropout": float,
+    "clip": float,
+    "schedule": str,
+    "patience": int,
+    "seed": int,
+}
+_OPTIONAL = frozenset({"lr", "clip", "patience"})
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate(config: Config) -> None:
@@ -442,9 +477,35 @@ def _resume(path: str, epochs: int | None) -> Resumed:
     )
 
 
+_RESUME_FLAGS = frozenset({"epochs", "out", "plot", "quiet", "resume", "command"})
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """A resumed run keeps its checkpoint's config: refuse flags that would be ignored."""
+    defaults = parser().parse_args(["train"])
+    changed = sorted(
+        f"--{name.replace('_', '-')}"
+        for name, value in vars(args).items()
+        if name not in _RESUME_FLAGS and value != getattr(defaults, name)
+    )
+    if changed:
+        raise UsageError(
+            f"--resume continues the checkpoint's run with its own config; drop {', '.join(changed)} "
+            "(only --epochs, --out, --plot and --quiet apply when resuming)"
+        )
+
+
 def run_train(args: argparse.Namespace, out: TextIO) -> int:
     """``fnn train``: train, checkpoint every epoch, print the test metrics."""
+    if args.plot:
+        try:
+            importlib.import_module("matplotlib")
+        except ImportError as error:
+            from functional_nn.plot import MISSING_MATPLOTLIB
+
+            raise ImportError(MISSING_MATPLOTLIB) from error
     if args.resume:
+        _check_resume_flags(args)
         resumed = _resume(args.resume, args.epochs)
         config = resumed.config
     else:
@@ -458,7 +519,7 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
     start = resumed.epochs_done if resumed else 0
     history = list(resumed.history) if resumed else []
     stopper = resumed.stopper if resumed else EarlyStopping()
-    last = {"params": params, "state": state, "epoch": start, "stopper": stopper}
+    last: dict[str, object] = {"params": params, "state": state, "epoch": start, "stopper": stopper}
     quiet = bool(args.quiet)
     if not quiet:
         print(
@@ -473,15 +534,19 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
     progress = Progress(config.epochs, out, quiet)
 
     def on_event(event: Event) -> None:
-        progress(event)
-        if isinstance(event, EpochEnd):
-            history.append(event.log)
+        if isinstance(event, EpochEnd):  # remember the finished epoch before anything can interrupt
             last.update(
-                params=event.params, state=event.opt_state, epoch=event.log.epoch + 1, stopper=event.best
+                params=event.params,
+                state=event.opt_state,
+                epoch=event.log.epoch + 1,
+                stopper=event.best,
+                history=[*history, event.log],
             )
-            if args.out:
-                meta = _metadata(config, event.log.epoch + 1, setup.standardizer, history, event.best)
-                _write_outputs(args.out, event.params, event.opt_state, meta, history)
+            history.append(event.log)
+        progress(event)
+        if isinstance(event, EpochEnd) and args.out:
+            meta = _metadata(config, event.log.epoch + 1, setup.standardizer, history, event.best)
+            _write_outputs(args.out, event.params, event.opt_state, meta, history)
 
     key = random.fold_in(random.key(config.seed), 2)
     try:
@@ -511,6 +576,19 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
         kept = f"; the last good checkpoint is {args.out}/checkpoint.json" if args.out and history else ""
         print(f"{PROG}: training diverged at {error}{kept}. Try a smaller --lr or --clip.", file=sys.stderr)
         return 3
+    if result.stopped_early and args.out:
+        # The run ends with the best epoch's params: save those, so the checkpoint is the
+        # model this summary describes.
+        best = result.early_stopping
+        meta = _metadata(
+            config,
+            len(history) + start if not history else history[-1].epoch + 1,
+            setup.standardizer,
+            history,
+            best,
+        )
+        meta["restored_best_epoch"] = best.best_epoch + 1
+        _write_outputs(args.out, result.params, result.opt_state, meta, history)
     test_loss, test_accuracy = evaluate(setup.model, result.params, setup.test)
     if args.plot:
         from functional_nn.plot import save_plot
@@ -531,13 +609,23 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _saved_epochs(path: str) -> int:
+    """``epochs_done`` of the checkpoint at ``path``, or -1 if there is none readable."""
+    try:
+        done = load_checkpoint(path).metadata.get("epochs_done")
+    except CheckpointError:
+        return -1
+    return done if isinstance(done, int) else -1
+
+
 def _save_interrupted(
     out_dir: str | None, config: Config, setup: Setup, history: list[EpochLog], last: dict[str, object]
 ) -> str:
     folder = out_dir or "."
     path = os.path.join(folder, "checkpoint.json" if out_dir else "interrupted-checkpoint.json")
-    if out_dir and history:
-        return path  # already written at the end of the last finished epoch
+    if out_dir and _saved_epochs(path) == last["epoch"]:
+        return path  # written at the end of the last finished epoch
+    history = cast("list[EpochLog]", last.get("history", history))
     meta = _metadata(
         config, cast(int, last["epoch"]), setup.standardizer, history, cast(EarlyStopping, last["stopper"])
     )
@@ -575,13 +663,14 @@ def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     """``fnn evaluate``: loss, accuracy and confusion matrix on the test split (or another dataset)."""
     config, model, params, standardizer = _load_for_inference(args.checkpoint)
     if args.dataset and args.dataset != config.dataset:
-        data = standardizer.transform(datasets.load(args.dataset, key=random.key(config.seed)))
-        where = f"all of {args.dataset}"
-        if data.num_features != model.n_in or _outputs(data) != model.sizes[-1]:
+        raw = datasets.load(args.dataset, key=random.key(config.seed))
+        if raw.num_features != model.n_in or _outputs(raw) != model.sizes[-1]:
             raise UsageError(
-                f"{args.dataset} has {data.num_features} features and {_outputs(data)} outputs; "
+                f"{args.dataset} has {raw.num_features} features and {_outputs(raw)} outputs; "
                 f"the model takes {model.n_in} and gives {model.sizes[-1]}"
             )
+        data = standardizer.transform(raw)
+        where = f"all of {args.dataset}"
     else:
         data = build(config).test
         where = f"the {config.dataset} test split"
@@ -695,9 +784,22 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config
 
 
+def _join_input_values(argv: list[str]) -> list[str]:
+    """``--input -0.5,1`` as ``--input=-0.5,1``: argparse would take ``-0.5,1`` for an option."""
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item == "--input":
+            value = next(items, None)
+            out.append(item if value is None else f"--input={value}")
+        else:
+            out.append(item)
+    return out
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_join_input_values(list(sys.argv[1:] if argv is None else argv)))
     stream = out or sys.stdout
     commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
     try:
