@@ -216,15 +216,19 @@ def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     W, X, slots = saved
     w_at, b_at, x_at = slots
     if x_at is not None:
-        columns = list(zip(*W))
-        _add_matrix(grads, x_at, [[sum(map(mul, row, col)) for col in columns] for row in g])
+        if len(W) == 1:  # one output unit: each example's input gradient is a scaled weight row
+            (w,) = W
+            _add_matrix(grads, x_at, [[gn * wi for wi in w] for (gn,) in g])
+        else:
+            columns = list(zip(*W))
+            _add_matrix(grads, x_at, [[sum(map(mul, row, col)) for col in columns] for row in g])
     if w_at is not None or b_at is not None:
         g_columns = list(zip(*g))
         if w_at is not None:
             x_columns = list(zip(*X))
             _add_matrix(grads, w_at, [[sum(map(mul, gj, xi)) for xi in x_columns] for gj in g_columns])
         if b_at is not None:
-            _add_vector(grads, b_at, [math.fsum(gj) for gj in g_columns])
+            _add_vector(grads, b_at, [sum(gj) for gj in g_columns])
 
 
 def _is_zero(tangent: Any) -> bool:

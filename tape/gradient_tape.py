@@ -25,7 +25,7 @@ from tape import floats
 from tape.errors import NonFiniteError, TapeError
 from tape.ops import LEAF, Op, Primal
 from tape.tree import named_leaves, tree_flatten, tree_structure, tree_unflatten
-from tape.value import Scalar, Value, _check_number, _make
+from tape.value import Scalar, Value, _check_number
 
 if TYPE_CHECKING:
     from tape.arrays import Array
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 TapeT = TypeVar("TapeT", bound="Tape")
 K = TypeVar("K")
+
+_new_tuple = tuple.__new__
+_new_object = object.__new__
 
 # A logical clock ordering tape openings and closings: it decides which of two
 # tapes is nested in the other, never what anything computes.
@@ -185,8 +188,12 @@ class Tape:
         index = len(nodes)
         if self.check_finite and not floats.is_finite(_float_of(value)):
             self._non_finite(op, parents, index, value)
-        nodes.append(Node(op, parents, value, partials))
-        return _make(value, self, index)
+        nodes.append(_new_tuple(Node, (op, parents, value, partials)))  # Node(...) without its __new__ call
+        made: Value = _new_object(Value)
+        made._primal = value
+        made._tape = self
+        made._index = index
+        return made
 
     def _append(self, op: Op, parents: tuple[int, ...], value: object, saved: tuple[object, ...]) -> int:
         """Record a node of any value (e.g. an array) and return its position."""

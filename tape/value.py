@@ -49,6 +49,7 @@ Scalar = Union[float, "Value"]
 """What model code computes with: a float, or a Value while a tape records."""
 
 _ONE = (1.0,)
+_ZERO = (0.0,)
 _MINUS_ONE = (-1.0,)
 _ONE_ONE = (1.0, 1.0)
 _ONE_MINUS_ONE = (1.0, -1.0)
@@ -246,6 +247,12 @@ class Value:
 
     def relu(self) -> Value:
         """``max(self, 0)``; its derivative at 0 is 0, as in PyTorch."""
+        tape = self._tape
+        primal = self._primal
+        if tape is not None and primal.__class__ is float:  # the common case, inlined
+            if primal > 0.0:
+                return tape._record(RELU, (self._index,), primal, _ONE)
+            return tape._record(RELU, (self._index,), 0.0, _ZERO)
         return apply(RELU, self)
 
     def leaky_relu(self, slope: Scalar = 0.01) -> Value:
