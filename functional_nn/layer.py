@@ -71,7 +71,6 @@ def apply(
     ``name`` (e.g. ``"layers.0"``) is used in error messages. Raises ValueError when
     ``len(x)`` is not the weight rows' width, or the params are inconsistent.
     """
-    f = get_activation(activation)
     weight = cast(Matrix, params["weight"])
     bias = cast(Vector, params["bias"])
     if len(bias) != len(weight):
@@ -90,8 +89,10 @@ def apply(
             width = len(x)
             if any(len(row) != width for row in weight):
                 raise ValueError("ragged weight rows")  # reported precisely below
-            sums = [sum(map(mul, row, x)) + b for row, b in zip(weight, bias)]
-            return _FLOAT_ACTIVATIONS[activation](sums)
+            on_floats = _FLOAT_ACTIVATIONS.get(activation)
+            if on_floats is not None:
+                return on_floats([sum(map(mul, row, x)) + b for row, b in zip(weight, bias)])
+        f = get_activation(activation)
         if f is identity:
             return tuple([dot(row, x) + b for row, b in zip(weight, bias)])
         return tuple([f(dot(row, x) + b) for row, b in zip(weight, bias)])

@@ -29,6 +29,7 @@ Training differentiates a loss of ``apply`` with :func:`tape.value_and_grad`::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, cast
@@ -49,6 +50,12 @@ Params: TypeAlias = PMap[str, PVector[LayerParams]]
 """An MLP's params: ``{"layers": PVector[LayerParams]}``."""
 
 _SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
+
+
+@functools.cache
+def _layer_name(index: int) -> str:
+    return f"layers.{index}"
+
 
 BatchOutput: TypeAlias = "Array | tuple[tuple[Scalar, ...], ...]"
 """What :meth:`MLP.apply_batch` gives: an Array while arrays are watched, else rows."""
@@ -209,7 +216,7 @@ class MLP:
                 raise ValueError(f"expected {len(sizes)} layers, got {len(layers)}")
             h: Sequence[Scalar] = x
             for i, layer_params in enumerate(layers):
-                name = f"layers.{i}"
+                name = _layer_name(i)
                 if i < last:
                     h = layer.apply(layer_params, h, activation=hidden, name=name)
                     if keys is not None:
