@@ -28,11 +28,11 @@ from functional_nn.mlp import MLP, Params
 from functional_nn.serialization import (
     CheckpointError,
     Json,
-    _atomic_write,
     load_checkpoint,
     load_state_dict,
     save_checkpoint,
     state_dict,
+    write_atomically,
 )
 from functional_nn.train import (
     BatchEnd,
@@ -407,7 +407,7 @@ def _write_outputs(
 ) -> None:
     save_checkpoint(os.path.join(out_dir, "checkpoint.json"), params, state, metadata)
     try:
-        _atomic_write(os.path.join(out_dir, "metrics.csv"), metrics_csv(history).encode())
+        write_atomically(os.path.join(out_dir, "metrics.csv"), metrics_csv(history).encode())
     except CheckpointError as error:
         raise UsageError(str(error)) from error
 

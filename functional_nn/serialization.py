@@ -337,7 +337,9 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing: a fsynced temporary file in the same
+    folder, atomically renamed over ``path``; the folder is fsynced too."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         handle, temporary = _create_temporary(folder)
@@ -411,7 +413,7 @@ def save_checkpoint(
         "sha256": hashlib.sha256(body).hexdigest(),
         "payload": payload,
     }
-    _atomic_write(os.fspath(path), _canonical(document) + b"\n")
+    write_atomically(os.fspath(path), _canonical(document) + b"\n")
 
 
 def _reject_constant(name: str) -> float:
