@@ -127,13 +127,19 @@ class Tape:
     produces ``inf`` or ``nan``.
     """
 
-    __slots__ = ("_closed", "_nodes", "_opened", "check_finite")
+    __slots__ = ("_check_finite", "_closed", "_nodes", "_opened", "_plain")
 
     def __init__(self, *, check_finite: bool = False) -> None:
         self._nodes: list[Node] = []
         self._opened = next(_clock)
         self._closed: int | None = None
-        self.check_finite = check_finite
+        self._check_finite = bool(check_finite)
+        self._plain = not self._check_finite  # open and unchecked: the common, fast case
+
+    @property
+    def check_finite(self) -> bool:
+        """Whether recording an ``inf`` or ``nan`` raises :class:`NonFiniteError`."""
+        return self._check_finite
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -154,6 +160,7 @@ class Tape:
         """Stop recording; gradients can still be taken."""
         if self._closed is None:
             self._closed = next(_clock)
+            self._plain = False
 
     @property
     def closed(self) -> bool:
@@ -179,15 +186,16 @@ class Tape:
     # --- recording ---------------------------------------------------------------
 
     def _record(self, op: Op, parents: tuple[int, ...], value: Primal, partials: tuple[Primal, ...]) -> Value:
-        if self._closed is not None:
-            raise TapeError(
-                f"cannot record {op.name!r} on a closed tape; compute with .data or float(v) "
-                "outside the tape, or open a new Tape()"
-            )
         nodes = self._nodes
         index = len(nodes)
-        if self.check_finite and not floats.is_finite(_float_of(value)):
-            self._non_finite(op, parents, index, value)
+        if not self._plain:
+            if self._closed is not None:
+                raise TapeError(
+                    f"cannot record {op.name!r} on a closed tape; compute with .data or float(v) "
+                    "outside the tape, or open a new Tape()"
+                )
+            if self._check_finite and not floats.is_finite(_float_of(value)):
+                self._non_finite(op, parents, index, value)
         nodes.append(_new_tuple(Node, (op, parents, value, partials)))  # Node(...) without its __new__ call
         made: Value = _new_object(Value)
         made._primal = value
@@ -318,12 +326,17 @@ class Tape:
             if not parents:
                 continue
             vjp = node.op.vjp
-            if vjp is None:
-                partials: tuple[Any, ...] = node.saved
+            if vjp is not None:
+                vjp(node, g, grads)
+                continue
+            partials: tuple[Any, ...] = node.saved
+            if len(parents) == 2:  # most scalar ops: unpacked, no iterator
+                (first, second), (d_first, d_second) = parents, partials
+                grads[first] += g * d_first
+                grads[second] += g * d_second
+            else:
                 for parent, partial in zip(parents, partials):
                     grads[parent] += g * partial
-            else:
-                vjp(node, g, grads)
         return grads
 
     def op_name(self, position: int) -> str:
