@@ -8,6 +8,7 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib
 import io
@@ -419,6 +420,10 @@ def _prepare_out(out_dir: str) -> None:
         raise UsageError(f"cannot create --out {out_dir}: {error.strerror}") from error
     if not os.access(out_dir, os.W_OK):
         raise UsageError(f"--out {out_dir} is not writable")
+    for name in os.listdir(out_dir):  # a write cut short by a crash leaves its temporary file
+        if name.startswith(".checkpoint-") and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(out_dir, name))
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,8 @@ def fit(
             step, params, state, loader, epoch_key(key, epoch), epoch=epoch, callbacks=callbacks
         )
         val_loss, val_accuracy = evaluate(model, params, validation) if validation else (math.nan, math.nan)
+        if validation is not None and not math.isfinite(val_loss):
+            raise NonFiniteTrainingError(f"epoch {epoch + 1}: the validation loss is {val_loss!r}")
         log = EpochLog(
             epoch,
             metrics.get("loss", math.nan),

@@ -454,10 +454,10 @@ def _cross_entropy_rows(Z: Matrix, targets: Sequence[int]) -> tuple[float, list[
         top = max(z)
         shift = top if math.isfinite(top) else 0.0
         exps = [floats.exp(v - shift) for v in z]
-        lse = shift + floats.log(math.fsum(exps))
+        lse = shift + floats.log(sum(exps))
         total.append(lse - z[t])
         probs.append([floats.exp(v - lse) for v in z])
-    return math.fsum(total) / len(total), probs
+    return sum(total) / len(total), probs
 
 
 def _cross_entropy_forward(Z: Matrix, targets: Sequence[int]) -> float:
@@ -481,7 +481,7 @@ def _cross_entropy_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> A
     (probs, targets), (dZ,) = saved, tangents
     if _is_zero(dZ):
         return 0.0
-    total = math.fsum(sum(map(mul, p, dz)) - dz[t] for p, dz, t in zip(probs, dZ, targets))
+    total = sum(sum(map(mul, p, dz)) - dz[t] for p, dz, t in zip(probs, dZ, targets))
     return total / len(probs)
 
 
@@ -536,7 +536,7 @@ def _scalar_cross_entropy(Z: Sequence[Sequence[Value | float]], targets: Sequenc
 
 def _mse_forward(Y: Matrix, T: Matrix) -> float:
     count = len(Y) * len(Y[0])
-    return math.fsum((y - t) ** 2 for yr, tr in zip(Y, T) for y, t in zip(yr, tr)) / count
+    return sum((y - t) * (y - t) for yr, tr in zip(Y, T) for y, t in zip(yr, tr)) / count
 
 
 def _mse_vjp(node: Node, g: Any, grads: list[Any]) -> None:
@@ -551,7 +551,7 @@ def _mse_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
     (Y, T), (dY,) = saved, tangents
     if _is_zero(dY):
         return 0.0
-    total = math.fsum((y - t) * d for yr, tr, dr in zip(Y, T, dY) for y, t, d in zip(yr, tr, dr))
+    total = sum((y - t) * d for yr, tr, dr in zip(Y, T, dY) for y, t, d in zip(yr, tr, dr))
     return 2.0 * total / (len(Y) * len(Y[0]))
 
 
@@ -571,7 +571,8 @@ def mse(Y: MatrixLike, T: FloatMatrix) -> Scalar:
         rows = cast("Sequence[Sequence[Value | float]]", Y)
         if not rows or len(rows) != len(targets) or len(rows[0]) != len(targets[0]):
             raise ValueError("mse: predictions and targets must be non-empty and of the same shape") from None
-        squares = [(y - t) ** 2.0 for yr, tr in zip(rows, targets) for y, t in zip(yr, tr)]
+        differences = [y - t for yr, tr in zip(rows, targets) for y, t in zip(yr, tr)]
+        squares = [d * d for d in differences]
         return vsum(squares) / float(len(squares))
     if not data:
         raise ValueError("mse: empty batch")
@@ -587,8 +588,8 @@ def mse(Y: MatrixLike, T: FloatMatrix) -> Scalar:
 def _mean_forward(data: Data) -> float:
     if _is_matrix(data):
         rows = cast(Matrix, data)
-        return math.fsum(v for row in rows for v in row) / (len(rows) * len(rows[0]))
-    return math.fsum(cast(Vector, data)) / len(data)
+        return sum(v for row in rows for v in row) / (len(rows) * len(rows[0]))
+    return sum(cast(Vector, data)) / len(data)
 
 
 def _mean_vjp(node: Node, g: Any, grads: list[Any]) -> None:
