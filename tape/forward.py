@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 
 from tape.errors import TapeError
 from tape.gradient_tape import Tape, _all_finite, is_float_array
-from tape.ops import Op, Primal
+from tape.ops import MUL, Op, Primal
 from tape.tree import named_leaves, tree_flatten, tree_map, tree_unflatten
 from tape.value import Scalar, Value, _check_number, _make
 
@@ -67,6 +67,10 @@ class ForwardTape(Tape):
         tangents.append(tangent)
         self._ops.append(op)
         return _make(value, self, index)
+
+    def _record_product(self, left: Value, right: Value) -> Value:
+        x, y = left._primal, right._primal
+        return self._record(MUL, (left._index, right._index), x * y, (y, x))
 
     def _append(self, op: Op, parents: tuple[int, ...], value: object, saved: tuple[object, ...]) -> int:
         if self._closed is not None:

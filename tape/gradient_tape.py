@@ -23,7 +23,7 @@ from pyrsistent import PMap, PVector
 
 from tape import floats
 from tape.errors import NonFiniteError, TapeError
-from tape.ops import LEAF, Op, Primal
+from tape.ops import LEAF, MUL, Op, Primal
 from tape.tree import named_leaves, tree_flatten, tree_structure, tree_unflatten
 from tape.value import Scalar, Value, _check_number
 
@@ -47,17 +47,18 @@ class Node(NamedTuple):
 
     ``saved`` is what the op's derivative rule needs: for a scalar op the local
     partials, ``saved[k] = d value / d (value at parents[k])``; for an array op the
-    inputs its ``vjp`` rule reads.
+    inputs its ``vjp`` rule reads. A product of two tracked Values saves nothing
+    (``None``): its partials are its inputs' values, already on the tape.
     """
 
     op: Op
     parents: tuple[int, ...]
     value: object
-    saved: tuple[object, ...]
+    saved: tuple[object, ...] | None
 
     @property
-    def partials(self) -> tuple[object, ...]:
-        """A scalar op's local partials (the same tuple as ``saved``)."""
+    def partials(self) -> tuple[object, ...] | None:
+        """A scalar op's local partials (the same as ``saved``)."""
         return self.saved
 
 
@@ -203,6 +204,11 @@ class Tape:
         made._index = index
         return made
 
+    def _record_product(self, left: Value, right: Value) -> Value:
+        """``left * right`` for two Values of this tape, saving no partials (see :class:`Node`)."""
+        x, y = left._primal, right._primal
+        return self._record(MUL, (left._index, right._index), x * y, None)  # type: ignore[arg-type]
+
     def _append(self, op: Op, parents: tuple[int, ...], value: object, saved: tuple[object, ...]) -> int:
         """Record a node of any value (e.g. an array) and return its position."""
         if self._closed is not None:
@@ -329,13 +335,18 @@ class Tape:
             if vjp is not None:
                 vjp(node, g, grads)
                 continue
-            partials: tuple[Any, ...] = node.saved
+            partials: tuple[Any, ...] | None = node.saved
             if len(parents) == 2:  # most scalar ops: unpacked, no iterator
-                (first, second), (d_first, d_second) = parents, partials
-                grads[first] += g * d_first
-                grads[second] += g * d_second
+                first, second = parents
+                if partials is None:  # a product: each input's partial is the other's value
+                    grads[first] += g * nodes[second].value
+                    grads[second] += g * nodes[first].value
+                else:
+                    d_first, d_second = partials
+                    grads[first] += g * d_first
+                    grads[second] += g * d_second
             else:
-                for parent, partial in zip(parents, partials):
+                for parent, partial in zip(parents, partials or ()):
                     grads[parent] += g * partial
         return grads
 

@@ -190,8 +190,7 @@ class Value:
             cls = other.__class__
             if cls is Value:
                 if other._tape is tape:  # type: ignore[union-attr]
-                    x, y = self._primal, other._primal  # type: ignore[union-attr]
-                    return tape._record(MUL, (self._index, other._index), x * y, (y, x))  # type: ignore[union-attr]
+                    return tape._record_product(self, other)  # type: ignore[arg-type]
             elif cls is float:
                 return tape._record(MUL, (self._index,), self._primal * other, (other,))
         return apply(MUL, self, other)

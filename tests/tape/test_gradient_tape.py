@@ -17,11 +17,18 @@ def test_nodes_are_frozen_and_hold_op_parents_value_partials() -> None:
         x = t.watch(2.0)
         y = t.watch(3.0)
         z = x * y
+        w = z.tanh()
+        v = 2.0 * x
     node = t.nodes[z.position]
     assert node.op.name == "mul"
     assert node.parents == (x.position, y.position)
     assert node.value == 6.0
-    assert node.partials == (3.0, 2.0)
+    assert node.saved is None  # a product's partials are its inputs' values, already on the tape
+    assert t.gradient(z, (x, y)) == (3.0, 2.0)
+    tanh_node = t.nodes[w.position]
+    assert tanh_node.parents == (z.position,)
+    assert tanh_node.partials == (1.0 - math.tanh(6.0) ** 2,)
+    assert t.nodes[v.position].partials == (2.0,)  # a constant factor is saved as the partial
     with pytest.raises(AttributeError):
         node.value = 1.0  # type: ignore[misc]  # frozen on purpose
     with pytest.raises(AttributeError):
