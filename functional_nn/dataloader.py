@@ -215,7 +215,7 @@ class Dataset:
         return _labels(self.targets)
 
 
-def train_test_split(dataset: Dataset, test_fraction: float, *, key: Key) -> tuple[Dataset, Dataset]:
+def train_test_split(dataset: Dataset, test_fraction: float, key: Key) -> tuple[Dataset, Dataset]:
     """Shuffle by ``key`` and split off ``round(test_fraction * len(dataset))`` test examples.
 
     >>> from functional_nn.random import key

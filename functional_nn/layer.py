@@ -54,7 +54,7 @@ def shape(params: LayerParams) -> tuple[int, int]:
 
 
 _FLOAT_ACTIVATIONS: dict[str, Callable[[list[float]], tuple[float, ...]]] = {
-    "relu": lambda v: tuple([s if s > 0.0 else 0.0 for s in v]),
+    "relu": lambda v: tuple([0.0 if s <= 0.0 else s for s in v]),
     "tanh": lambda v: tuple(map(math.tanh, v)),
     "sigmoid": lambda v: tuple(map(floats.sigmoid, v)),
     "leaky_relu": lambda v: tuple([s if s > 0.0 else LEAKY_RELU_SLOPE * s for s in v]),

@@ -383,7 +383,7 @@ LEAKY_SLOPE = 0.01
 
 relu = _elementwise(
     "array_relu",
-    lambda row: tuple([x if x > 0.0 else 0.0 for x in row]),
+    lambda row: tuple([0.0 if x <= 0.0 else x for x in row]),  # nan stays nan
     lambda gs, xs, ys: [g if x > 0.0 else 0.0 for g, x in zip(gs, xs)],
     scalar_relu,
 )
@@ -517,7 +517,7 @@ def cross_entropy_with_logits(Z: MatrixLike, targets: Sequence[int]) -> Scalar:
     value, probs = _cross_entropy_rows(data, checked)
     if not isinstance(Z, Array):
         return value
-    return Z._tape._record(CROSS_ENTROPY, (Z._index,), value, (probs, checked))  # type: ignore[arg-type]
+    return Z._tape._record(CROSS_ENTROPY, (Z._index,), value, (probs, checked))  # type: ignore[arg-type]  # saved holds rows, not partials
 
 
 def _scalar_cross_entropy(Z: Sequence[Sequence[Value | float]], targets: Sequence[int]) -> Scalar:
@@ -582,7 +582,7 @@ def mse(Y: MatrixLike, T: FloatMatrix) -> Scalar:
     value = _mse_forward(data, targets)
     if not isinstance(Y, Array):
         return value
-    return Y._tape._record(MSE, (Y._index,), value, (data, targets))  # type: ignore[arg-type]
+    return Y._tape._record(MSE, (Y._index,), value, (data, targets))  # type: ignore[arg-type]  # saved holds rows, not partials
 
 
 def _mean_forward(data: Data) -> float:
@@ -627,7 +627,7 @@ def mean(X: MatrixLike | VectorLike) -> Scalar:
             return vsum(items) / float(len(items))
     if not X._primal:
         raise ValueError("mean of an empty Array")
-    return X._tape._record(MEAN, (X._index,), _mean_forward(X._primal), (X.shape,))  # type: ignore[arg-type]
+    return X._tape._record(MEAN, (X._index,), _mean_forward(X._primal), (X.shape,))  # type: ignore[arg-type]  # saved holds a shape, not partials
 
 
 # --- indexing -----------------------------------------------------------------------------

@@ -187,8 +187,8 @@ def jvp(
                 watched.append(tape.watch(checked, _check_tangent(t)))
             args.append(tree_unflatten(p_def, watched))  # type: ignore[arg-type]  # Value/Array leaves
         out = fun(*args)
-    value = tree_map(lambda leaf: _unwrap(leaf, tape), out)  # type: ignore[arg-type, return-value]
-    tangent = tree_map(lambda leaf: _tangent_value(leaf, tape), out)  # type: ignore[arg-type, return-value]
+    value = tree_map(lambda leaf: _unwrap(leaf, tape), out)  # type: ignore[arg-type, return-value]  # output leaves are any objects
+    tangent = tree_map(lambda leaf: _tangent_value(leaf, tape), out)  # type: ignore[arg-type, return-value]  # output leaves are any objects
     return value, tangent
 
 

@@ -112,7 +112,7 @@ def check_gradients(
     if order == 2:
         analytic, numerical = _second_derivatives(fun, args, nums, single, eps)
     elif order == 1:
-        analytic = _named(grad(fun, argnums, arrays=arrays)(*args), nums, single)  # type: ignore[arg-type]
+        analytic = _named(grad(fun, argnums, arrays=arrays)(*args), nums, single)  # type: ignore[arg-type]  # fun is any callable of the arguments
         numerical = _named(numerical_grad(fun, *args, argnums=argnums, eps=eps), nums, single)
     else:
         raise ValueError(f"order must be 1 or 2, got {order!r}")

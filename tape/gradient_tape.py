@@ -207,7 +207,7 @@ class Tape:
     def _record_product(self, left: Value, right: Value) -> Value:
         """``left * right`` for two Values of this tape, saving no partials (see :class:`Node`)."""
         x, y = left._primal, right._primal
-        return self._record(MUL, (left._index, right._index), x * y, None)  # type: ignore[arg-type]
+        return self._record(MUL, (left._index, right._index), x * y, None)  # type: ignore[arg-type]  # a product saves no partials
 
     def _append(self, op: Op, parents: tuple[int, ...], value: object, saved: tuple[object, ...]) -> int:
         """Record a node of any value (e.g. an array) and return its position."""

@@ -116,7 +116,7 @@ def p_pow(x: Primal, y: Primal) -> Primal:
 
 def p_relu(x: Primal) -> Primal:
     if isinstance(x, float):
-        return x if x > 0.0 else 0.0
+        return 0.0 if x <= 0.0 else x  # nan stays nan, as in PyTorch
     return x.relu()
 
 
@@ -165,7 +165,7 @@ POW = define(
     "pow",
     p_pow,
     lambda v, x, y: y * p_pow(x, y - 1.0),
-    lambda v, x, y: p_log(x) * v,
+    lambda v, x, y: 0.0 if v.__class__ is float and v == 0.0 else p_log(x) * v,  # 0 ** y: 0, as PyTorch
 )
 NEG = define("neg", lambda x: -x, lambda v, x: -1.0)
 EXP = define("exp", p_exp, lambda v, x: v)

@@ -18,6 +18,7 @@ from typing import Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
 from pyrsistent import PVector, pvector
 
+from tape.arrays import Array
 from tape.gradient_tape import Tape, is_float_array
 from tape.tree import TreeDef, named_leaves, tree_flatten, tree_map, tree_unflatten
 from tape.value import Scalar, Value
@@ -75,10 +76,28 @@ def _array_gradient(like: Sequence[object], g: object) -> object:
     return _container(like, cast("list[float]", g))
 
 
+def _as_values(array: Array) -> object:
+    """An enclosing tape's Array as nested tuples of its (recorded) element Values."""
+    if array.ndim == 2:
+        return tuple(tuple(row) for row in array)
+    return tuple(array)
+
+
+def _expand_arrays(arg: object) -> object:
+    """``arg`` with any Array leaves (of an enclosing tape) replaced by tuples of Values."""
+    flat, treedef = tree_flatten(arg)
+    leaves: list[object] = list(flat)
+    if not any(isinstance(leaf, Array) for leaf in leaves):
+        return arg
+    expanded = [_as_values(leaf) if isinstance(leaf, Array) else leaf for leaf in leaves]
+    return tree_unflatten(treedef, cast("list[float]", expanded))
+
+
 def _watch_leaves(
     tape: Tape, arg: object, n: int, arrays: bool
 ) -> tuple[list[object], list[float], TreeDef[object]]:
     """Watch each leaf of argument ``n`` (arrays as Array nodes): watched, original leaves, structure."""
+    arg = _expand_arrays(arg)  # Arrays are first-order: a nested grad sees their Values
     leaves, treedef = tree_flatten(arg, is_float_array if arrays else None)
     watched: list[object] = []
     for leaf in leaves:
@@ -123,7 +142,7 @@ def _evaluate(
                 f"with has_aux=True the function must return a pair (value, aux), not {type(out).__name__}"
             )
         out, aux = out
-        aux = tree_map(lambda leaf: _unwrap(leaf, tape), aux)  # type: ignore[arg-type, return-value]
+        aux = tree_map(lambda leaf: _unwrap(leaf, tape), aux)  # type: ignore[arg-type, return-value]  # aux leaves are any objects
     if not isinstance(out, (float, int, Value)) or isinstance(out, bool):
         raise TypeError(
             f"the differentiated function must return a scalar (float or Value), not {type(out).__name__}"
@@ -140,7 +159,7 @@ def _evaluate(
             if not isinstance(leaf, Value):
                 g = _array_gradient(cast("Sequence[object]", originals[k]), g)
             grads.append(g)
-        results.append(tree_unflatten(treedef, grads))  # type: ignore[arg-type]
+        results.append(tree_unflatten(treedef, grads))  # type: ignore[arg-type]  # Value/Array leaves in a float tree
     value = _unwrap(out, tape)
     if isinstance(value, int):
         value = float(value)

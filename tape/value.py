@@ -154,8 +154,8 @@ class Value:
                 if other._tape is tape:  # type: ignore[union-attr]  # cls is Value
                     return tape._record(
                         ADD,
-                        (self._index, other._index),  # type: ignore[union-attr]
-                        self._primal + other._primal,  # type: ignore[union-attr]
+                        (self._index, other._index),  # type: ignore[union-attr]  # other is a Value: its class was checked
+                        self._primal + other._primal,  # type: ignore[union-attr]  # other is a Value: its class was checked
                         _ONE_ONE,
                     )
             elif cls is float:
@@ -170,11 +170,11 @@ class Value:
         if tape is not None:
             cls = other.__class__
             if cls is Value:
-                if other._tape is tape:  # type: ignore[union-attr]
+                if other._tape is tape:  # type: ignore[union-attr]  # other is a Value: its class was checked
                     return tape._record(
                         SUB,
-                        (self._index, other._index),  # type: ignore[union-attr]
-                        self._primal - other._primal,  # type: ignore[union-attr]
+                        (self._index, other._index),  # type: ignore[union-attr]  # other is a Value: its class was checked
+                        self._primal - other._primal,  # type: ignore[union-attr]  # other is a Value: its class was checked
                         _ONE_MINUS_ONE,
                     )
             elif cls is float:
@@ -189,8 +189,8 @@ class Value:
         if tape is not None:
             cls = other.__class__
             if cls is Value:
-                if other._tape is tape:  # type: ignore[union-attr]
-                    return tape._record_product(self, other)  # type: ignore[arg-type]
+                if other._tape is tape:  # type: ignore[union-attr]  # other is a Value: its class was checked
+                    return tape._record_product(self, other)  # type: ignore[arg-type]  # other is a Value: its class was checked
             elif cls is float:
                 return tape._record(MUL, (self._index,), self._primal * other, (other,))
         return apply(MUL, self, other)
@@ -251,7 +251,7 @@ class Value:
         if tape is not None and primal.__class__ is float:  # the common case, inlined
             if primal > 0.0:
                 return tape._record(RELU, (self._index,), primal, _ONE)
-            return tape._record(RELU, (self._index,), 0.0, _ZERO)
+            return tape._record(RELU, (self._index,), 0.0 if primal == primal else primal, _ZERO)  # nan stays
         return apply(RELU, self)
 
     def leaky_relu(self, slope: Scalar = 0.01) -> Value:
@@ -312,7 +312,7 @@ def apply(op: Op, *args: Scalar) -> Value:
     if tape is None:
         return _constant(value)
     partials = tuple(op.partials[k](value, *primals) for k in tracked)
-    return tape._record(op, tuple(parents), value, partials)  # type: ignore[arg-type]
+    return tape._record(op, tuple(parents), value, partials)  # type: ignore[arg-type]  # partials of primals, typed as objects by the rules
 
 
 def apply_nary(op: Op, *sequences: Sequence[Scalar]) -> Scalar:
@@ -331,7 +331,7 @@ def apply_nary(op: Op, *sequences: Sequence[Scalar]) -> Scalar:
             continue
         local = rule(value, *primals)
         for j in wanted:
-            parents.append(sequence[j]._index)  # type: ignore[union-attr]
+            parents.append(sequence[j]._index)  # type: ignore[union-attr]  # tracked items are Values
             partials.append(local[j])  # type: ignore[index]  # n-ary rules give sequences
     return tape._record(op, tuple(parents), value, tuple(partials))
 
@@ -417,7 +417,7 @@ def relu(x: Scalar) -> Scalar:
     if isinstance(x, Value):
         return x.relu()
     x = _check_number(x, "relu(x)")
-    return x if x > 0.0 else 0.0
+    return 0.0 if x <= 0.0 else x  # nan stays nan
 
 
 @overload

@@ -222,3 +222,23 @@ def test_nested_reverse_tapes_by_hand() -> None:
         dfdx: object = inner.gradient(f, y)
     assert isinstance(dfdx, Value)
     assert math.isclose(outer.gradient(dfdx, x), -2.0 * math.tanh(0.4) * (1.0 - math.tanh(0.4) ** 2))
+
+
+def test_a_gradient_penalty_nests_inside_an_array_gradient() -> None:
+    from tape import arrays as A
+
+    batch = [[1.0, 2.0], [0.5, -1.0]]
+
+    def inner(p: PMap[str, object]) -> tape.Scalar:
+        return A.mean(A.tanh(A.linear(p["w"], None, batch)))  # type: ignore[arg-type]
+
+    def penalised(p: PMap[str, object]) -> tape.Scalar:
+        slopes = tape.grad(inner, arrays=True)(p)
+        return inner(p) + tape.vsum([s * s for s in tree_leaves(slopes)])
+
+    params = pmap({"w": pvector([pvector([0.1, 0.2]), pvector([0.3, -0.4])])})
+    with_arrays = tree_leaves(tape.grad(penalised, arrays=True)(params))
+    with_values = tree_leaves(tape.grad(penalised)(params))
+    for a, b in zip(with_arrays, with_values):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+    tape.check_gradients(penalised, params)

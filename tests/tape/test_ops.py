@@ -202,3 +202,16 @@ def test_operators_reject_non_numbers() -> None:
             x + "a"  # type: ignore[operator]  # the error is the point
         with pytest.raises(TypeError, match="bool"):
             x * True
+
+
+def test_relu_keeps_nan_and_zero_to_a_power_has_a_zero_exponent_slope() -> None:
+    from tape import arrays as A
+
+    assert math.isnan(tape.relu(math.nan))
+    assert math.isnan(A.relu([[math.nan]])[0][0])
+    with Tape() as t:
+        x = t.watch(math.nan)
+        y = x.relu()
+    assert math.isnan(y.data)
+    assert t.gradient(y, x) == 0.0
+    assert tape.grad(lambda a, b: a**b, argnums=(0, 1))(0.0, 2.0) == (0.0, 0.0)
