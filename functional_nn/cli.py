@@ -70,7 +70,7 @@ class Config:
     batch_size: int = 32
     optimizer: str = "adam"
     lr: float | None = None
-    momentum: float = 0.9
+    momentum: float | None = None
     weight_decay: float = 0.0
     dropout: float = 0.0
     clip: float | None = None
@@ -139,7 +139,7 @@ _FIELD_KINDS: dict[str, type] = {
     "patience": int,
     "seed": int,
 }
-_OPTIONAL = frozenset({"lr", "clip", "patience"})
+_OPTIONAL = frozenset({"lr", "momentum", "clip", "patience"})
 
 
 def _is_int(value: object) -> bool:
@@ -160,7 +160,14 @@ def validate(config: Config) -> None:
         (config.epochs >= 1, f"--epochs must be >= 1, got {config.epochs}"),
         (config.batch_size >= 1, f"--batch-size must be >= 1, got {config.batch_size}"),
         (config.learning_rate() > 0, f"--lr must be > 0, got {config.lr}"),
-        (0.0 <= config.momentum < 1.0, f"--momentum must be in [0, 1), got {config.momentum}"),
+        (
+            config.momentum is None or 0.0 <= config.momentum < 1.0,
+            f"--momentum must be in [0, 1), got {config.momentum}",
+        ),
+        (
+            config.momentum is None or config.optimizer in ("sgd", "momentum"),
+            f"--momentum applies to --optimizer sgd or momentum, not {config.optimizer}",
+        ),
         (config.weight_decay >= 0.0, f"--weight-decay must be >= 0, got {config.weight_decay}"),
         (0.0 <= config.dropout < 1.0, f"--dropout must be in [0, 1), got {config.dropout}"),
         (config.clip is None or config.clip > 0, f"--clip must be > 0, got {config.clip}"),
@@ -236,9 +243,10 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> optimizers.Optimizer
     lr = _schedule(config, steps_per_epoch)
     wd = config.weight_decay
     if config.optimizer == "sgd":
-        opt = optimizers.sgd(lr, weight_decay=wd)
+        opt = optimizers.sgd(lr, momentum=config.momentum or 0.0, weight_decay=wd)
     elif config.optimizer == "momentum":
-        opt = optimizers.momentum(lr, beta=config.momentum, weight_decay=wd)
+        beta = 0.9 if config.momentum is None else config.momentum
+        opt = optimizers.momentum(lr, beta=beta, weight_decay=wd)
     elif config.optimizer == "adam":
         opt = optimizers.adam(lr, weight_decay=wd)
     else:
@@ -746,7 +754,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     t.add_argument("--lr", type=float, default=None, help="default 0.1 (sgd, momentum) or 0.01 (adam, adamw)")
-    t.add_argument("--momentum", type=float, default=d.momentum)
+    t.add_argument(
+        "--momentum", type=float, default=None, help="sgd: default 0 (plain); momentum: default 0.9"
+    )
     t.add_argument("--weight-decay", type=float, default=d.weight_decay)
     t.add_argument("--dropout", type=float, default=d.dropout)
     t.add_argument("--clip", type=float, default=None, help="clip gradients to this global norm")

@@ -257,7 +257,7 @@ def test_out_holds_a_checkpoint_and_per_epoch_metrics(runs: dict[str, Run]) -> N
         "batch_size": 32,
         "optimizer": "adam",
         "lr": None,
-        "momentum": 0.9,
+        "momentum": None,
         "weight_decay": 0.0,
         "dropout": 0.0,
         "clip": None,
@@ -732,6 +732,15 @@ BAD_CASES = [
         "--momentum",
         "1",
         says="--momentum",
+    ),
+    _case(
+        "momentum-with-adam",
+        "train",
+        "--dataset",
+        "iris",
+        "--momentum",
+        "0.5",
+        says="--optimizer sgd or momentum",
     ),
     _case(
         "weight-decay-negative", "train", "--dataset", "iris", "--weight-decay", "-1", says="--weight-decay"
