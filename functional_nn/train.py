@@ -44,7 +44,7 @@ Metrics: TypeAlias = "dict[str, float]"
 class LossFn(Protocol):
     """``loss_fn(params, batch, key) -> (mean loss, metrics)``: metrics are plain floats."""
 
-    def __call__(self, params: Params, batch: Batch, key: random.Key | None) -> tuple[Scalar, Metrics]: ...
+    def __call__(self, params: Params, batch: Batch, key: random.Key | None, /) -> tuple[Scalar, Metrics]: ...
 
 
 StepFn: TypeAlias = Callable[[Params, OptState, Batch, "random.Key | None"], tuple[Params, OptState, Metrics]]
@@ -226,10 +226,10 @@ def fit(
     model: MLP,
     params: Params,
     optimizer: Optimizer,
-    train: Dataset,
+    train: Dataset | DataLoader,
     *,
     epochs: int,
-    batch_size: int,
+    batch_size: int = 32,
     key: random.Key,
     validation: Dataset | None = None,
     opt_state: OptState | None = None,
@@ -237,14 +237,19 @@ def fit(
     patience: int | None = None,
     early_stopping: EarlyStopping | None = None,
     callbacks: Sequence[Callback] = (),
+    loss_fn: LossFn | None = None,
     clock: Callable[[], float] | None = None,
 ) -> FitResult:
     """Train ``model`` for epochs ``start_epoch .. epochs - 1`` and return the final state.
 
-    With ``validation`` data each epoch is evaluated on it; with ``patience``,
-    training stops after that many epochs without a better validation loss and the
-    best params are returned. ``callbacks`` receive a :class:`BatchEnd` after every
-    step and an :class:`EpochEnd` after every epoch (e.g. to log or checkpoint).
+    ``train`` is a :class:`Dataset` (batched by ``batch_size``, shuffled each epoch)
+    or your own :class:`DataLoader`. ``loss_fn`` defaults to :func:`supervised_loss`
+    for the data's task; pass your own ``loss_fn(params, batch, key)`` (e.g. with a
+    penalty) to train on it instead. With ``validation`` data each epoch is evaluated
+    on it; with ``patience``, training stops after that many epochs without a better
+    validation loss and the best params are returned. ``callbacks`` receive a
+    :class:`BatchEnd` after every step and an :class:`EpochEnd` after every epoch (e.g.
+    to log or checkpoint).
     """
     if epochs < 0 or start_epoch < 0:
         raise ValueError(f"epochs ({epochs}) and start_epoch ({start_epoch}) must be >= 0")
@@ -253,9 +258,9 @@ def fit(
     import time
 
     now = clock or time.perf_counter
-    task = "classification" if train.num_classes is not None else "regression"
-    step = train_step(supervised_loss(model, task), optimizer)
-    loader = DataLoader(train, batch_size, shuffle=True)
+    loader = train if isinstance(train, DataLoader) else DataLoader(train, batch_size, shuffle=True)
+    task = "classification" if loader.dataset.num_classes is not None else "regression"
+    step = train_step(loss_fn or supervised_loss(model, task), optimizer)
     state = optimizer.init(params) if opt_state is None else opt_state
     stopper = early_stopping or EarlyStopping()
     history: list[EpochLog] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 import pytest
 from pyrsistent import pvector
@@ -712,3 +713,28 @@ def test_early_stopping_counts_epochs_without_a_strictly_better_loss() -> None:
     assert (state.best_epoch, state.waited) == (0, 2)
     state = state.update(3, 0.5, params)
     assert (state.best_epoch, state.best_loss, state.waited) == (3, 0.5, 0)
+
+
+def test_fit_takes_a_custom_loss_and_a_loader() -> None:
+    data = datasets.blobs(60, centers=2, std=0.5, key=key(4))
+    model = MLP(2, [8, 2], activation="tanh")
+    params = model.init(key(5))
+    base = supervised_loss(model, "classification")
+    calls: list[int] = []
+
+    def penalised(p: Params, batch: Batch, k: Key | None) -> tuple[Scalar, dict[str, float]]:
+        calls.append(batch.size)
+        loss, metrics = base(p, batch, k)
+        weight = cast("Sequence[Sequence[Scalar]]", p["layers"][0]["weight"])  # an Array under train_step
+        return loss + 0.5 * tape.vsum([w * w for row in weight for w in row]), metrics
+
+    loader = DataLoader(data, 20, shuffle=True)
+    plain = fit(model, params, optimizers.adam(0.05), loader, epochs=3, key=key(6))
+    custom = fit(model, params, optimizers.adam(0.05), loader, epochs=3, key=key(6), loss_fn=penalised)
+    assert sum(calls) == 3 * len(data)  # the loader's batches, every epoch
+    assert calls.count(20) == 9
+
+    def norm(p: Params) -> float:
+        return sum(w * w for w in tree_leaves(p["layers"][0]["weight"]))
+
+    assert norm(custom.params) < norm(plain.params)  # the penalty was trained on
