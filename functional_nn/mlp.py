@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias, cast
+from typing import TypeAlias, cast, overload
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -188,6 +188,14 @@ class MLP:
 
     # --- forward pass -----------------------------------------------------------------
 
+    @overload
+    def apply(
+        self, params: Params, x: Sequence[float], *, key: Key | None = None, train: bool = False
+    ) -> tuple[float, ...]: ...
+    @overload
+    def apply(
+        self, params: Params, x: Sequence[Scalar], *, key: Key | None = None, train: bool = False
+    ) -> tuple[Scalar, ...]: ...
     def apply(
         self, params: Params, x: Sequence[Scalar], *, key: Key | None = None, train: bool = False
     ) -> tuple[Scalar, ...]:

@@ -19,7 +19,7 @@ gives Hessian-vector products (forward-over-reverse), see :func:`tape.hvp`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from tape.errors import TapeError
 from tape.gradient_tape import Tape, _all_finite, is_float_array
@@ -106,14 +106,14 @@ class ForwardTape(Tape):
             self._tangents[value._index] = tangent if isinstance(tangent, Value) else float(tangent)
         return value
 
-    def tangent(self, x: object) -> Any:
+    def tangent(self, x: object) -> object:
         """The tangent of a Value or Array of this tape (0.0 for anything else)."""
         at = getattr(x, "_index", None)
         if getattr(x, "_tape", None) is self and at is not None:
             return self._tangents[at]
         return 0.0
 
-    def gradient(self, target: object, sources: object, *, seed: Scalar = 1.0) -> Any:
+    def gradient(self, target: object, sources: object, *, seed: Scalar = 1.0) -> NoReturn:
         """Not available: a forward tape keeps no graph. Use :class:`tape.Tape`."""
         raise TapeError("a ForwardTape computes tangents, not gradients; use tape.Tape for reverse mode")
 
@@ -134,7 +134,7 @@ def _unwrap(x: object, tape: Tape) -> object:
 def _tangent_value(x: object, tape: ForwardTape) -> object:
     from tape.arrays import Array
 
-    tangent = tape.tangent(x)
+    tangent: Any = tape.tangent(x)
     if isinstance(x, Array):
         if _is_zero(tangent):
             shape = x.shape

@@ -27,7 +27,7 @@ T = TypeVar("T")
 A = TypeVar("A")
 
 
-def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple[Any, ...]]]:
+def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple[object, ...]]]:
     """``fun(*primals)`` and a pullback mapping an output cotangent to ``cotangent @ J``.
 
     The pullback takes a tree shaped like the output and returns one gradient tree
@@ -45,7 +45,7 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple
     sources = [tree_flatten(w) for w in watched]
     bottom = min((cast(Value, leaf)._index for leaves, _ in sources for leaf in leaves), default=0)
 
-    def pullback(cotangent: T) -> tuple[Any, ...]:
+    def pullback(cotangent: T) -> tuple[object, ...]:
         ct_leaves, ct_def = tree_flatten(cotangent)
         if ct_def != out_def:
             raise ValueError(f"the cotangent's structure {ct_def} differs from the output's {out_def}")
@@ -73,7 +73,7 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple
     return value, pullback
 
 
-def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., Any]:
+def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., object]:
     """The Jacobian of ``fun`` with respect to argument ``argnums``, by one reverse sweep per output.
 
     The result has the output's structure with, at each output leaf, a tree shaped
@@ -81,7 +81,7 @@ def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., Any]
     Meant for small inputs and outputs.
     """
 
-    def jacobian_fun(*args: object) -> Any:
+    def jacobian_fun(*args: object) -> object:
         (n,) = _argnums(argnums, len(args))
 
         def of_one(x: object) -> object:
@@ -93,12 +93,12 @@ def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., Any]
         for k in range(len(out_leaves)):
             basis = [1.0 if j == k else 0.0 for j in range(len(out_leaves))]
             rows.append(pullback(tree_unflatten(out_def, basis))[0])
-        return tree_unflatten(out_def, rows)
+        return tree_unflatten(out_def, cast("list[float]", rows))  # a tree per output leaf
 
     return jacobian_fun
 
 
-def hessian(fun: Callable[..., Scalar], argnums: int = 0) -> Callable[..., Any]:
+def hessian(fun: Callable[..., Scalar], argnums: int = 0) -> Callable[..., object]:
     """The Hessian of scalar ``fun``: the Jacobian of its gradient (reverse over reverse).
 
     For an argument that is a tuple of n floats the result is an n-by-n tuple of

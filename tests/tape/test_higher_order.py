@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from hypothesis import given
@@ -74,7 +75,7 @@ def smooth(x: tuple[float, ...]) -> tape.Scalar:
 
 @given(st.tuples(scalars(), scalars(), scalars()))
 def test_hessian_is_symmetric_and_matches_hvp(x: tuple[float, float, float]) -> None:
-    H = tape.hessian(smooth)(x)
+    H = cast("tuple[tuple[float, ...], ...]", tape.hessian(smooth)(x))
     for i in range(3):
         for j in range(3):
             assert math.isclose(H[i][j], H[j][i], rel_tol=1e-9, abs_tol=1e-12)
@@ -132,7 +133,7 @@ def test_hvp_of_a_small_mlp_loss_matches_differences_of_its_gradient() -> None:
     ys = [0.2, -0.4, 0.9]
 
     def loss(p: object) -> tape.Scalar:
-        terms = [mse_loss(model.apply(p, x)[0], y) for x, y in zip(xs, ys)]  # type: ignore[arg-type]
+        terms = [mse_loss(model.apply(p, x)[0], y) for x, y in zip(xs, ys)]  # type: ignore[call-overload]  # p is the params tree, typed loosely here
         return tape.vsum(terms) / 3.0
 
     direction = tape.tree.tree_map(lambda w: 0.5 - abs(w), params)
