@@ -151,6 +151,9 @@ def _is_matrix(data: Data) -> bool:
     return bool(data) and isinstance(data[0], tuple)
 
 
+_FLOAT_TYPE = frozenset({float})
+
+
 class _HoldsValues(Exception):
     """Raised inside this module when an operand holds scalar Values: use the scalar path."""
 
@@ -158,7 +161,7 @@ class _HoldsValues(Exception):
 def vector_data(xs: FloatVector, what: str) -> Vector:
     """``xs`` as a tuple of floats, or a TypeError naming ``what``."""
     out = tuple(xs)
-    if all(x.__class__ is float for x in out):
+    if _FLOAT_TYPE.issuperset(map(type, out)):
         return out
     for item in out:
         x: object = item
@@ -234,12 +237,24 @@ def _narrow_linear_forward(W: Matrix, b: Vector | None, X: Matrix) -> Matrix:
 
 def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     saved: Any = node.saved
-    W, X, slots = saved
+    W, X, slots, after_relu = saved
     w_at, b_at, x_at = slots
     if x_at is not None:
         if len(W) == 1:  # one output unit: each example's input gradient is a scaled weight row
             (w,) = W
             _add_matrix(grads, x_at, [[gn * wi for wi in w] for (gn,) in g])
+        elif after_relu:
+            # X is a relu's output: where it is 0 the relu passes no gradient back, so
+            # those entries of the input gradient are not worth their dot products.
+            columns = list(zip(*W))
+            _add_matrix(
+                grads,
+                x_at,
+                [
+                    [sum(map(mul, row, col)) if x > 0.0 else 0.0 for col, x in zip(columns, xs)]
+                    for row, xs in zip(g, X)
+                ],
+            )
         else:
             columns = list(zip(*W))
             _add_matrix(grads, x_at, [[sum(map(mul, row, col)) for col in columns] for row in g])
@@ -257,7 +272,7 @@ def _is_zero(tangent: Any) -> bool:
 
 
 def _linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
-    W, X, slots = saved
+    W, X, slots, _ = saved
     given = iter(tangents)
     dW: Any
     db: Any
@@ -315,8 +330,9 @@ def linear(W: MatrixLike, b: VectorLike | None, X: MatrixLike) -> Array | Rows:
     if tape is None:
         return value
     slots = tuple(v._index if isinstance(v, Array) else None for v in (W, b, X))
+    after_relu = isinstance(X, Array) and X._tape.op_name(X._index) == "array_relu"
     parents = tuple(at for at in slots if at is not None)
-    return _record_array(tape, LINEAR, parents, value, (w_m, x_m, slots))
+    return _record_array(tape, LINEAR, parents, value, (w_m, x_m, slots, after_relu))
 
 
 def _scalar_linear(W: Any, b: Any, X: Any) -> tuple[tuple[Any, ...], ...]:

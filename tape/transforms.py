@@ -97,7 +97,6 @@ def _watch_leaves(
     tape: Tape, arg: object, n: int, arrays: bool
 ) -> tuple[list[object], list[float], TreeDef[object]]:
     """Watch each leaf of argument ``n`` (arrays as Array nodes): watched, original leaves, structure."""
-    arg = _expand_arrays(arg)  # Arrays are first-order: a nested grad sees their Values
     leaves, treedef = tree_flatten(arg, is_float_array if arrays else None)
     watched: list[object] = []
     for leaf in leaves:
@@ -106,6 +105,8 @@ def _watch_leaves(
             watched.append(tape.watch(item))
         elif arrays and isinstance(item, (list, tuple, PVector)):  # kept whole only if a float array
             watched.append(tape._watch_checked_array(cast("Sequence[object]", item)))
+        elif isinstance(item, Array):  # an enclosing tape's Array: first-order, so use its Values
+            return _watch_leaves(tape, _expand_arrays(arg), n, arrays)
         else:
             for path, bad in named_leaves(arg, is_float_array if arrays else None):
                 if bad is leaf:

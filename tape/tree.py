@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -74,17 +74,19 @@ def _flat_shape(kind: str, length: int) -> _Shape:
 _FLOAT_TYPE = frozenset({float})
 
 
+_SEQUENCE_KINDS: dict[type, str] = {type(pvector()): _PVECTOR, list: _LIST, tuple: _TUPLE}
+"""Exact types of the plain sequences (a dict lookup is cheaper than an ABC isinstance)."""
+
+
 def _float_sequence_kind(tree: object) -> str | None:
     """The kind of a non-empty plain sequence holding only floats, else ``None``."""
-    if isinstance(tree, PVector):
-        kind = _PVECTOR
-    elif isinstance(tree, list):
-        kind = _LIST
-    elif type(tree) is tuple:
-        kind = _TUPLE
-    else:
-        return None
-    if tree and _FLOAT_TYPE.issuperset(map(type, cast("list[float]", tree))):
+    kind = _SEQUENCE_KINDS.get(type(tree))
+    if kind is None:
+        if not isinstance(tree, (PVector, list)):
+            return None
+        kind = _PVECTOR if isinstance(tree, PVector) else _LIST
+    items: Any = tree
+    if items and _FLOAT_TYPE.issuperset(map(type, items)):
         return kind
     return None
 
@@ -115,6 +117,8 @@ def _sorted_keys(mapping: object, path: str) -> tuple[Hashable, ...]:
 
 def _children(node: object, path: str = "") -> tuple[str, Hashable, list[object]] | None:
     """Kind, aux data and children of a container node, or ``None`` for a leaf."""
+    if type(node) is float:
+        return None
     if isinstance(node, PMap):
         keys = _sorted_keys(node, path)
         return _PMAP, keys, [node[k] for k in keys]
@@ -136,17 +140,18 @@ IsLeaf = Callable[[object], bool]
 """A predicate marking subtrees to be treated as single leaves."""
 
 
-def _shape_of(tree: object, leaves: list[float], is_leaf: IsLeaf | None) -> _Shape:
+def _shape_of(node: object, leaves: list[Any], is_leaf: IsLeaf | None) -> _Shape:
+    tree: Any = node  # hot path: no typing.cast calls
     if is_leaf is not None and is_leaf(tree):
-        leaves.append(cast(float, tree))
+        leaves.append(tree)
         return _LEAF_SHAPE
     kind = _float_sequence_kind(tree)
     if kind is not None:  # a vector of floats: no per-leaf recursion
-        leaves.extend(cast("list[float]", tree))
-        return _flat_shape(kind, len(cast("list[float]", tree)))
+        leaves.extend(tree)
+        return _flat_shape(kind, len(tree))
     found = _children(tree)
     if found is None:
-        leaves.append(cast(float, tree))
+        leaves.append(tree)
         return _LEAF_SHAPE
     kind, aux, kids = found
     shapes = tuple(_shape_of(kid, leaves, is_leaf) for kid in kids)
