@@ -86,8 +86,7 @@ def apply(
         if weight and x and weight[0] and weight[0][0].__class__ is float and x[0].__class__ is float:
             # Float params and inputs (inference): the plain kernel. Should a Value hide
             # further in, the sum of products is still recorded correctly, unfused.
-            width = len(x)
-            if any(len(row) != width for row in weight):
+            if len(set(map(len, weight))) != 1:
                 raise ValueError("ragged weight rows")  # reported precisely below
             on_floats = _FLOAT_ACTIVATIONS.get(activation)
             if on_floats is not None:

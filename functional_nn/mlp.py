@@ -215,7 +215,7 @@ class MLP:
             )
         sizes = self.sizes
         last = len(sizes) - 1
-        dropout_key = self._dropout_key(key, train)
+        dropout_key = self._dropout_key(key, train) if train else None
         keys = split(dropout_key, last) if dropout_key is not None and last else None
         hidden = self.activation
         try:
