@@ -31,6 +31,7 @@ from tape.tree import (
     assert_same_structure,
     leaf_parameter_names,
     named_leaves,
+    only_floats,
     tree_flatten,
     tree_map,
     tree_structure,
@@ -78,15 +79,12 @@ def apply_updates(params: Params, updates: Params) -> Params:
     return tree_map(lambda p, u: p + u, params, updates)
 
 
-_FLOAT_TYPE = frozenset({float})
-
-
 def _is_number(leaf: object) -> bool:
     return isinstance(leaf, (int, float)) and not isinstance(leaf, bool)
 
 
 def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
-    if _FLOAT_TYPE.issuperset(map(type, leaves)) or all(_is_number(leaf) for leaf in leaves):
+    if only_floats(leaves) or all(_is_number(leaf) for leaf in leaves):
         return
     for path, leaf in named_leaves(tree):
         if not _is_number(leaf):

@@ -23,7 +23,7 @@ from typing import TypeAlias
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from tape.tree import TreeDef, TreeError, tree_flatten
+from tape.tree import TreeDef, TreeError, only_floats, tree_flatten
 
 StateValue: TypeAlias = "bool | int | float | str | PMap[str, StateValue] | PVector[StateValue]"
 """One value inside an optimizer state."""
@@ -138,11 +138,8 @@ def get_tree(
             f"{transform}: state[{key!r}] has {len(leaves)} leaves but the updates have "
             f"{num_leaves} (a state from another parameter tree?)"
         )
-    if not _FLOAT_TYPE.issuperset(map(type, leaves)):
+    if not only_floats(leaves):
         for leaf in leaves:
             if not isinstance(leaf, (int, float)) or isinstance(leaf, bool):
                 raise ValueError(f"{transform}: state[{key!r}] holds a {type(leaf).__name__}, not a float")
     return leaves, treedef
-
-
-_FLOAT_TYPE = frozenset({float})

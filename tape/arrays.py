@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Union, cast
 from tape import floats
 from tape.errors import TapeError
 from tape.ops import define
+from tape.tree import only_floats
 from tape.value import Scalar, Value, dot, vsum
 from tape.value import exp as scalar_exp
 from tape.value import leaky_relu as scalar_leaky_relu
@@ -151,9 +152,6 @@ def _is_matrix(data: Data) -> bool:
     return bool(data) and isinstance(data[0], tuple)
 
 
-_FLOAT_TYPE = frozenset({float})
-
-
 class _HoldsValues(Exception):
     """Raised inside this module when an operand holds scalar Values: use the scalar path."""
 
@@ -161,7 +159,7 @@ class _HoldsValues(Exception):
 def vector_data(xs: FloatVector, what: str) -> Vector:
     """``xs`` as a tuple of floats, or a TypeError naming ``what``."""
     out = tuple(xs)
-    if _FLOAT_TYPE.issuperset(map(type, out)):
+    if only_floats(out):
         return out
     for item in out:
         x: object = item
@@ -195,15 +193,6 @@ def _add_matrix(grads: list[Any], at: int, contribution: list[list[float]]) -> N
         grads[at] = contribution
     else:
         grads[at] = [list(map(add, a, b)) for a, b in zip(held, contribution)]
-
-
-def _dense(g: Any, shape: tuple[int, ...]) -> Any:
-    """A buffer entry as nested lists (0.0 means zeros of ``shape``)."""
-    if g.__class__ is not float:
-        return g
-    if len(shape) == 1:
-        return [0.0] * shape[0]
-    return [[0.0] * shape[1] for _ in range(shape[0])]
 
 
 # --- linear: X W^T + b over a batch -------------------------------------------------------
@@ -267,7 +256,8 @@ def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
             _add_vector(grads, b_at, [sum(gj) for gj in g_columns])
 
 
-def _is_zero(tangent: Any) -> bool:
+def _is_zero(tangent: object) -> bool:
+    """A tangent or adjoint that is exactly the float 0.0 (a symbolic zero)."""
     return tangent.__class__ is float and tangent == 0.0
 
 

@@ -21,17 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar, cast
 
+from tape.arrays import Array, _is_zero, matrix_data, vector_data
 from tape.errors import TapeError
 from tape.gradient_tape import Tape, _all_finite, is_float_array
 from tape.ops import MUL, Op, Primal
+from tape.transforms import _unwrap
 from tape.tree import named_leaves, tree_flatten, tree_map, tree_unflatten
 from tape.value import Scalar, Value, _check_number, _make
 
 T = TypeVar("T")
-
-
-def _is_zero(tangent: object) -> bool:
-    return tangent.__class__ is float and tangent == 0.0
 
 
 class ForwardTape(Tape):
@@ -118,22 +116,7 @@ class ForwardTape(Tape):
         raise TapeError("a ForwardTape computes tangents, not gradients; use tape.Tape for reverse mode")
 
 
-def _unwrap(x: object, tape: Tape) -> object:
-    from tape.arrays import Array
-
-    if isinstance(x, Value):
-        if x.tape is tape:
-            return x._primal
-        if x.tape is None:
-            return x.data
-    if isinstance(x, Array) and x.tape is tape:
-        return x.data
-    return x
-
-
 def _tangent_value(x: object, tape: ForwardTape) -> object:
-    from tape.arrays import Array
-
     tangent: Any = tape.tangent(x)
     if isinstance(x, Array):
         if _is_zero(tangent):
@@ -154,8 +137,6 @@ def jvp(
     With ``arrays=True`` vectors and matrices of floats are watched as Array nodes
     (as in :func:`tape.grad`) and their tangents pushed through the array ops' rules.
     """
-    from tape.arrays import matrix_data, vector_data
-
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
         raise TypeError("jvp takes primals and tangents as tuples, one entry per argument")
     if len(primals) != len(tangents):

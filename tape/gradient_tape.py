@@ -24,7 +24,7 @@ from pyrsistent import PMap, PVector
 from tape import floats
 from tape.errors import NonFiniteError, TapeError
 from tape.ops import LEAF, MUL, Op, Primal
-from tape.tree import named_leaves, tree_flatten, tree_structure, tree_unflatten
+from tape.tree import named_leaves, only_floats, tree_flatten, tree_structure, tree_unflatten
 from tape.value import Scalar, Value, _check_number
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def is_float_array(x: object) -> bool:
     if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
         return False
     items = cast("Sequence[object]", x)
-    if _FLOAT_TYPE.issuperset(map(type, items)):
+    if only_floats(items):
         return True
     width = -1
     for row in items:
@@ -88,12 +88,9 @@ def is_float_array(x: object) -> bool:
             return False
         if width == -1:
             width = len(row)
-        if len(row) != width or not _FLOAT_TYPE.issuperset(map(type, row)):
+        if len(row) != width or not only_floats(row):
             return False
     return True
-
-
-_FLOAT_TYPE = frozenset({float})
 
 
 def _frozen_gradient(g: object, shape: tuple[int, ...]) -> object:

@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 Primal = Union[float, "Value"]
 """A value as one tape sees it: a float, or a Value of an enclosing tape."""
 
-Rule = Callable[..., Primal]
-SequenceRule = Callable[..., Sequence[Primal]]
-
 
 @dataclass(frozen=True, eq=False)
 class Op:

@@ -32,12 +32,14 @@ P = ParamSpec("P")
 
 def _unwrap(x: object, tape: Tape) -> object:
     """One level down: a Value of ``tape`` becomes its primal (float or enclosing Value),
-    a constant Value its float."""
+    a constant Value its float, an Array of ``tape`` its data."""
     if isinstance(x, Value):
         if x.tape is tape:
             return x._primal
         if x.tape is None:
             return x.data
+    if isinstance(x, Array) and x.tape is tape:
+        return x.data
     return x
 
 

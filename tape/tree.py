@@ -74,6 +74,11 @@ def _flat_shape(kind: str, length: int) -> _Shape:
 _FLOAT_TYPE = frozenset({float})
 
 
+def only_floats(items: Iterable[object]) -> bool:
+    """Whether every item is exactly a ``float`` (checked in C: ``map(type, ...)``)."""
+    return _FLOAT_TYPE.issuperset(map(type, items))
+
+
 _SEQUENCE_KINDS: dict[type, str] = {type(pvector()): _PVECTOR, list: _LIST, tuple: _TUPLE}
 """Exact types of the plain sequences (a dict lookup is cheaper than an ABC isinstance)."""
 
@@ -86,7 +91,7 @@ def _float_sequence_kind(tree: object) -> str | None:
             return None
         kind = _PVECTOR if isinstance(tree, PVector) else _LIST
     items: Any = tree
-    if items and _FLOAT_TYPE.issuperset(map(type, items)):
+    if items and only_floats(items):
         return kind
     return None
 
