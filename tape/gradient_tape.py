@@ -24,7 +24,7 @@ from pyrsistent import PMap, PVector
 from tape import floats
 from tape.errors import NonFiniteError, TapeError
 from tape.ops import LEAF, MUL, Op, Primal
-from tape.tree import named_leaves, only_floats, tree_flatten, tree_structure, tree_unflatten
+from tape.tree import TreeDef, named_leaves, only_floats, tree_flatten, tree_unflatten
 from tape.value import Scalar, Value, _check_number
 
 if TYPE_CHECKING:
@@ -70,6 +70,21 @@ def _all_finite(value: object) -> bool:
     if isinstance(value, tuple):
         return all(_all_finite(v) for v in value)
     return floats.is_finite(_float_of(value))  # type: ignore[arg-type]  # a primal
+
+
+def _expand_arrays(tree: T) -> T:
+    """``tree`` with its Array leaves replaced by nested tuples of their (recorded) Values."""
+    from tape.arrays import Array
+
+    flat, treedef = tree_flatten(tree)
+    leaves: list[object] = list(flat)
+    expanded = [
+        (tuple(tuple(row) for row in leaf) if leaf.ndim == 2 else tuple(leaf))
+        if isinstance(leaf, Array)
+        else leaf
+        for leaf in leaves
+    ]
+    return tree_unflatten(treedef, cast("list[float]", expanded))
 
 
 def is_float_array(x: object) -> bool:
@@ -275,21 +290,36 @@ class Tape:
         :func:`is_float_array`) is watched as one Array node instead of one Value per
         float: much faster for layer-level code such as :func:`tape.arrays.linear`.
         """
-        is_leaf = is_float_array if arrays else None
-        treedef = tree_structure(tree, is_leaf)
-        watched: list[object] = []
-        for path, named_leaf in named_leaves(tree, is_leaf):
-            leaf: object = named_leaf
-            if arrays and is_float_array(leaf):
-                watched.append(self.watch_array(cast("Sequence[float]", leaf)))
-                continue
-            if not isinstance(leaf, (float, Value)) or isinstance(leaf, bool):
-                where = path or "the root"
-                raise TypeError(
-                    f"leaf at {where} is {type(leaf).__name__} ({leaf!r}); only floats can be watched"
-                )
-            watched.append(self.watch(leaf))
+        watched, _, treedef = self._watch_flat(tree, arrays)
         return tree_unflatten(treedef, watched)  # type: ignore[arg-type]  # Value or Array leaves
+
+    def _watch_flat(self, tree: T, arrays: bool) -> tuple[list[object], list[float], TreeDef[T]]:
+        """Watch each leaf of ``tree``: the watched leaves, the original ones, the structure.
+
+        An enclosing tape's Array is first-order only, so it is watched through its Values.
+        """
+        from tape.arrays import Array
+
+        is_leaf = is_float_array if arrays else None
+        leaves, treedef = tree_flatten(tree, is_leaf)
+        watched: list[object] = []
+        for leaf in leaves:
+            item: object = leaf
+            if item.__class__ is float or isinstance(item, Value):
+                watched.append(self.watch(item))
+            elif arrays and isinstance(item, (list, tuple, PVector)):  # whole only if a float array
+                watched.append(self._watch_checked_array(cast("Sequence[object]", item)))
+            elif isinstance(item, Array):
+                return self._watch_flat(_expand_arrays(tree), arrays)
+            else:
+                for path, bad in named_leaves(tree, is_leaf):
+                    if bad is leaf:
+                        raise TypeError(
+                            f"leaf at {path or 'the root'} is {type(bad).__name__} ({bad!r}); "
+                            "only floats can be watched"
+                        )
+                raise TypeError(f"a {type(item).__name__} leaf; only floats can be watched")
+        return watched, leaves, treedef
 
     # --- differentiation -----------------------------------------------------------
 

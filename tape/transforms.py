@@ -19,8 +19,8 @@ from typing import Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 from pyrsistent import PVector, pvector
 
 from tape.arrays import Array
-from tape.gradient_tape import Tape, is_float_array
-from tape.tree import TreeDef, named_leaves, tree_flatten, tree_map, tree_unflatten
+from tape.gradient_tape import Tape
+from tape.tree import tree_map, tree_unflatten
 from tape.value import Scalar, Value
 
 A = TypeVar("A")
@@ -78,48 +78,6 @@ def _array_gradient(like: Sequence[object], g: object) -> object:
     return _container(like, cast("list[float]", g))
 
 
-def _as_values(array: Array) -> object:
-    """An enclosing tape's Array as nested tuples of its (recorded) element Values."""
-    if array.ndim == 2:
-        return tuple(tuple(row) for row in array)
-    return tuple(array)
-
-
-def _expand_arrays(arg: object) -> object:
-    """``arg`` with any Array leaves (of an enclosing tape) replaced by tuples of Values."""
-    flat, treedef = tree_flatten(arg)
-    leaves: list[object] = list(flat)
-    if not any(isinstance(leaf, Array) for leaf in leaves):
-        return arg
-    expanded = [_as_values(leaf) if isinstance(leaf, Array) else leaf for leaf in leaves]
-    return tree_unflatten(treedef, cast("list[float]", expanded))
-
-
-def _watch_leaves(
-    tape: Tape, arg: object, n: int, arrays: bool
-) -> tuple[list[object], list[float], TreeDef[object]]:
-    """Watch each leaf of argument ``n`` (arrays as Array nodes): watched, original leaves, structure."""
-    leaves, treedef = tree_flatten(arg, is_float_array if arrays else None)
-    watched: list[object] = []
-    for leaf in leaves:
-        item: object = leaf
-        if item.__class__ is float or isinstance(item, Value):
-            watched.append(tape.watch(item))
-        elif arrays and isinstance(item, (list, tuple, PVector)):  # kept whole only if a float array
-            watched.append(tape._watch_checked_array(cast("Sequence[object]", item)))
-        elif isinstance(item, Array):  # an enclosing tape's Array: first-order, so use its Values
-            return _watch_leaves(tape, _expand_arrays(arg), n, arrays)
-        else:
-            for path, bad in named_leaves(arg, is_float_array if arrays else None):
-                if bad is leaf:
-                    raise TypeError(
-                        f"leaf at {path or 'the root'} is {type(bad).__name__} ({bad!r}); "
-                        "only floats can be watched"
-                    )
-            raise TypeError(f"argument {n} holds a {type(item).__name__}; only floats can be watched")
-    return watched, leaves, treedef
-
-
 def _evaluate(
     fun: Callable[..., object],
     argnums: int | tuple[int, ...],
@@ -134,7 +92,7 @@ def _evaluate(
         watched = list(args)
         per_arg = []
         for n in nums:
-            leaves, originals, treedef = _watch_leaves(tape, args[n], n, arrays)
+            leaves, originals, treedef = tape._watch_flat(args[n], arrays)
             watched[n] = tree_unflatten(treedef, leaves)  # type: ignore[arg-type]  # Value/Array leaves
             per_arg.append((leaves, originals, treedef))
         out = fun(*watched, **kwargs)
