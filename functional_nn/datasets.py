@@ -37,6 +37,7 @@ __all__ = [
     "DIGITS_CLASS_COUNTS",
     "IRIS_CLASS_NAMES",
     "IRIS_FEATURE_NAMES",
+    "ZERO_SPREAD_ULPS",
     "Standardizer",
     "blobs",
     "circles",
@@ -58,6 +59,10 @@ IRIS_FEATURE_NAMES = (
 IRIS_CLASS_NAMES = ("setosa", "versicolor", "virginica")
 DIGITS_CLASS_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
 """Examples per digit 0..9 in the shipped digits set."""
+
+ZERO_SPREAD_ULPS = 2**24
+"""A training column whose range is at most this many ulps of its largest magnitude
+(about 3.7e-9 relative) counts as constant: :class:`Standardizer` maps it to 0."""
 
 
 # -- argument checks -------------------------------------------------------------
@@ -247,8 +252,12 @@ def digits() -> Dataset:
 class Standardizer:
     """Per-feature ``(x - mean) / scale``, with statistics fitted on a training set.
 
-    A feature that is constant in the training set gets ``scale`` 1, so it maps to
-    ``x - mean`` (zero on the training set) instead of dividing by zero.
+    The rule for a feature without spread: when the training column's range
+    ``max - min`` is at most :data:`ZERO_SPREAD_ULPS` units in the last place of its
+    largest magnitude (exactly constant columns included), the column carries no
+    usable information at float precision (its mean cannot even be centred to 1e-6
+    of its spread), so it gets ``scale`` 0 and maps to 0 on every row, training and
+    new data alike, instead of dividing by a spread made of rounding error.
     """
 
     mean: PVector[float]
@@ -258,8 +267,8 @@ class Standardizer:
         if len(self.mean) != len(self.scale):
             raise ValueError(f"{len(self.mean)} means but {len(self.scale)} scales")
         for j, (m, s) in enumerate(zip(self.mean, self.scale, strict=True)):
-            if not (math.isfinite(m) and math.isfinite(s) and s > 0):
-                raise ValueError(f"feature {j}: need a finite mean and scale > 0, got {m}, {s}")
+            if not (math.isfinite(m) and math.isfinite(s) and s >= 0):
+                raise ValueError(f"feature {j}: need a finite mean and scale >= 0, got {m}, {s}")
 
     @classmethod
     def fit(cls, dataset: Dataset) -> Standardizer:
@@ -270,18 +279,19 @@ class Standardizer:
         for j in range(dataset.num_features):
             column = [row[j] for row in dataset.inputs]
             lo, hi = min(column), max(column)
-            if lo == hi:  # constant: centre exactly, leave the scale alone
+            magnitude = max(abs(lo), abs(hi))
+            if hi - lo <= ZERO_SPREAD_ULPS * math.ulp(magnitude):
                 means.append(lo)
-                scales.append(1.0)
+                scales.append(0.0)
                 continue
             mean = math.fsum(column) / n
             deviations = [x - mean for x in column]
             peak = max(abs(d) for d in deviations)  # pre-scaled so squares neither underflow nor overflow
-            std = peak * math.sqrt(math.fsum((d / peak) ** 2 for d in deviations) / n) if peak else 0.0
+            std = peak * math.sqrt(math.fsum((d / peak) ** 2 for d in deviations) / n)
             if not math.isfinite(std):
                 raise ValueError(f"feature {j}: values too large to standardize ({lo}..{hi})")
             means.append(mean)
-            scales.append(std if std > 0.0 else 1.0)  # spread below float resolution
+            scales.append(std)
         return cls(pvector(means), pvector(scales))
 
     @property
@@ -293,7 +303,7 @@ class Standardizer:
         """Standardize one row of features (e.g. at inference time)."""
         if len(row) != len(self.mean):
             raise ValueError(f"row has {len(row)} features, standardizer expects {len(self.mean)}")
-        return pvector((x - m) / s for x, m, s in zip(row, self.mean, self.scale, strict=True))
+        return pvector((x - m) / s if s else 0.0 for x, m, s in zip(row, self.mean, self.scale, strict=True))
 
     def transform(self, dataset: Dataset) -> Dataset:
         """Standardize every row of ``dataset``; targets, classes and name are kept."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from importlib import resources
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pyrsistent import pvector
 
@@ -194,12 +194,35 @@ def test_standardize_fits_on_train_only() -> None:
 def test_standardize_constant_features_without_dividing_by_zero() -> None:
     ds = D.digits()
     (scaled, scaler) = D.standardize(ds)
-    assert scaler.scale[0] == 1.0
+    assert scaler.scale[0] == 0.0
     assert all(x == 0.0 for x in _column(scaled, 0))
     assert all(math.isfinite(x) for row in scaled.inputs for x in row)
     constant = Dataset.from_rows([[0.1, 1.0], [0.1, 2.0], [0.1, 3.0]], [0.0, 1.0, 2.0])
-    (scaled_constant, _) = D.standardize(constant)
+    (scaled_constant, fitted) = D.standardize(constant)
     assert _column(scaled_constant, 0) == [0.0, 0.0, 0.0]
+    assert fitted.apply([7.0, 2.0])[0] == 0.0  # no spread in training: new values map to 0 too
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        [0.0, 5e-324],  # the mean rounds to 0 and the spread is one subnormal
+        [1.0, 1.0 + 2.2e-16],  # one ulp apart
+        [1e6, 1e6 + 1e-4, 1e6],  # about 1e-10 relative
+        [-3.0, -3.0, -3.0],
+    ],
+)
+def test_spread_within_float_resolution_is_zero_spread(column: list[float]) -> None:
+    scaler = D.Standardizer.fit(Dataset.from_rows([[x] for x in column], [0.0] * len(column)))
+    assert scaler.scale[0] == 0.0
+    assert all(scaler.apply([x])[0] == 0.0 for x in column)
+
+
+def test_spread_just_above_the_rule_is_standardized() -> None:
+    spread = 2 * D.ZERO_SPREAD_ULPS * math.ulp(1.0)
+    scaler = D.Standardizer.fit(Dataset.from_rows([[1.0], [1.0 + spread]], [0.0, 0.0]))
+    assert scaler.scale[0] > 0.0
+    assert [scaler.apply([x])[0] for x in (1.0, 1.0 + spread)] == pytest.approx([-1.0, 1.0], abs=1e-6)
 
 
 @given(
@@ -209,6 +232,9 @@ def test_standardize_constant_features_without_dividing_by_zero() -> None:
         max_size=30,
     )
 )
+@example([[0.0, 0.0, 0.0], [0.0, 0.0, 5e-324]])
+@example([[1.0, 0.0, 0.0], [1.0 + 2.2e-16, 0.0, 0.0]])
+@example([[1e6, -1e6, 0.5]] * 29 + [[1e6 - 2**-28, -1e6 + 2**-20, 0.5 + 2**-50]])
 def test_standardized_columns_have_zero_mean_and_unit_or_zero_spread(
     rows: list[list[float]],
 ) -> None:
@@ -230,8 +256,9 @@ def test_standardizer_validation() -> None:
         scaler.apply([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="has 4 features, standardizer expects 2"):
         scaler.transform(D.iris())
-    with pytest.raises(ValueError, match="scale > 0"):
-        D.Standardizer(pvector([0.0]), pvector([0.0]))
+    with pytest.raises(ValueError, match="scale >= 0"):
+        D.Standardizer(pvector([0.0]), pvector([-1.0]))
+    assert D.Standardizer(pvector([3.0]), pvector([0.0])).apply([5.0]) == pvector([0.0])
     with pytest.raises(ValueError, match="1 means but 2 scales"):
         D.Standardizer(pvector([0.0]), pvector([1.0, 1.0]))
 
