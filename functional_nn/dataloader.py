@@ -17,7 +17,6 @@ empty, so every ``Dataset`` you hold is well-formed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeAlias, overload
@@ -25,6 +24,7 @@ from typing import NamedTuple, TypeAlias, overload
 from pyrsistent import PVector, pvector
 
 from functional_nn.random import Key, permutation
+from tape.validate import class_target, finite_number
 
 __all__ = ["Batch", "DataLoader", "Dataset", "Row", "Target", "train_test_split"]
 
@@ -56,30 +56,16 @@ def _check_rows(inputs: Sequence[Sequence[float]]) -> None:
         elif len(row) != width:
             raise ValueError(f"row {i} has {len(row)} features, but row 0 has {width}")
         for j, x in enumerate(row):
-            if not _is_real(x):
-                raise TypeError(f"row {i}, column {j}: expected a real number, got {type(x).__name__} {x!r}")
-            if not math.isfinite(x):
-                raise ValueError(f"row {i}, column {j}: feature {x} is not finite")
+            finite_number(x, f"row {i}, column {j}: the feature")
 
 
 def _check_targets(targets: Sequence[float], num_classes: int | None) -> None:
     """Labels are ints in ``[0, num_classes)``; regression targets are finite reals."""
     for i, t in enumerate(targets):
         if num_classes is not None:
-            if isinstance(t, bool) or not isinstance(t, int):
-                raise TypeError(f"row {i}: class label must be an int, got {type(t).__name__} {t!r}")
-            if not 0 <= t < num_classes:
-                raise ValueError(
-                    f"row {i}: label {t} is out of range for num_classes={num_classes} "
-                    f"(labels are 0..{num_classes - 1})"
-                )
+            class_target(t, num_classes, f"row {i}")
         else:
-            if not _is_real(t):
-                raise TypeError(
-                    f"row {i}: regression target must be a real number, got {type(t).__name__} {t!r}"
-                )
-            if not math.isfinite(t):
-                raise ValueError(f"row {i}: regression target {t} is not finite")
+            finite_number(t, f"row {i}: the regression target")
 
 
 def _check_num_classes(num_classes: object) -> None:

@@ -26,6 +26,7 @@ from typing import overload
 
 import tape
 from tape import Scalar, Value, floats
+from tape.validate import batch_lengths, class_target
 
 __all__ = ["accuracy", "argmax", "log_softmax", "logsumexp", "predict", "softmax"]
 
@@ -166,29 +167,6 @@ def predict(logits: Sequence[Scalar]) -> int:
     return argmax(logits)
 
 
-def _check_class_target(target: object, classes: int, where: str) -> int:
-    """``target`` as a class index in ``range(classes)``; TypeError or ValueError otherwise.
-
-    Shared with :mod:`functional_nn.loss`; ``where`` prefixes the messages.
-    """
-    if not isinstance(target, int) or isinstance(target, bool):
-        raise TypeError(f"{where}: class target must be an int, not {type(target).__name__}: {target!r}")
-    if not 0 <= target < classes:
-        raise ValueError(
-            f"{where}: class target {target} is out of range for {classes} classes "
-            f"(expected 0 <= target < {classes})"
-        )
-    return target
-
-
-def _check_batch(rows: int, targets: int, where: str, what: str = "rows") -> None:
-    """Raise ``ValueError`` for an empty batch or for ``rows != targets``."""
-    if rows != targets:
-        raise ValueError(f"{where}: {rows} {what} but {targets} targets; they must have the same length")
-    if rows == 0:
-        raise ValueError(f"{where}: empty batch (no examples)")
-
-
 def accuracy(batch_logits: Sequence[Sequence[Scalar]], targets: Sequence[int]) -> float:
     """The fraction of rows whose :func:`predict` equals its target class.
 
@@ -198,11 +176,11 @@ def accuracy(batch_logits: Sequence[Sequence[Scalar]], targets: Sequence[int]) -
     >>> accuracy([[2.0, 0.0], [0.0, 1.0], [5.0, 1.0]], [0, 1, 1])
     0.6666666666666666
     """
-    _check_batch(len(batch_logits), len(targets), "accuracy", "rows of logits")
+    batch_lengths(len(batch_logits), len(targets), "accuracy", "rows of logits")
     correct = 0
     for i, (row, target) in enumerate(zip(batch_logits, targets)):
         where = f"accuracy: row {i}"
         if len(row) == 0:
             raise ValueError(f"{where}: needs at least one logit, got an empty row")
-        correct += predict(row) == _check_class_target(target, len(row), where)
+        correct += predict(row) == class_target(target, len(row), where)
     return correct / len(targets)

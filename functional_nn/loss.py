@@ -49,12 +49,11 @@ from typing import overload
 import tape
 from functional_nn.functional import (
     _as_scalars,
-    _check_batch,
-    _check_class_target,
     _data,
     _log_normaliser,
 )
 from tape import Array, Scalar, Value, arrays
+from tape.validate import batch_lengths, class_target
 
 __all__ = [
     "LOG_FLOOR",
@@ -134,11 +133,28 @@ def _mean(losses: Sequence[Scalar]) -> Scalar:
 
 def _rows(where: str, what: str, inputs: Sequence[object], targets: Sequence[object]) -> list[str]:
     """Validate a batch; return the error prefix for each row."""
-    _check_batch(len(inputs), len(targets), where, what)
+    batch_lengths(len(inputs), len(targets), where, what)
     return [f"{where}: row {i}" for i in range(len(inputs))]
 
 
 # --- implementations, with the error prefix as an argument ------------------------------
+
+
+def _same_length(predictions: int, targets: int, where: str) -> None:
+    if predictions != targets:
+        raise ValueError(
+            f"{where}: prediction has {predictions} elements but target has {targets}; "
+            "they must have the same length"
+        )
+
+
+def _target_row(target: Scalar | Sequence[Scalar], width: int, where: str) -> list[float]:
+    """One example's regression target for a prediction row of ``width`` (as :func:`_mse` checks it)."""
+    if not isinstance(target, Sequence):
+        return [float(_scalar(target, f"{where}: target"))]
+    values = [float(t) for t in _as_scalars(target, f"{where}: target")]
+    _same_length(width, len(values), where)
+    return values
 
 
 def _mse(prediction: Scalar | Sequence[Scalar], target: Scalar | Sequence[Scalar], where: str) -> Scalar:
@@ -152,11 +168,7 @@ def _mse(prediction: Scalar | Sequence[Scalar], target: Scalar | Sequence[Scalar
         return diff * diff
     predictions = _as_scalars(prediction, f"{where}: prediction")
     targets = _as_scalars(target, f"{where}: target")
-    if len(predictions) != len(targets):
-        raise ValueError(
-            f"{where}: prediction has {len(predictions)} elements but target has {len(targets)}; "
-            "they must have the same length"
-        )
+    _same_length(len(predictions), len(targets), where)
     if not predictions:
         raise ValueError(f"{where}: prediction and target are empty")
     diffs = [p - t for p, t in zip(predictions, targets)]
@@ -185,7 +197,7 @@ def _bce_with_logits(logit: Scalar, target: Scalar, where: str) -> Scalar:
 def _cross_entropy(probs: Sequence[Scalar], target: int, where: str) -> Scalar:
     if len(probs) == 0:
         raise ValueError(f"{where}: needs at least one class probability, got an empty sequence")
-    k = _check_class_target(target, len(probs), where)
+    k = class_target(target, len(probs), where)
     p = _scalar(probs[k], f"{where}: probability of the target class")
     _in_unit_interval(p, f"{where}: probability of the target class {k}")
     return -_clamped_log(p)
@@ -194,7 +206,7 @@ def _cross_entropy(probs: Sequence[Scalar], target: int, where: str) -> Scalar:
 def _cross_entropy_with_logits(logits: Sequence[Scalar], target: int, where: str) -> Scalar:
     if len(logits) == 0:
         raise ValueError(f"{where}: needs at least one logit, got an empty sequence")
-    k = _check_class_target(target, len(logits), where)
+    k = class_target(target, len(logits), where)
     shifted, log_total = _log_normaliser(logits, where)
     return log_total - shifted[k]  # == -log_softmax(logits)[k], bit for bit
 
@@ -211,7 +223,7 @@ def _hinge(score: Scalar, target: float, margin: float, where: str) -> Scalar:
 def _multi_margin(logits: Sequence[Scalar], target: int, margin: float, where: str) -> Scalar:
     if len(logits) == 0:
         raise ValueError(f"{where}: needs at least one logit, got an empty sequence")
-    k = _check_class_target(target, len(logits), where)
+    k = class_target(target, len(logits), where)
     xs = _as_scalars(logits, f"{where}: logits")
     base = margin - xs[k]
     terms = [tape.relu(base + x) for i, x in enumerate(xs) if i != k]
@@ -260,8 +272,10 @@ def mse_loss_batch(
     A :class:`tape.Array` of predictions (one row per example) is one fused node.
     """
     if isinstance(predictions, Array):
-        rows = [[float(t)] if isinstance(t, (int, float, Value)) else [float(v) for v in t] for t in targets]
-        return arrays.mse(predictions, rows)
+        n, width = predictions.shape[0], predictions.shape[-1]
+        batch_lengths(n, len(targets), "mse_loss_batch", "predictions")
+        rows = [_target_row(t, width, f"mse_loss_batch: row {i}") for i, t in enumerate(targets)]
+        return arrays.mse(predictions, rows, where="mse_loss_batch")
     wheres = _rows("mse_loss_batch", "predictions", predictions, targets)
     return _mean([_mse(p, t, w) for p, t, w in zip(predictions, targets, wheres)])
 
@@ -395,7 +409,9 @@ def cross_entropy_with_logits_batch(
     ``grad(..., arrays=True)``) is one fused node.
     """
     if isinstance(batch_logits, Array):
-        return arrays.cross_entropy_with_logits(batch_logits, targets)
+        return arrays.cross_entropy_with_logits(
+            batch_logits, targets, where="cross_entropy_with_logits_batch"
+        )
     wheres = _rows("cross_entropy_with_logits_batch", "rows of logits", batch_logits, targets)
     return _mean([_cross_entropy_with_logits(x, k, w) for x, k, w in zip(batch_logits, targets, wheres)])
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from tape.errors import GradientCheckError
-from tape.transforms import _argnums, grad
+from tape.higher_order import hessian
+from tape.transforms import grad, normalize_argnums
 from tape.tree import named_leaves, tree_flatten, tree_unflatten
 from tape.value import Value
 
@@ -44,7 +45,7 @@ def numerical_grad(
     """
     if not eps > 0.0:
         raise ValueError(f"eps must be positive, got {eps!r}")
-    nums = _argnums(argnums, len(args))
+    nums = normalize_argnums(argnums, len(args))
     results: list[object] = []
     for n in nums:
         leaves, treedef = tree_flatten(args[n])
@@ -107,7 +108,7 @@ def check_gradients(
     A leaf passes when ``|analytic - numerical| <= atol + rtol * |numerical|``.
     Raises :class:`GradientCheckError` naming the worst leaf otherwise.
     """
-    nums = _argnums(argnums, len(args))
+    nums = normalize_argnums(argnums, len(args))
     single = isinstance(argnums, int)
     if order == 2:
         analytic, numerical = _second_derivatives(fun, args, nums, single, eps)
@@ -123,7 +124,6 @@ def _second_derivatives(
     fun: Callable[..., object], args: tuple[object, ...], nums: tuple[int, ...], single: bool, eps: float
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Hessian entries of ``fun`` over the selected arguments' leaves, analytic and numerical."""
-    from tape.higher_order import hessian
 
     if not eps > 0.0:
         raise ValueError(f"eps must be positive, got {eps!r}")

@@ -19,9 +19,11 @@ from typing import Any, TypeVar, cast
 
 from tape.forward import jvp
 from tape.gradient_tape import Tape
-from tape.transforms import _argnums, _unwrap, grad
+from tape.ops.reductions import vsum
+from tape.transforms import grad, normalize_argnums, unwrap
 from tape.tree import tree_flatten, tree_map, tree_unflatten
-from tape.value import Scalar, Value, _check_number
+from tape.validate import number
+from tape.value import Scalar, Value
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -41,9 +43,9 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple
         watched = [tape.watch_tree(p) for p in primals]
         out = fun(*watched)
     out_leaves, out_def = tree_flatten(out)
-    value = tree_unflatten(out_def, [cast(float, _unwrap(leaf, tape)) for leaf in out_leaves])
+    value = tree_unflatten(out_def, [cast(float, unwrap(leaf, tape)) for leaf in out_leaves])
     sources = [tree_flatten(w) for w in watched]
-    bottom = min((cast(Value, leaf)._index for leaves, _ in sources for leaf in leaves), default=0)
+    bottom = min((cast(Value, leaf).position for leaves, _ in sources for leaf in leaves), default=0)
 
     def pullback(cotangent: T) -> tuple[object, ...]:
         ct_leaves, ct_def = tree_flatten(cotangent)
@@ -53,17 +55,17 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple
         for out_leaf, ct_leaf in zip(out_leaves, ct_leaves):
             leaf: object = out_leaf
             ct: object = ct_leaf
-            seed = ct if isinstance(ct, Value) else _check_number(ct, "a cotangent")
+            seed = ct if isinstance(ct, Value) else number(ct, "a cotangent")
             if isinstance(leaf, Value) and leaf.tape is tape:
-                seeds[leaf._index] = seeds.get(leaf._index, 0.0) + seed
-        grads = tape._sweep_seeds(seeds, bottom) if seeds else []
+                seeds[leaf.position] = seeds.get(leaf.position, 0.0) + seed
+        grads = tape.sweep(seeds, bottom) if seeds else []
         results = []
         for leaves, treedef in sources:
             results.append(
                 tree_unflatten(
                     treedef,
                     [
-                        grads[cast(Value, leaf)._index] if cast(Value, leaf)._index < len(grads) else 0.0
+                        grads[cast(Value, leaf).position] if cast(Value, leaf).position < len(grads) else 0.0
                         for leaf in leaves
                     ],
                 )
@@ -82,7 +84,7 @@ def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., obje
     """
 
     def jacobian_fun(*args: object) -> object:
-        (n,) = _argnums(argnums, len(args))
+        (n,) = normalize_argnums(argnums, len(args))
 
         def of_one(x: object) -> object:
             return fun(*args[:n], x, *args[n + 1 :])
@@ -118,7 +120,5 @@ def hvp(fun: Callable[[A], Scalar], x: A, v: A) -> A:
 
 def tree_dot(a: object, b: object) -> Scalar:
     """``sum(x * y)`` over the leaves of two trees of the same structure."""
-    from tape.value import vsum
-
     products = tree_flatten(tree_map(lambda x, y: x * y, a, b))[0]
     return vsum(products) if products else 0.0

@@ -18,7 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from hypothesis import strategies as st
 from pyrsistent import PMap, PVector, pmap, pvector
 
+from tape.forward import jvp
 from tape.gradient_check import GradientReport, check_gradients
+from tape.higher_order import tree_dot, vjp
 
 Shape = tuple[int, ...]
 
@@ -118,8 +120,6 @@ def assert_jvp_matches_vjp(
     ``v`` is ``tangents`` (one tree per primal), ``u`` the ``cotangent`` (shaped like
     ``fun``'s output). Both sides are computed by the library: ``jvp`` and ``vjp``.
     """
-    from tape.forward import jvp
-    from tape.higher_order import tree_dot, vjp
 
     _, forward = jvp(fun, primals, tangents, arrays=arrays)
     _, pullback = vjp(fun, *primals)

@@ -14,11 +14,12 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Concatenate, Literal, ParamSpec, TypeVar, cast, overload
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
 from pyrsistent import PVector, pvector
 
-from tape.arrays import Array
+from tape.array import Array
+from tape.core.recording import Recording
 from tape.gradient_tape import Tape
 from tape.tree import tree_map, tree_unflatten
 from tape.value import Scalar, Value
@@ -30,12 +31,12 @@ Aux = TypeVar("Aux")
 P = ParamSpec("P")
 
 
-def _unwrap(x: object, tape: Tape) -> object:
+def unwrap(x: object, tape: Recording) -> object:
     """One level down: a Value of ``tape`` becomes its primal (float or enclosing Value),
     a constant Value its float, an Array of ``tape`` its data."""
     if isinstance(x, Value):
         if x.tape is tape:
-            return x._primal
+            return x.primal
         if x.tape is None:
             return x.data
     if isinstance(x, Array) and x.tape is tape:
@@ -43,7 +44,7 @@ def _unwrap(x: object, tape: Tape) -> object:
     return x
 
 
-def _argnums(argnums: int | tuple[int, ...], count: int) -> tuple[int, ...]:
+def normalize_argnums(argnums: int | tuple[int, ...], count: int) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums:
         raise ValueError("argnums must name at least one argument")
@@ -87,13 +88,13 @@ def _evaluate(
     arrays: bool = False,
 ) -> tuple[object, object, object]:
     """Run ``fun`` on a fresh tape; return (value, aux, gradients)."""
-    nums = _argnums(argnums, len(args))
+    nums = normalize_argnums(argnums, len(args))
     with Tape() as tape:
         watched = list(args)
         per_arg = []
         for n in nums:
-            leaves, originals, treedef = tape._watch_flat(args[n], arrays)
-            watched[n] = tree_unflatten(treedef, leaves)  # type: ignore[arg-type]  # Value/Array leaves
+            leaves, originals, treedef = tape.watch_flat(args[n], arrays=arrays)
+            watched[n] = tree_unflatten(treedef, cast("list[float]", leaves))  # Value/Array leaves
             per_arg.append((leaves, originals, treedef))
         out = fun(*watched, **kwargs)
     aux: object = None
@@ -103,25 +104,24 @@ def _evaluate(
                 f"with has_aux=True the function must return a pair (value, aux), not {type(out).__name__}"
             )
         out, aux = out
-        aux = tree_map(lambda leaf: _unwrap(leaf, tape), aux)  # type: ignore[arg-type, return-value]  # aux leaves are any objects
+        aux = tree_map(lambda leaf: cast(float, unwrap(leaf, tape)), cast(Any, aux))
     if not isinstance(out, (float, int, Value)) or isinstance(out, bool):
         raise TypeError(
             f"the differentiated function must return a scalar (float or Value), not {type(out).__name__}"
         )
-    top = tape._target_index(out)
-    positions = [cast(Value, leaf)._index for leaves, _, _ in per_arg for leaf in leaves]
-    sweep = tape._sweep(top, min(positions), 1.0) if top is not None and positions else []
+    positions = [leaf.position for leaves, _, _ in per_arg for leaf in leaves]
+    sweep = tape.adjoints(cast(Scalar, out), min(positions)) if positions else []
     results = []
     for leaves, originals, treedef in per_arg:
         grads: list[object] = []
         for k, leaf in enumerate(leaves):
-            at = cast(Value, leaf)._index
+            at = leaf.position
             g = sweep[at] if at < len(sweep) else 0.0
             if not isinstance(leaf, Value):
                 g = _array_gradient(cast("Sequence[object]", originals[k]), g)
             grads.append(g)
         results.append(tree_unflatten(treedef, grads))  # type: ignore[arg-type]  # Value/Array leaves in a float tree
-    value = _unwrap(out, tape)
+    value = unwrap(out, tape)
     if isinstance(value, int):
         value = float(value)
     return value, aux, (results[0] if isinstance(argnums, int) else tuple(results))
@@ -255,11 +255,17 @@ def grad(
 
 
 def stop_gradient(x: T) -> T:
-    """``x`` with every Value leaf replaced by a constant: no derivative flows through it."""
+    """``x`` with every tracked leaf made constant: no derivative flows through it.
+
+    A Value leaf becomes a constant Value; an :class:`tape.Array` becomes its data
+    (nested tuples of floats), which array ops take as a constant operand.
+    """
 
     def stop(leaf: object) -> float:
         if isinstance(leaf, Value):
             return cast(float, Value(leaf.data))  # a Value leaf stays a Value
+        if isinstance(leaf, Array):
+            return cast(float, leaf.data)
         return cast(float, leaf)
 
     return tree_map(stop, x)

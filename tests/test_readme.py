@@ -34,3 +34,21 @@ def test_python_examples_run() -> None:
     assert "accuracy 100%" in printed  # the first example learns the moons
     assert "12.0 12.0 6.0" in printed  # derivatives of x**3 at 2
     assert "True" in printed  # the gradient check passed
+
+
+def test_custom_op_example_prints_its_graph() -> None:
+    """The "Your own ops" block prints the DOT text shown right after it, line for line."""
+    section = README.split("### Your own ops, and drawing the tape", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    shown = re.search(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    assert code is not None and shown is not None
+    out = io.StringIO()
+    namespace: dict[str, object] = {"__name__": "readme_custom_op"}
+    with contextlib.redirect_stdout(out):
+        exec(
+            compile(code.group(1).replace('"softplus"', '"softplus_readme"'), "README.md", "exec"), namespace
+        )
+    printed = out.getvalue().splitlines()
+    assert printed[0] == "0.6931471805599453 0.6931471805599453"
+    assert printed[1] == "0.25"
+    assert "\n".join(printed[2:]) == shown.group(1).strip().replace("softplus", "softplus_readme")

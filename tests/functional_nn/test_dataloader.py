@@ -106,7 +106,7 @@ def test_repr_is_a_summary() -> None:
         (
             lambda: Dataset.from_rows([[1.0, 2.0], [3.0, math.nan]], [1.0, 2.0]),
             ValueError,
-            "row 1, column 1: feature nan is not finite",
+            "row 1, column 1: the feature must be finite, got nan",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [math.inf]], [1.0, 2.0]),
@@ -116,32 +116,32 @@ def test_repr_is_a_summary() -> None:
         (
             lambda: Dataset.from_rows([[1.0], ["2"]], [1.0, 2.0]),  # type: ignore[list-item]
             TypeError,
-            "row 1, column 0: expected a real number, got str",
+            "row 1, column 0: the feature must be a real number, not str",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [2.0]], [0, 1.0], num_classes=2),
             TypeError,
-            "row 1: class label must be an int",
+            "row 1: class target must be an int",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [2.0], [3.0]], [0, 1, 3], num_classes=3),
             ValueError,
-            r"row 2: label 3 is out of range for num_classes=3",
+            r"row 2: class target 3 is out of range for 3 classes",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [2.0]], [-1, 0], num_classes=2),
             ValueError,
-            "row 0: label -1",
+            "row 0: class target -1 is out of range",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [2.0]], [True, False], num_classes=2),
             TypeError,
-            "row 0: class label must be an int, got bool",
+            "row 0: class target must be an int, not bool",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [2.0]], [1.0, math.nan]),
             ValueError,
-            "row 1: regression target nan is not finite",
+            "row 1: the regression target must be finite, got nan",
         ),
         (
             lambda: Dataset.from_rows([[1.0], [2.0]], [0, 1], num_classes=1),
@@ -171,7 +171,7 @@ def test_repr_is_a_summary() -> None:
         (
             lambda: Dataset(pvector([pvector([1.0])]), pvector([5]), num_classes=2),
             ValueError,
-            "row 0: label 5",
+            "row 0: class target 5 is out of range",
         ),
     ],
 )

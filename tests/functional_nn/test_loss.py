@@ -10,6 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tape
+from functional_nn import loss as F
 from functional_nn.functional import log_softmax, softmax
 from functional_nn.loss import (
     LOG_FLOOR,
@@ -541,3 +542,34 @@ def test_range_errors() -> None:
         hinge_loss_batch([0.5, 0.5], [1, 0])
     with pytest.raises(TypeError, match="target must be -1 or 1"):
         hinge_loss(0.5, True)
+
+
+@pytest.mark.parametrize(
+    ("fun", "targets", "message"),
+    [
+        (F.cross_entropy_with_logits_batch, [0, 5], "cross_entropy_with_logits_batch: row 1: class target 5"),
+        (F.cross_entropy_with_logits_batch, [0], "cross_entropy_with_logits_batch: 2 rows of logits but 1"),
+        (
+            F.cross_entropy_with_logits_batch,
+            [0, 1.0],
+            "cross_entropy_with_logits_batch: row 1: class target must",
+        ),
+        (
+            F.mse_loss_batch,
+            [[1.0, 2.0], [1.0]],
+            "mse_loss_batch: row 1: prediction has 2 elements but target has 1",
+        ),
+        (F.mse_loss_batch, [[1.0, 2.0]], "mse_loss_batch: 2 predictions but 1 targets"),
+    ],
+)
+def test_one_mistake_gets_one_message_on_both_paths(
+    fun: Callable[..., Scalar], targets: object, message: str
+) -> None:
+    logits = [[0.5, -1.0], [2.0, 0.0]]
+    with pytest.raises((TypeError, ValueError)) as scalar_path:
+        tape.grad(lambda z: fun(z, targets))(logits)
+    with pytest.raises((TypeError, ValueError)) as array_path:
+        tape.grad(lambda z: fun(z, targets), arrays=True)(logits)
+    assert str(scalar_path.value) == str(array_path.value)
+    assert type(scalar_path.value) is type(array_path.value)
+    assert str(scalar_path.value).startswith(message)

@@ -194,8 +194,7 @@ def test_forward_tape_directly() -> None:
     assert t.tangent(z) == 2.0 + math.exp(0.5)
     assert t.tangent(y) == 0.0
     assert repr(z).startswith("Value(") and "op='add'" in repr(z)
-    with pytest.raises(TapeError, match="tangents, not gradients"):
-        t.gradient(z, x)
+    assert Tape not in type(t).__mro__ and not hasattr(t, "gradient")  # its own recording, keeping no graph
     with pytest.raises(TapeError, match="closed"):
         x * 2.0
 

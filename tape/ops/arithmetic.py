@@ -1,0 +1,159 @@
+"""Arithmetic on scalar Values: ``+ - * / **``, negation and ``abs``.
+
+Each op is one :func:`~tape.core.op.define` entry; the operators installed on
+:class:`~tape.value.Value` below record through it. ``+``, ``-``, ``*`` and unary
+``-`` have fast paths for the common case (two Values of one tape, or a Value and a
+float) that record the entry's own constant partials; they are taken only while the
+entry is the library's (a redefined op goes through :func:`~tape.value.apply`).
+A product of two tracked Values saves no partials: the sweep recomputes them
+from its inputs' values with ``mul``'s own rules.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import cast
+
+from tape import floats
+from tape.core.op import define
+from tape.value import Primal, Scalar, Value, apply, install
+
+
+def p_div(x: Primal, y: Primal) -> Primal:
+    """``x / y`` on primals: IEEE division on floats (``1 / 0`` is ``inf``), recorded on Values."""
+    if x.__class__ is float and y.__class__ is float:
+        return floats.div(x, y)
+    return x / y
+
+
+def p_pow(x: Primal, y: Primal) -> Primal:
+    """``x ** y`` on primals: C's ``pow`` on floats, recorded on Values."""
+    if x.__class__ is float and y.__class__ is float:
+        return floats.pow(x, y)
+    return x**y
+
+
+def p_log(x: Primal) -> Primal:
+    """Natural log on primals (needed by ``pow``'s partial in its exponent)."""
+    return floats.log(x) if x.__class__ is float else cast(Value, x).log()
+
+
+def _sign(x: Primal) -> float:
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+def _abs(x: Primal) -> Primal:
+    return abs(x) if x.__class__ is float else cast(Value, x).__abs__()
+
+
+ADD = define("add", operator.add, constant_partials=(1.0, 1.0), float_kernel=operator.add, builtin=True)
+SUB = define("sub", operator.sub, constant_partials=(1.0, -1.0), float_kernel=operator.sub, builtin=True)
+MUL = define(
+    "mul",
+    operator.mul,
+    lambda v, x, y: y,
+    lambda v, x, y: x,
+    recompute=True,
+    float_kernel=operator.mul,
+    builtin=True,
+)
+DIV = define(
+    "div",
+    p_div,
+    lambda v, x, y: p_div(1.0, y),
+    lambda v, x, y: -p_div(v, y),
+    float_kernel=floats.div,
+    builtin=True,
+)
+POW = define(
+    "pow",
+    p_pow,
+    lambda v, x, y: y * p_pow(x, y - 1.0),
+    lambda v, x, y: 0.0 if v.__class__ is float and v == 0.0 else p_log(x) * v,  # 0 ** y: 0, as PyTorch
+    float_kernel=floats.pow,
+    builtin=True,
+)
+NEG = define("neg", operator.neg, constant_partials=(-1.0,), float_kernel=operator.neg, builtin=True)
+ABS = define("abs", _abs, lambda v, x: _sign(x), float_kernel=abs, builtin=True)
+
+_ADD_BOTH = cast("tuple[float, float]", ADD.constant_partials)
+_ADD_FIRST = (_ADD_BOTH[0],)
+_SUB_BOTH = cast("tuple[float, float]", SUB.constant_partials)
+_SUB_FIRST = (_SUB_BOTH[0],)
+_NEG_ONLY = cast("tuple[float]", NEG.constant_partials)
+
+
+def _add(self: Value, other: Scalar) -> Value:
+    tape = self.tape
+    if tape is not None and ADD.builtin:
+        cls = other.__class__
+        if cls is Value:
+            if other.tape is tape:  # type: ignore[union-attr]  # its class is Value
+                return tape.record(
+                    ADD,
+                    (self.position, other.position),  # type: ignore[union-attr]  # its class is Value
+                    self.primal + other.primal,  # type: ignore[union-attr]  # its class is Value
+                    _ADD_BOTH,
+                    Value,
+                )
+        elif cls is float:
+            return tape.record(ADD, (self.position,), self.primal + other, _ADD_FIRST, Value)
+    return apply(ADD, self, other)
+
+
+def _sub(self: Value, other: Scalar) -> Value:
+    tape = self.tape
+    if tape is not None and SUB.builtin:
+        cls = other.__class__
+        if cls is Value:
+            if other.tape is tape:  # type: ignore[union-attr]  # its class is Value
+                return tape.record(
+                    SUB,
+                    (self.position, other.position),  # type: ignore[union-attr]  # its class is Value
+                    self.primal - other.primal,  # type: ignore[union-attr]  # its class is Value
+                    _SUB_BOTH,
+                    Value,
+                )
+        elif cls is float:
+            return tape.record(SUB, (self.position,), self.primal - other, _SUB_FIRST, Value)
+    return apply(SUB, self, other)
+
+
+def _mul(self: Value, other: Scalar) -> Value:
+    tape = self.tape
+    if tape is not None and MUL.builtin:
+        cls = other.__class__
+        if cls is Value:
+            if other.tape is tape:  # type: ignore[union-attr]  # its class is Value
+                # saves no partials: mul recomputes them (see MUL's recompute)
+                return tape.record(
+                    MUL,
+                    (self.position, other.position),  # type: ignore[union-attr]  # its class is Value
+                    self.primal * other.primal,  # type: ignore[union-attr]  # its class is Value
+                    None,
+                    Value,
+                )
+        elif cls is float:
+            return tape.record(MUL, (self.position,), self.primal * other, (other,), Value)
+    return apply(MUL, self, other)
+
+
+def _neg(self: Value) -> Value:
+    tape = self.tape
+    if tape is not None and NEG.builtin:
+        return tape.record(NEG, (self.position,), -self.primal, _NEG_ONLY, Value)
+    return apply(NEG, self)
+
+
+install("__add__", _add)
+install("__radd__", lambda self, other: apply(ADD, other, self))
+install("__sub__", _sub)
+install("__rsub__", lambda self, other: apply(SUB, other, self))
+install("__mul__", _mul)
+install("__rmul__", lambda self, other: apply(MUL, other, self))
+install("__truediv__", lambda self, other: apply(DIV, self, other))
+install("__rtruediv__", lambda self, other: apply(DIV, other, self))
+install("__pow__", lambda self, other: apply(POW, self, other))
+install("__rpow__", lambda self, other: apply(POW, other, self))
+install("__neg__", _neg)
+install("__abs__", lambda self: apply(ABS, self))

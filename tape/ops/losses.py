@@ -1,0 +1,170 @@
+"""Losses over a batch as single nodes: cross-entropy of logit rows, and mean squared error.
+
+Both are scalar-valued array ops: the forward pass computes the loss and what the
+backward rule needs (cross-entropy: each row's softmax), saved on the node. Targets
+are checked by :mod:`tape.validate`, the same checks the scalar path makes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from operator import mul
+from typing import Any, cast
+
+from tape import floats
+from tape.array import Array, Matrix, add_matrix
+from tape.core.node import Node
+from tape.core.op import define
+from tape.core.recording import is_zero
+from tape.ops.elementwise import exp, log
+from tape.ops.reductions import vsum
+from tape.validate import HoldsTracked, class_targets, float_matrix
+from tape.value import Scalar, Value
+
+
+def _cross_entropy_rows(Z: Matrix, targets: Sequence[int]) -> tuple[float, list[list[float]]]:
+    """Mean cross-entropy of logit rows (max-shifted) and each row's softmax."""
+    total = []
+    probs = []
+    for z, t in zip(Z, targets, strict=True):
+        top = max(z)
+        shift = top if math.isfinite(top) else 0.0
+        exps = [floats.exp(v - shift) for v in z]
+        lse = shift + floats.log(sum(exps))
+        total.append(lse - z[t])
+        probs.append([floats.exp(v - lse) for v in z])
+    return sum(total) / len(total), probs
+
+
+def _cross_entropy_forward(Z: Matrix, targets: Sequence[int]) -> float:
+    return _cross_entropy_rows(Z, targets)[0]
+
+
+def _cross_entropy_vjp(node: Node, g: Any, grads: list[Any]) -> None:
+    probs, targets = cast("tuple[list[list[float]], tuple[int, ...]]", node.saved)
+    (at,) = node.parents
+    k = g / len(probs)
+    out = []
+    for p, t in zip(probs, targets, strict=True):
+        row = [k * v for v in p]
+        row[t] -= k
+        out.append(row)
+    add_matrix(grads, at, out)
+
+
+def _cross_entropy_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    (probs, targets), (dZ,) = saved, tangents
+    if is_zero(dZ):
+        return 0.0
+    total = sum(sum(map(mul, p, dz)) - dz[t] for p, dz, t in zip(probs, dZ, targets, strict=True))
+    return total / len(probs)
+
+
+CROSS_ENTROPY = define(
+    "array_cross_entropy",
+    _cross_entropy_forward,
+    vjp=_cross_entropy_vjp,
+    jvp=_cross_entropy_jvp,
+    builtin=True,
+)
+
+
+def cross_entropy_with_logits(
+    Z: Array | Sequence[Sequence[Scalar]], targets: Sequence[int], *, where: str = "cross_entropy_with_logits"
+) -> Scalar:
+    """Mean over rows of ``logsumexp(z) - z[target]`` (max-shifted): a Value, or a float.
+
+    ``where`` names the caller in error messages.
+    """
+    try:
+        data = (
+            cast(Matrix, Z.primal)
+            if isinstance(Z, Array)
+            else float_matrix(cast("Sequence[Sequence[float]]", Z), f"{where}: logits")
+        )
+    except HoldsTracked:
+        return _scalar_cross_entropy(cast("Sequence[Sequence[Scalar]]", Z), targets, where)
+    checked = class_targets(targets, len(data), len(data[0]) if data else 0, where)
+    value, probs = _cross_entropy_rows(data, checked)
+    if not isinstance(Z, Array):
+        return value
+    return Z.tape.record(CROSS_ENTROPY, (Z.position,), value, (probs, checked), Value)
+
+
+def _scalar_cross_entropy(Z: Sequence[Sequence[Scalar]], targets: Sequence[int], where: str) -> Scalar:
+    """Cross-entropy of logits holding scalar Values (max-shifted), recorded op by op."""
+    checked = class_targets(targets, len(Z), len(Z[0]) if Z else 0, where)
+    losses = []
+    for z, t in zip(Z, checked, strict=True):
+        top = max(float(v) for v in z)
+        shift = top if math.isfinite(top) else 0.0
+        lse = log(vsum([exp(v - shift) for v in z])) + shift
+        losses.append(lse - z[t])
+    return vsum(losses) / float(len(losses))
+
+
+# --- mean squared error -----------------------------------------------------------------
+
+
+def _mse_forward(Y: Matrix, T: Matrix) -> float:
+    count = len(Y) * len(Y[0])
+    return (
+        sum((y - t) * (y - t) for yr, tr in zip(Y, T, strict=True) for y, t in zip(yr, tr, strict=True))
+        / count
+    )
+
+
+def _mse_vjp(node: Node, g: Any, grads: list[Any]) -> None:
+    Y, T = cast("tuple[Matrix, Matrix]", node.saved)
+    (at,) = node.parents
+    k = 2.0 * g / (len(Y) * len(Y[0]))
+    add_matrix(
+        grads, at, [[k * (y - t) for y, t in zip(yr, tr, strict=True)] for yr, tr in zip(Y, T, strict=True)]
+    )
+
+
+def _mse_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    (Y, T), (dY,) = saved, tangents
+    if is_zero(dY):
+        return 0.0
+    total = sum(
+        (y - t) * d for yr, tr, dr in zip(Y, T, dY, strict=True) for y, t, d in zip(yr, tr, dr, strict=True)
+    )
+    return 2.0 * total / (len(Y) * len(Y[0]))
+
+
+MSE = define("array_mse", _mse_forward, vjp=_mse_vjp, jvp=_mse_jvp, builtin=True)
+
+
+def _same_shape(rows: Sequence[Sequence[object]], targets: Matrix, where: str) -> None:
+    if not rows:
+        raise ValueError(f"{where}: empty batch (no examples)")
+    got = (len(rows), len(rows[0]))
+    want = (len(targets), len(targets[0]) if targets else 0)
+    if got != want:
+        raise ValueError(f"{where}: predictions of shape {got} vs targets of shape {want}")
+
+
+def mse(Y: Array | Sequence[Sequence[Scalar]], T: Sequence[Sequence[float]], *, where: str = "mse") -> Scalar:
+    """Mean of ``(y - t) ** 2`` over all entries: a Value, or a float. ``where`` names the caller."""
+    targets = float_matrix(T, f"{where}: targets")
+    try:
+        data = (
+            cast(Matrix, Y.primal)
+            if isinstance(Y, Array)
+            else float_matrix(cast("Sequence[Sequence[float]]", Y), f"{where}: predictions")
+        )
+    except HoldsTracked:
+        rows = cast("Sequence[Sequence[Scalar]]", Y)
+        _same_shape(rows, targets, where)
+        differences = [
+            y - t for yr, tr in zip(rows, targets, strict=True) for y, t in zip(yr, tr, strict=True)
+        ]
+        squares = [d * d for d in differences]
+        return vsum(squares) / float(len(squares))
+    _same_shape(data, targets, where)
+    value = _mse_forward(data, targets)
+    if not isinstance(Y, Array):
+        return value
+    return Y.tape.record(MSE, (Y.position,), value, (data, targets), Value)

@@ -1,0 +1,109 @@
+"""One validator per kind of input, shared by the scalar path, the array path and the data layer.
+
+Each raises a TypeError or ValueError whose message starts with ``where`` (the
+function or argument at fault) and names what was wrong, so one mistake gets one
+message whichever path it takes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from tape.core.node import Tracked
+from tape.tree import only_floats
+
+__all__ = [
+    "HoldsTracked",
+    "batch_lengths",
+    "class_target",
+    "class_targets",
+    "finite_number",
+    "float_matrix",
+    "float_vector",
+    "number",
+]
+
+
+class HoldsTracked(Exception):
+    """An operand holds tracked Values where plain floats were looked for (take the scalar path)."""
+
+
+def number(x: object, where: str, *, expected: str = "a float or a Value") -> float:
+    """``x`` as a float: floats and ints (not bools) pass; anything else is a TypeError
+    saying what was ``expected``.
+
+    An int too large for a float is a ValueError naming ``where``, never an OverflowError.
+    """
+    if x.__class__ is float:
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        try:
+            return float(x)
+        except OverflowError:
+            raise ValueError(f"{where} is an int too large for a float ({len(str(x))} digits)") from None
+    raise TypeError(f"{where} must be {expected}, not {type(x).__name__}: {x!r}")
+
+
+def finite_number(x: object, where: str, *, expected: str = "a real number") -> float:
+    """``x`` as a finite float (see :func:`number`); ``inf`` and ``nan`` are a ValueError."""
+    value = number(x, where, expected=expected)
+    if not math.isfinite(value):
+        raise ValueError(f"{where} must be finite, got {value!r}")
+    return value
+
+
+def float_vector(xs: Sequence[float], where: str) -> tuple[float, ...]:
+    """``xs`` as a tuple of floats; raises :class:`HoldsTracked` when it holds tracked Values."""
+    given: object = xs
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise TypeError(f"{where} must be a sequence of floats, not {type(given).__name__}")
+    out = tuple(xs)
+    if only_floats(out):
+        return out
+    for item in out:
+        held: object = item
+        if isinstance(held, Tracked):
+            raise HoldsTracked
+    return tuple(number(v, f"{where}: element {i}") for i, v in enumerate(out))
+
+
+def float_matrix(rows: Sequence[Sequence[float]], where: str) -> tuple[tuple[float, ...], ...]:
+    """``rows`` as a rectangular tuple of float tuples (ragged rows are a ValueError naming the row)."""
+    given: object = rows
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise TypeError(f"{where} must be a sequence of rows of floats, not {type(given).__name__}")
+    out = tuple(float_vector(row, f"{where}: row {i}") for i, row in enumerate(rows))
+    for i, row in enumerate(out):
+        if len(row) != len(out[0]):
+            raise ValueError(f"{where} is ragged: row {i} has {len(row)} entries but row 0 has {len(out[0])}")
+    return out
+
+
+def class_target(target: object, classes: int, where: str) -> int:
+    """``target`` as a class index in ``range(classes)``; TypeError or ValueError otherwise."""
+    if not isinstance(target, int) or isinstance(target, bool):
+        raise TypeError(f"{where}: class target must be an int, not {type(target).__name__}: {target!r}")
+    if not 0 <= target < classes:
+        raise ValueError(
+            f"{where}: class target {target} is out of range for {classes} classes "
+            f"(expected 0 <= target < {classes})"
+        )
+    return target
+
+
+def batch_lengths(rows: int, targets: int, where: str, what: str = "rows") -> None:
+    """Raise ``ValueError`` for an empty batch or for ``rows != targets``."""
+    if rows != targets:
+        raise ValueError(f"{where}: {rows} {what} but {targets} targets; they must have the same length")
+    if rows == 0:
+        raise ValueError(f"{where}: empty batch (no examples)")
+
+
+def class_targets(targets: Sequence[object], rows: int, classes: int, where: str) -> tuple[int, ...]:
+    """A batch's class targets: one per row, each an int in ``range(classes)``."""
+    given: object = targets
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise TypeError(f"{where}: targets must be a sequence of ints, not {type(targets).__name__}")
+    batch_lengths(rows, len(targets), where, "rows of logits")
+    return tuple(class_target(t, classes, f"{where}: row {i}") for i, t in enumerate(targets))
