@@ -46,7 +46,7 @@ def check_dropout_rate(p: object, *, allow_one: bool = True) -> float:
 def dropout_mask(key: Key, p: float, n: int) -> tuple[bool, ...]:
     """Which of ``n`` activations survive: each is dropped (``False``) with probability ``p``."""
     rate = check_dropout_rate(p)
-    return tuple(not dropped for dropped in bernoulli(key, rate, n))
+    return tuple(not dropped for dropped in bernoulli(key, n, rate))
 
 
 @overload
@@ -77,7 +77,7 @@ def dropout(key: Key | None, xs: Sequence[Scalar], p: float, train: bool = True)
     if rate == 1.0:
         return (0.0,) * len(xs)
     scale = 1.0 / (1.0 - rate)
-    drops = bernoulli(key, rate, len(xs))
+    drops = bernoulli(key, len(xs), rate)
     return tuple([0.0 if dropped else x * scale for x, dropped in zip(xs, drops)])
 
 
