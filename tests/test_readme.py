@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
 from pathlib import Path
@@ -34,3 +35,26 @@ def test_python_examples_run() -> None:
     assert "accuracy 100%" in printed  # the first example learns the moons
     assert "12.0 12.0 6.0" in printed  # derivatives of x**3 at 2
     assert "True" in printed  # the gradient check passed
+
+
+def _names_imported_from(package: str) -> list[str]:
+    """Every name in a ``from <package> import ...`` the README writes, in code or prose."""
+    pattern = rf"from {re.escape(package)} import (\([^)]*\)|[^\n`]+)"
+    names: list[str] = []
+    for group in re.findall(pattern, README):
+        for part in group.strip("()").split(","):
+            name = part.split(" as ")[0].strip()
+            if name:
+                names.append(name)
+    return names
+
+
+def test_every_name_the_readme_imports_from_functional_nn_is_there() -> None:
+    package = importlib.import_module("functional_nn")
+    names = _names_imported_from("functional_nn")
+    assert {"MLP", "cross_entropy_with_logits", "hinge_loss_batch", "cross_entropy_with_logits_batch"} <= set(
+        names
+    )
+    missing = [name for name in names if not hasattr(package, name)]
+    assert missing == []
+    assert set(names) <= set(package.__all__)

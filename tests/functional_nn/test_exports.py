@@ -1,0 +1,30 @@
+"""What ``functional_nn`` exports: every loss, and only names that exist and are used."""
+
+from __future__ import annotations
+
+import functional_nn
+from functional_nn import loss, regularization
+
+
+def test_every_loss_is_importable_from_the_package() -> None:
+    losses = [name for name in loss.__all__ if name != "LOG_FLOOR"]
+    assert {name for name in losses if name.endswith("_batch")} == {
+        "bce_loss_batch",
+        "bce_with_logits_batch",
+        "cross_entropy_batch",
+        "cross_entropy_with_logits_batch",
+        "hinge_loss_batch",
+        "mse_loss_batch",
+        "multi_margin_loss_batch",
+    }
+    for name in losses:
+        assert name in functional_nn.__all__
+        assert getattr(functional_nn, name) is getattr(loss, name)
+
+
+def test_everything_exported_exists() -> None:
+    assert sorted(functional_nn.__all__) == sorted(set(functional_nn.__all__))
+    for name in functional_nn.__all__:
+        assert hasattr(functional_nn, name), name
+    for name in regularization.__all__:
+        assert hasattr(regularization, name), name
