@@ -32,7 +32,7 @@ from functional_nn.loss import (
     multi_margin_loss_batch,
 )
 from functional_nn.mlp import MLP, Params, named_parameters, num_params
-from functional_nn.regularization import dropout, is_decayed
+from functional_nn.regularization import dropout
 from functional_nn.serialization import (
     Checkpoint,
     CheckpointError,
@@ -64,7 +64,6 @@ __all__ = [
     "dropout",
     "hinge_loss",
     "hinge_loss_batch",
-    "is_decayed",
     "load_checkpoint",
     "load_state_dict",
     "log_softmax",

@@ -28,3 +28,10 @@ def test_everything_exported_exists() -> None:
         assert hasattr(functional_nn, name), name
     for name in regularization.__all__:
         assert hasattr(regularization, name), name
+
+
+def test_weight_decay_naming_lives_in_the_optimizers_only() -> None:
+    # optimizers.masks.default_decay_mask is the one rule for which parameters decay.
+    assert not hasattr(functional_nn, "is_decayed")
+    assert not hasattr(regularization, "is_decayed")
+    assert not hasattr(regularization, "DECAYED_NAMES")
