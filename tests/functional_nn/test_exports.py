@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import functional_nn
 from functional_nn import loss, regularization
 
@@ -35,3 +38,14 @@ def test_weight_decay_naming_lives_in_the_optimizers_only() -> None:
     assert not hasattr(functional_nn, "is_decayed")
     assert not hasattr(regularization, "is_decayed")
     assert not hasattr(regularization, "DECAYED_NAMES")
+
+
+def test_one_linspace_in_the_package() -> None:
+    package = Path(functional_nn.__file__).parent
+    definitions = [
+        f"{path.name}:{node.name}"
+        for path in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and "linspace" in node.name
+    ]
+    assert definitions == ["datasets.py:linspace"]
