@@ -230,7 +230,7 @@ def _schedule(config: Config, steps_per_epoch: int) -> optimizers.LearningRate:
     if config.schedule == "step":
         return optimizers.step_decay(lr, max(1, total // 3), 0.1)
     if config.schedule == "exponential":
-        return optimizers.exponential_decay(lr, 0.01 ** (1.0 / total))
+        return optimizers.exponential_decay(lr, total, 0.01)
     warmup = max(1, total // 10)
     return optimizers.join_schedules(
         [optimizers.linear_warmup(0.0, lr, warmup), optimizers.cosine_decay(lr, max(1, total - warmup))],

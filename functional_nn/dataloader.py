@@ -252,13 +252,26 @@ class DataLoader:
     """Mini-batches over a dataset; each epoch's order is fixed by its key.
 
     The loader holds no state between epochs: ``loader.epoch(k)`` yields the
-    same batches every time it is called with the same ``k``.
+    same batches every time it is called with the same ``k``. ``len(loader)`` is
+    the number of batches per epoch.
+
+    ``iter(loader)`` (``for batch in loader``) is one epoch with the loader's own
+    ``key``, so it gives the same order each time; for a fresh order every epoch call
+    ``loader.epoch(fold_in(k, epoch))``. An unshuffled loader needs no key.
+
+    >>> from functional_nn.random import key
+    >>> ds = Dataset.from_rows([[float(i)] for i in range(5)], [float(i) for i in range(5)])
+    >>> [batch.size for batch in DataLoader(ds, 2, key=key(0))]
+    [2, 2, 1]
+    >>> len(DataLoader(ds, 2, drop_last=True))
+    2
     """
 
     dataset: Dataset
     batch_size: int
     shuffle: bool = field(default=True, kw_only=True)
     drop_last: bool = field(default=False, kw_only=True)
+    key: Key | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, Dataset):
@@ -272,6 +285,11 @@ class DataLoader:
                 f"drop_last=True with batch_size={self.batch_size} > {len(self.dataset)} "
                 "examples would give no batches at all"
             )
+        if self.key is not None and not isinstance(self.key, Key):
+            raise TypeError(
+                f"key must be a functional_nn.random.Key or None, got {type(self.key).__name__}; "
+                "make one with functional_nn.random.key(seed)"
+            )
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -280,18 +298,32 @@ class DataLoader:
             return n // self.batch_size
         return -(-n // self.batch_size)
 
-    def epoch(self, key: Key | None = None) -> Iterator[Batch]:
-        """The batches of one epoch, in an order fixed by ``key``.
+    def __iter__(self) -> Iterator[Batch]:
+        """One epoch with the loader's own ``key``: ``loader.epoch()``."""
+        if self.shuffle and self.key is None:
+            raise ValueError(
+                "iterating a shuffling DataLoader needs a key: build it with "
+                "DataLoader(..., key=functional_nn.random.key(seed)), call loader.epoch(key), "
+                "or pass shuffle=False"
+            )
+        return self.epoch()
 
-        ``key`` is required when ``shuffle`` is true; without shuffling the order
+    def epoch(self, key: Key | None = None) -> Iterator[Batch]:
+        """The batches of one epoch, in an order fixed by ``key`` (by default the loader's own).
+
+        A key is required when ``shuffle`` is true; without shuffling the order
         is the dataset's own and ``key`` is not needed (and ignored if given).
         """
         n = len(self.dataset)
         order: Sequence[int]
         if self.shuffle:
-            if key is None:
-                raise ValueError("this DataLoader shuffles, so epoch() needs a key")
-            order = permutation(key, n)
+            chosen = self.key if key is None else key
+            if chosen is None:
+                raise ValueError(
+                    "this DataLoader shuffles, so epoch() needs a key "
+                    "(or build the loader with DataLoader(..., key=functional_nn.random.key(seed)))"
+                )
+            order = permutation(chosen, n)
         else:
             order = range(n)
         return self._batches(order)

@@ -43,6 +43,7 @@ __all__ = [
     "circles",
     "digits",
     "iris",
+    "linspace",
     "load",
     "moons",
     "sine",
@@ -92,11 +93,20 @@ def _class_sizes(n: int, classes: int) -> list[int]:
     return [n // classes + (1 if c < n % classes else 0) for c in range(classes)]
 
 
-def _linspace(start: float, stop: float, num: int, *, endpoint: bool = True) -> list[float]:
-    if num == 1:
+def linspace(start: float, stop: float, num: int, *, endpoint: bool = True) -> list[float]:
+    """``num`` evenly spaced floats from ``start`` to ``stop`` (``stop`` left out if not ``endpoint``).
+
+    Value ``i`` is ``start + (stop - start) * i / steps``, with ``steps`` the number of
+    gaps (``num - 1``, or ``num`` without the endpoint), as ``numpy.linspace``.
+
+    >>> linspace(0.0, 1.0, 5), linspace(0.0, 1.0, 4, endpoint=False)
+    ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.25, 0.5, 0.75])
+    """
+    count = _check_size(num, "num", 0)
+    if count == 1:
         return [start]
-    steps = num - 1 if endpoint else num
-    return [start + (stop - start) * i / steps for i in range(num)]
+    steps = count - 1 if endpoint else count
+    return [start + (stop - start) * i / steps for i in range(count)]
 
 
 def _shuffled(
@@ -117,9 +127,9 @@ def moons(n: int = 200, *, noise: float = 0.1, key: Key) -> Dataset:
     k_noise, k_order = split(key)
     n_outer, n_inner = _class_sizes(n, 2)
     rows: list[list[float]] = []
-    for t in _linspace(0.0, math.pi, n_outer):
+    for t in linspace(0.0, math.pi, n_outer):
         rows.append([math.cos(t), math.sin(t)])
-    for t in _linspace(0.0, math.pi, n_inner):
+    for t in linspace(0.0, math.pi, n_inner):
         rows.append([1.0 - math.cos(t), 0.5 - math.sin(t)])
     jitter = normal(k_noise, 2 * n, std=noise)
     noisy = [[x + jitter[2 * i], y + jitter[2 * i + 1]] for i, (x, y) in enumerate(rows)]
@@ -137,7 +147,7 @@ def circles(n: int = 200, *, noise: float = 0.05, factor: float = 0.5, key: Key)
     n_outer, n_inner = _class_sizes(n, 2)
     rows: list[list[float]] = []
     for radius, count in ((1.0, n_outer), (factor, n_inner)):
-        for t in _linspace(0.0, 2.0 * math.pi, count, endpoint=False):
+        for t in linspace(0.0, 2.0 * math.pi, count, endpoint=False):
             rows.append([radius * math.cos(t), radius * math.sin(t)])
     jitter = normal(k_noise, 2 * n, std=noise)
     noisy = [[x + jitter[2 * i], y + jitter[2 * i + 1]] for i, (x, y) in enumerate(rows)]

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from functional_nn.datasets import linspace
 from functional_nn.mlp import MLP, Params
 from functional_nn.train import EpochLog, evaluate
 
@@ -70,8 +71,8 @@ def class_margins(
         raise ValueError(f"resolution must be >= 2, got {resolution}")
     if model.n_in != 2 or model.n_out < 2:
         raise ValueError(f"class margins need a classifier with 2 inputs, not {model!r}")
-    xs = _linspace(*x_range, resolution)
-    ys = _linspace(*y_range, resolution)
+    xs = linspace(*x_range, resolution)
+    ys = linspace(*y_range, resolution)
     k = model.n_out
     margins = [[[0.0] * resolution for _ in ys] for _ in range(k)]
     for i, y in enumerate(ys):
@@ -341,7 +342,7 @@ def _curve_panel(ax: Axes, setup: Setup, params: Params) -> None:
             zorder=2,
         )
     lo, hi = _padded([row[0] for row in (*setup.train.inputs, *setup.test.inputs)], padding=0.03)
-    grid = _linspace(lo, hi, 400)
+    grid = linspace(lo, hi, 400)
     outputs = [float(setup.model.apply(params, (x,))[0]) for x in grid]
     ax.plot([x * scale + mean for x in grid], outputs, color="black", lw=2.2, label="model", zorder=3)
     ax.set_title("Model fit")
@@ -352,11 +353,6 @@ def _curve_panel(ax: Axes, setup: Setup, params: Params) -> None:
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-
-def _linspace(start: float, stop: float, num: int) -> list[float]:
-    step = (stop - start) / (num - 1)
-    return [start + i * step for i in range(num - 1)] + [stop]
 
 
 def _padded(values: Sequence[float], padding: float = PADDING) -> tuple[float, float]:

@@ -318,15 +318,18 @@ def permutation(key: Key, n: int) -> tuple[int, ...]:
     return tuple(order)
 
 
-def bernoulli(key: Key, p: float, n: int) -> tuple[bool, ...]:
+def bernoulli(key: Key, n: int, p: float = 0.5) -> tuple[bool, ...]:
     """``n`` booleans, each ``True`` with probability ``p`` (exactly never for 0, always for 1).
 
-    >>> bernoulli(key(0), 1.0, 3)
+    The arguments come in the order of :func:`uniform` and :func:`normal`: the key, the
+    count, then the distribution's parameter. Entry ``i`` is ``uniform(key, n)[i] < p``.
+
+    >>> bernoulli(key(0), 3, 1.0)
     (True, True, True)
     """
     _check_key(key)
+    count = _check_count(n)
     prob = _check_real(p, "p")
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {prob}")
-    count = _check_count(n)
     return tuple((w >> 11) * _UNIT < prob for w in _word_list(key, count))

@@ -1,4 +1,4 @@
-"""Regularisation: dropout from an explicit key, and the weight-decay naming convention.
+"""Regularisation: dropout from an explicit key.
 
 Dropout, as ``torch.nn.functional.dropout``: in training each activation is zeroed
 with probability ``p`` and the survivors are scaled by ``1 / (1 - p)``, so every
@@ -11,10 +11,8 @@ fixed by the key: same key, same mask.
 >>> sorted(set(dropout(key(0), [1.0] * 100, 0.5)))
 [0.0, 2.0]
 
-Weight decay applies to weights, not biases, chosen by parameter name:
-
->>> is_decayed("layers.0.weight"), is_decayed("layers.0.bias")
-(True, False)
+Weight decay is the optimizers' business: ``optimizers.masks.default_decay_mask``
+chooses the parameters it applies to (weights, not biases) by name.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from typing import overload
 from functional_nn.random import Key, bernoulli
 from tape import Scalar
 
-__all__ = ["DECAYED_NAMES", "check_dropout_rate", "dropout", "dropout_mask", "is_decayed"]
+__all__ = ["check_dropout_rate", "dropout", "dropout_mask"]
 
 
 def check_dropout_rate(p: object, *, allow_one: bool = True) -> float:
@@ -46,7 +44,7 @@ def check_dropout_rate(p: object, *, allow_one: bool = True) -> float:
 def dropout_mask(key: Key, p: float, n: int) -> tuple[bool, ...]:
     """Which of ``n`` activations survive: each is dropped (``False``) with probability ``p``."""
     rate = check_dropout_rate(p)
-    return tuple(not dropped for dropped in bernoulli(key, rate, n))
+    return tuple(not dropped for dropped in bernoulli(key, n, rate))
 
 
 @overload
@@ -77,22 +75,5 @@ def dropout(key: Key | None, xs: Sequence[Scalar], p: float, train: bool = True)
     if rate == 1.0:
         return (0.0,) * len(xs)
     scale = 1.0 / (1.0 - rate)
-    drops = bernoulli(key, rate, len(xs))
+    drops = bernoulli(key, len(xs), rate)
     return tuple([0.0 if dropped else x * scale for x, dropped in zip(xs, drops)])
-
-
-DECAYED_NAMES = frozenset({"weight", "w"})
-"""Last parts of parameter names that weight decay applies to (as ``optimizers.masks``)."""
-
-
-def is_decayed(name: str) -> bool:
-    """Whether weight decay applies to the parameter called ``name``.
-
-    ``True`` when the last dotted part of ``name`` is ``weight`` or ``w`` (weights),
-    ``False`` otherwise (``bias``, ``b``, ...). The same rule as the optimizers'
-    default decay mask, ``optimizers.masks.default_decay_mask``.
-
-    >>> is_decayed("layers.2.weight"), is_decayed("w"), is_decayed("layers.2.bias")
-    (True, True, False)
-    """
-    return name.rpartition(".")[2] in DECAYED_NAMES

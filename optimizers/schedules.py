@@ -63,19 +63,54 @@ def step_decay(init_value: float, step_size: int, gamma: float = 0.1) -> Schedul
     return schedule
 
 
-def exponential_decay(init_value: float, decay_rate: float, transition_steps: int = 1) -> Schedule:
-    """``init_value * decay_rate ** (step / transition_steps)``: smooth exponential decay.
+def exponential_decay(
+    init_value: float,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: float | None = None,
+    *,
+    allow_growth: bool = False,
+) -> Schedule:
+    """``init_value * decay_rate ** ((step - transition_begin) / transition_steps)``.
 
-    >>> schedule = exponential_decay(2.0, decay_rate=0.5, transition_steps=2)
-    >>> [schedule(step) for step in (0, 2, 4)]
-    [2.0, 1.0, 0.5]
+    optax's ``exponential_decay``, same arguments in the same order: the value is
+    ``init_value`` up to step ``transition_begin``, then is multiplied by ``decay_rate``
+    every ``transition_steps`` steps, smoothly, or all at once at the end of each
+    transition when ``staircase`` is true. ``end_value`` bounds the value: from below when
+    ``decay_rate < 1``, from above otherwise.
+
+    Unlike optax, a ``decay_rate`` above 1 (a growing "decay") is refused unless
+    ``allow_growth=True``, and a ``decay_rate`` of 0, a ``transition_steps`` below 1 or a
+    negative ``transition_begin`` is an error rather than a silent fallback.
+
+    >>> schedule = exponential_decay(2.0, transition_steps=2, decay_rate=0.5)
+    >>> [schedule(step) for step in (0, 1, 2, 4)]
+    [2.0, 1.4142135623730951, 1.0, 0.5]
+    >>> stairs = exponential_decay(1.0, 2, 0.5, transition_begin=1, staircase=True, end_value=0.3)
+    >>> [stairs(step) for step in (0, 1, 2, 3, 5, 7)]
+    [1.0, 1.0, 1.0, 0.5, 0.3, 0.3]
     """
     _finite("init_value", init_value)
-    positive("decay_rate", decay_rate)
     positive_int("transition_steps", transition_steps)
+    positive("decay_rate", decay_rate)
+    if decay_rate > 1 and not allow_growth:
+        raise ValueError(
+            f"decay_rate must be <= 1 for a decay, got {decay_rate!r} "
+            f"(the value would grow {decay_rate!r}x every {transition_steps} steps; "
+            "pass allow_growth=True if that is meant)"
+        )
+    non_negative_int("transition_begin", transition_begin)
+    if end_value is not None:
+        _finite("end_value", end_value)
+    bound = max if decay_rate < 1 else min
 
     def schedule(step: int) -> float:
-        return init_value * float(decay_rate ** (step / transition_steps))
+        elapsed = step - transition_begin
+        exponent = elapsed // transition_steps if staircase else elapsed / transition_steps
+        value = init_value if elapsed <= 0 else init_value * float(decay_rate**exponent)
+        return value if end_value is None else bound(value, end_value)
 
     return schedule
 

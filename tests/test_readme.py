@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
 from pathlib import Path
@@ -52,3 +53,26 @@ def test_custom_op_example_prints_its_graph() -> None:
     assert printed[0] == "0.6931471805599453 0.6931471805599453"
     assert printed[1] == "0.25"
     assert "\n".join(printed[2:]) == shown.group(1).strip().replace("softplus", "softplus_readme")
+
+
+def _names_imported_from(package: str) -> list[str]:
+    """Every name in a ``from <package> import ...`` the README writes, in code or prose."""
+    pattern = rf"from {re.escape(package)} import (\([^)]*\)|[^\n`]+)"
+    names: list[str] = []
+    for group in re.findall(pattern, README):
+        for part in group.strip("()").split(","):
+            name = part.split(" as ")[0].strip()
+            if name:
+                names.append(name)
+    return names
+
+
+def test_every_name_the_readme_imports_from_functional_nn_is_there() -> None:
+    package = importlib.import_module("functional_nn")
+    names = _names_imported_from("functional_nn")
+    assert {"MLP", "cross_entropy_with_logits", "hinge_loss_batch", "cross_entropy_with_logits_batch"} <= set(
+        names
+    )
+    missing = [name for name in names if not hasattr(package, name)]
+    assert missing == []
+    assert set(names) <= set(package.__all__)

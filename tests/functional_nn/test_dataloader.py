@@ -307,6 +307,45 @@ def test_shuffled_epoch_needs_a_key_immediately() -> None:
         loader.epoch()
 
 
+@given(
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=1, max_value=45),
+    st.booleans(),
+    st.integers(min_value=0, max_value=2**32),
+)
+def test_iterating_a_loader_is_one_epoch_with_its_own_key(
+    n: int, batch_size: int, drop_last: bool, seed: int
+) -> None:
+    if drop_last and batch_size > n:
+        return
+    k = key(seed)
+    loader = DataLoader(_indexed(n), batch_size, drop_last=drop_last, key=k)
+    batches = list(loader)
+    assert batches == list(loader.epoch(k)) == list(loader.epoch())
+    assert len(batches) == len(loader)
+    assert list(loader) == batches  # a frozen loader: the same epoch every time
+
+
+def test_iterating_an_unshuffled_loader_needs_no_key() -> None:
+    loader = DataLoader(_indexed(7), 3, shuffle=False)
+    assert [_ids(b) for b in loader] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert len(loader) == 3
+    assert [batch.size for batch in DataLoader(_indexed(7), 3, shuffle=False, drop_last=True)] == [3, 3]
+
+
+def test_iterating_a_shuffled_loader_without_a_key_says_what_to_do() -> None:
+    loader = DataLoader(_indexed(7), 3)
+    with pytest.raises(ValueError, match=r"needs a key.*DataLoader\(\.\.\., key=.*shuffle=False"):
+        iter(loader)
+    with pytest.raises(ValueError, match="needs a key"):
+        list(loader)
+
+
+def test_loader_key_must_be_a_key() -> None:
+    with pytest.raises(TypeError, match=r"key must be a functional_nn\.random\.Key or None, got int"):
+        DataLoader(_indexed(4), 2, key=0)  # type: ignore[arg-type]
+
+
 def test_batch_targets_as_labels_or_values() -> None:
     cls = Dataset.from_rows([[0.0], [1.0]], [1, 0], num_classes=2)
     (batch,) = DataLoader(cls, 2, shuffle=False).epoch()

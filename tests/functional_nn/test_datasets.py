@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -71,6 +72,33 @@ def test_shipped_data_is_cached_and_documented() -> None:
 
 
 # -- generated data ----------------------------------------------------------------------
+
+
+def test_linspace_spaces_evenly_with_or_without_the_endpoint() -> None:
+    assert D.linspace(0.0, 1.0, 5) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert D.linspace(0.0, 1.0, 4, endpoint=False) == [0.0, 0.25, 0.5, 0.75]
+    assert D.linspace(-1.0, 1.0, 1) == [-1.0]
+    assert D.linspace(2.0, 3.0, 0) == []
+    assert D.linspace(3.0, 1.0, 3) == [3.0, 2.0, 1.0]
+
+
+@given(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6), st.integers(2, 200))
+def test_linspace_runs_from_start_to_stop_in_equal_steps(start: float, stop: float, num: int) -> None:
+    xs = D.linspace(start, stop, num)
+    assert len(xs) == num
+    assert xs[0] == start
+    assert math.isclose(xs[-1], stop, rel_tol=1e-15, abs_tol=1e-9)
+    step = (stop - start) / (num - 1)
+    assert all(math.isclose(b - a, step, rel_tol=1e-6, abs_tol=1e-6) for a, b in itertools.pairwise(xs))
+
+
+@pytest.mark.parametrize(
+    ("num", "error", "match"),
+    [(-1, ValueError, "num must be >= 0, got -1"), (2.0, TypeError, "num must be an int, got float")],
+)
+def test_linspace_rejects_a_bad_count(num: int, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        D.linspace(0.0, 1.0, num)
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))

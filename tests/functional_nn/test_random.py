@@ -68,7 +68,7 @@ def test_golden_samples() -> None:
     assert normal(k, 3) == (0.8540730861712975, -0.42483508413004883, 0.8058561037224062)
     assert permutation(k, 10) == (4, 7, 5, 6, 8, 2, 0, 1, 9, 3)
     assert randint(k, 5, -3, 3) == (0, -3, -2, 0, -1)
-    assert bernoulli(k, 0.5, 8) == (False, True, False, True, True, False, False, True)
+    assert bernoulli(k, 8, 0.5) == (False, True, False, True, True, False, False, True)
 
 
 # -- keys ------------------------------------------------------------------------------
@@ -274,11 +274,19 @@ def test_randint_single_value_range() -> None:
 
 
 def test_bernoulli_frequency_and_extremes() -> None:
-    draws = bernoulli(key(9), 0.3, 20_000)
+    draws = bernoulli(key(9), 20_000, 0.3)
     assert abs(sum(draws) / len(draws) - 0.3) < 0.015
-    assert not any(bernoulli(key(9), 0.0, 1000))
-    assert all(bernoulli(key(9), 1.0, 1000))
-    assert bernoulli(key(9), 0.5, 0) == ()
+    assert not any(bernoulli(key(9), 1000, 0.0))
+    assert all(bernoulli(key(9), 1000, 1.0))
+    assert bernoulli(key(9), 0, 0.5) == ()
+
+
+@given(seeds, st.integers(0, 50), st.floats(0.0, 1.0))
+def test_bernoulli_takes_uniforms_argument_order_and_stream(seed: int, n: int, p: float) -> None:
+    # (key, n, parameters...), like uniform and normal: True exactly where uniform(key, n) < p.
+    k = key(seed)
+    assert bernoulli(k, n, p) == tuple(u < p for u in uniform(k, n))
+    assert bernoulli(k, n) == bernoulli(k, n, 0.5)
 
 
 def test_large_draws_are_fast() -> None:
@@ -306,9 +314,10 @@ def test_large_draws_are_fast() -> None:
         (lambda: uniform(key(0), 3, -1e308, 1e308), ValueError, "overflows"),
         (lambda: normal(key(0), 3, std=-1.0), ValueError, "std must be >= 0"),
         (lambda: normal(key(0), 3, mean=math.nan), ValueError, "mean must be finite"),
-        (lambda: bernoulli(key(0), 1.5, 3), ValueError, r"p must be in \[0, 1\]"),
-        (lambda: bernoulli(key(0), -0.1, 3), ValueError, r"p must be in \[0, 1\]"),
-        (lambda: bernoulli(key(0), math.nan, 3), ValueError, "p must be finite"),
+        (lambda: bernoulli(key(0), 3, 1.5), ValueError, r"p must be in \[0, 1\]"),
+        (lambda: bernoulli(key(0), 3, -0.1), ValueError, r"p must be in \[0, 1\]"),
+        (lambda: bernoulli(key(0), 3, math.nan), ValueError, "p must be finite"),
+        (lambda: bernoulli(key(0), 0.5, 3), TypeError, "n must be an int"),  # type: ignore[arg-type]
         (lambda: permutation(key(0), -2), ValueError, "n must be >= 0"),
         (lambda: randint(key(0), 3, 5, 5), ValueError, "low < high"),
         (lambda: randint(key(0), 3, 0.0, 5), TypeError, "low must be an int"),  # type: ignore[arg-type]

@@ -97,7 +97,7 @@ learning_rates = st.floats(min_value=0.0, max_value=1.0)
 _schedules: st.SearchStrategy[Schedule] = st.one_of(
     learning_rates.map(schedules.constant),
     st.builds(schedules.step_decay, learning_rates, st.integers(1, 5), st.floats(0.1, 1.0)),
-    st.builds(schedules.exponential_decay, learning_rates, st.floats(0.5, 1.0), st.integers(1, 5)),
+    st.builds(schedules.exponential_decay, learning_rates, st.integers(1, 5), st.floats(0.5, 1.0)),
     st.builds(schedules.cosine_decay, learning_rates, st.integers(1, 20)),
     st.builds(
         lambda peak, warmup, decay: schedules.join_schedules(

@@ -33,12 +33,54 @@ def test_step_decay_drops_at_multiples_of_step_size() -> None:
 
 
 def test_exponential_decay_is_smooth_and_hits_powers_at_transitions() -> None:
-    schedule = exponential_decay(1.0, decay_rate=0.5, transition_steps=4)
+    schedule = exponential_decay(1.0, transition_steps=4, decay_rate=0.5)
     assert schedule(0) == 1.0
     assert schedule(4) == 0.5
     assert schedule(8) == 0.25
     assert math.isclose(schedule(2), math.sqrt(0.5))
     assert schedule(1) > schedule(2) > schedule(3)
+
+
+def test_exponential_decay_takes_optax_positional_order() -> None:
+    # optax.exponential_decay(init_value, transition_steps, decay_rate, transition_begin, staircase,
+    # end_value): the second positional argument is a step count, never a rate.
+    schedule = exponential_decay(1.0, 10, 0.5, 5, True, 0.3)
+    assert [schedule(t) for t in (0, 5, 14, 15, 24, 25, 1000)] == [1.0, 1.0, 1.0, 0.5, 0.5, 0.3, 0.3]
+
+
+@given(
+    st.floats(0.1, 10.0),
+    st.integers(1, 50),
+    st.floats(0.05, 0.999),
+    st.integers(0, 50),
+    st.booleans(),
+    st.integers(0, 500),
+)
+def test_exponential_decay_matches_its_formula(
+    init: float, transition_steps: int, rate: float, begin: int, staircase: bool, step: int
+) -> None:
+    schedule = exponential_decay(init, transition_steps, rate, begin, staircase)
+    elapsed = max(0, step - begin)
+    exponent = elapsed // transition_steps if staircase else elapsed / transition_steps
+    assert math.isclose(schedule(step), init * rate**exponent)
+    assert schedule(step) <= init
+    if step <= begin:
+        assert schedule(step) == init
+
+
+@given(st.floats(0.05, 0.95), st.floats(0.01, 0.9), steps)
+def test_exponential_decay_end_value_is_a_floor_for_decay(rate: float, end: float, step: int) -> None:
+    schedule = exponential_decay(1.0, 3, rate, end_value=end)
+    assert schedule(step) == max(exponential_decay(1.0, 3, rate)(step), end)
+    assert schedule(10_000) == end
+
+
+def test_exponential_growth_only_when_asked() -> None:
+    with pytest.raises(ValueError, match=r"decay_rate must be <= 1.*allow_growth=True"):
+        exponential_decay(1.0, 1, 10.0)
+    schedule = exponential_decay(1.0, 1, 2.0, allow_growth=True, end_value=5.0)
+    assert [schedule(t) for t in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert exponential_decay(0.5, 3, 1.0)(100) == 0.5
 
 
 @given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.integers(1, 500))
@@ -102,8 +144,12 @@ def test_a_single_schedule_joins_to_itself() -> None:
     [
         (lambda: step_decay(1.0, 0), "step_size must be an int > 0"),
         (lambda: step_decay(1.0, 2, gamma=-0.1), "gamma must be >= 0"),
-        (lambda: exponential_decay(1.0, 0.0), "decay_rate must be > 0"),
-        (lambda: exponential_decay(1.0, 0.5, transition_steps=0), "transition_steps"),
+        (lambda: exponential_decay(1.0, 1, 0.0), "decay_rate must be > 0"),
+        (lambda: exponential_decay(1.0, 1, -0.5), "decay_rate must be > 0"),
+        (lambda: exponential_decay(1.0, 0, 0.5), "transition_steps must be an int > 0"),
+        (lambda: exponential_decay(1.0, -3, 0.5), "transition_steps must be an int > 0"),
+        (lambda: exponential_decay(1.0, 1, 0.5, transition_begin=-1), "transition_begin must be an int >= 0"),
+        (lambda: exponential_decay(1.0, 1, 0.5, end_value=math.inf), "end_value must be a finite number"),
         (lambda: cosine_decay(1.0, 0), "decay_steps must be an int > 0"),
         (lambda: linear_warmup(0.0, 1.0, -1), "warmup_steps must be an int >= 0"),
         (lambda: constant(math.nan), "value must be a finite number"),
