@@ -94,20 +94,22 @@ def run_rounds(
     rounds: int,
     min_time: float = 0.0,
     max_rounds: int = 200,
+    warmup_rounds: int = 1,
     clock: Clock = time.process_time,
 ) -> Rounds:
-    """Time every implementation once per round, in rotated order; no warm-up (the caller's checks are it).
+    """Time every implementation once per round, in rotated order, after ``warmup_rounds`` untimed rounds.
 
-    Runs at least ``rounds`` rounds, and more, up to ``max_rounds``, until the timed
-    runs add up to ``min_time`` seconds; the count is rounded up to a multiple of the
-    number of implementations, so each one leads a round equally often.
+    Runs at least ``rounds`` timed rounds, and more, up to ``max_rounds``, until the
+    timed runs add up to ``min_time`` seconds; the count is rounded up to a multiple
+    of the number of implementations, so each one leads a round equally often.
     """
     names = tuple(prepares)
     if not names:
         raise ValueError("run_rounds needs at least one implementation")
-    if rounds < 1 or max_rounds < rounds or min_time < 0.0:
+    if rounds < 1 or max_rounds < rounds or min_time < 0.0 or warmup_rounds < 0:
         raise ValueError(
-            f"need 1 <= rounds <= max_rounds and min_time >= 0, got {rounds}, {max_rounds}, {min_time}"
+            "need 1 <= rounds <= max_rounds, min_time >= 0 and warmup_rounds >= 0, got "
+            f"rounds={rounds}, max_rounds={max_rounds}, min_time={min_time}, warmup_rounds={warmup_rounds}"
         )
     k = len(names)
     table: list[tuple[float, ...]] = []
@@ -115,6 +117,9 @@ def run_rounds(
     gc.collect()
     gc.freeze()
     try:
+        for r in range(warmup_rounds):
+            for name in rotation(names, r):
+                prepares[name]()()
         while len(table) < rounds or (spent < min_time and len(table) < max_rounds) or len(table) % k:
             seconds: dict[str, float] = {}
             for name in rotation(names, len(table)):

@@ -54,6 +54,7 @@ class Row:
         return Spread.of(values) if values else None
 
     def targets_on(self, which: str) -> tuple[Target, ...]:
+        """The workload's targets on ratio ``which``."""
         return tuple(t for t in self.workload.targets if t.what == which)
 
 
@@ -220,6 +221,7 @@ def _row_json(row: Row) -> dict[str, object]:
         "title": row.workload.title,
         "step": row.workload.unit,
         "rounds": len(row.rounds.seconds),
+        "clock": getattr(row.workload.clock, "__qualname__", repr(row.workload.clock)),
         "implementations": implementations,
         "ratios": ratios,
         "targets": [_target_json(t, row.ratio(t.what)) for t in row.workload.targets],

@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds=settings.rounds,
             min_time=settings.min_time,
             max_rounds=settings.max_rounds,
+            clock=workload.clock,
         )
         row = Row(workload, rounds, discrepancies)
         medians = ", ".join(f"{n} {row.median(n) or 0.0:.4g} s" for n in implementations)
@@ -235,7 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "min_time": settings.min_time,
                 "max_rounds": settings.max_rounds,
                 "quick": settings.quick,
-                "clock": "time.process_time",
                 "argv": sys.argv[1:] if argv is None else list(argv),
                 "wall_seconds": elapsed,
                 "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -11,15 +11,16 @@ the very rows the benchmark times, at a small size.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 from functional_nn import Params
 from tape.tree import tree_leaves
 from tests.benchmarks import baseline, external
 from tests.benchmarks.external import Prepared
-from tests.benchmarks.measure import Spread
+from tests.benchmarks.measure import Clock, Spread
 from tests.benchmarks.workloads import (
     DigitsProblem,
     GraphProblem,
@@ -135,8 +136,11 @@ class Workload:
     implementations: dict[str, Implementation | str]
     ratios: tuple[str, ...]
     targets: tuple[Target, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
     """Said under the table about this row."""
+    clock: Clock = time.process_time
+    """What each run is timed with: CPU time of this process, as every row so far runs in one process
+    (a row whose work runs in other processes would need wall-clock time, :func:`time.perf_counter`)."""
 
     def runnable(self) -> dict[str, Implementation]:
         """The implementations that run, in column order, the library first."""
