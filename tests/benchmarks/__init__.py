@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m tests.benchmarks                 # one table; about 2 minutes
-    python -m tests.benchmarks --quick         # about 30 s
+    python -m tests.benchmarks                 # one table; about 2 minutes on a quiet machine
+    python -m tests.benchmarks --quick         # under a minute
     python -m tests.benchmarks --json out.json --rounds 40
     python -m tests.benchmarks --workloads W1,W1-scalar --profile
 

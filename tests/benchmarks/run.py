@@ -47,6 +47,7 @@ class Settings:
     rounds: int
     min_time: float
     max_rounds: int
+    warmup_rounds: int
     quick: bool
     workloads: tuple[str, ...]
     profile: bool
@@ -64,16 +65,18 @@ def _parse(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument("--json", type=Path, help="also write every figure (and the machine) to this file")
     parser.add_argument(
-        "--rounds", type=int, help="at least this many rounds per workload (default 20, or 3 with --quick)"
+        "--rounds", type=int, help="at least this many rounds per workload (default 15, or 3 with --quick)"
     )
     parser.add_argument(
         "--min-time",
         type=float,
         help="a workload's rounds go on (up to --max-rounds) until its timed runs add up to this many "
-        "seconds of CPU time (default 4.0, or 0.3 with --quick)",
+        "seconds of CPU time (default 3.0, or 0.3 with --quick)",
     )
     parser.add_argument("--max-rounds", type=int, default=200, help="at most this many rounds (default 200)")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds: about 30 s in all")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds and no warm-up round: under a minute in all"
+    )
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {', '.join(WORKLOADS)}"
     )
@@ -82,8 +85,8 @@ def _parse(argv: Sequence[str] | None) -> Settings:
     )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
-    rounds: int = (3 if quick else 20) if args.rounds is None else args.rounds
-    min_time: float = (0.3 if quick else 4.0) if args.min_time is None else args.min_time
+    rounds: int = (3 if quick else 15) if args.rounds is None else args.rounds
+    min_time: float = (0.3 if quick else 3.0) if args.min_time is None else args.min_time
     max_rounds: int = args.max_rounds
     if rounds < 1 or min_time < 0 or max_rounds < rounds:
         parser.error("--rounds must be >= 1 and <= --max-rounds, and --min-time >= 0")
@@ -94,7 +97,10 @@ def _parse(argv: Sequence[str] | None) -> Settings:
         parser.error(f"unknown workloads {unknown}; choose from {', '.join(WORKLOADS)}")
     chosen = {known[_canonical(w)] for w in asked}
     workloads = tuple(w for w in WORKLOADS if w in chosen)
-    return Settings(args.json, rounds, min_time, max_rounds, quick, workloads, bool(args.profile))
+    warmup_rounds = 0 if quick else 1
+    return Settings(
+        args.json, rounds, min_time, max_rounds, warmup_rounds, quick, workloads, bool(args.profile)
+    )
 
 
 def _log(message: str) -> None:
@@ -177,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds=settings.rounds,
             min_time=settings.min_time,
             max_rounds=settings.max_rounds,
+            warmup_rounds=settings.warmup_rounds,
             clock=workload.clock,
         )
         row = Row(workload, rounds, discrepancies)
@@ -235,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "rounds": settings.rounds,
                 "min_time": settings.min_time,
                 "max_rounds": settings.max_rounds,
+                "warmup_rounds": settings.warmup_rounds,
                 "quick": settings.quick,
                 "argv": sys.argv[1:] if argv is None else list(argv),
                 "wall_seconds": elapsed,
