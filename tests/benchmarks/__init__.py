@@ -10,7 +10,8 @@ Run from the repository root::
 Each workload has several implementations: this library; a hand-written
 pure-Python baseline (explicit loops, hand-derived gradients, no autodiff: the
 practical limit for pure Python); ``micrograd`` and PyTorch eager on CPU
-(float64, one thread) when they are installed (neither is a dependency); and for
+(float64, one thread) when they are installed (neither is a dependency; the
+``bench`` extra, ``pip install -e '.[bench]'``, installs both); and for
 W2 the graph evaluated on bare floats. Before anything is timed, every
 implementation's result is checked against the library's. Then every round runs
 each implementation once, in rotated order, timed in CPU time; the table gives
