@@ -35,6 +35,8 @@ __all__ = [
     "forward_one",
     "from_params",
     "graph_gradient",
+    "graph_output",
+    "graph_values",
     "mse_step",
     "cross_entropy_epoch",
     "cross_entropy_grads",
@@ -234,8 +236,8 @@ def cross_entropy_epoch(
     return losses, net
 
 
-def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
-    """W2 by hand: evaluate the program on floats, then one reverse sweep of hand-derived adjoints."""
+def graph_values(problem: GraphProblem) -> list[float]:
+    """W2 on bare floats, forward only: the value of every node, leaves first (the output last)."""
     values = list(problem.leaves)
     append = values.append
     for kind, a, b in problem.program:
@@ -246,6 +248,17 @@ def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
         else:
             x = values[a]
             append(x if x > 0.0 else 0.0)
+    return values
+
+
+def graph_output(problem: GraphProblem) -> float:
+    """W2's output evaluated on floats (no autodiff): what evaluating the graph costs at the least."""
+    return graph_values(problem)[-1]
+
+
+def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
+    """W2 by hand: evaluate the program on floats, then one reverse sweep of hand-derived adjoints."""
+    values = graph_values(problem)
     adjoints = [0.0] * len(values)
     adjoints[-1] = 1.0
     # reversed(adjoints) reads live: adjoint i is final when reached, as ops only feed later ones.

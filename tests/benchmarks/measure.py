@@ -1,14 +1,21 @@
-"""Timing (median of repeated runs after a warm-up) and memory per recorded node (tracemalloc).
+"""Timing in interleaved rounds (CPU time) and memory per recorded node (tracemalloc).
+
+Every round runs each implementation of a workload once, in rotated order:
+round ``r`` starts with implementation ``r mod k`` and goes on cyclically. Each
+run is timed with :func:`time.process_time`, the CPU time of this process (all its
+threads), so time the machine gives to other processes is not charged to it. Ratios
+between implementations are taken per round, between runs made seconds apart, so a
+slow spell of the shared machine moves both sides of a ratio together.
 
 Each timed run starts from the same state: ``prepare()`` (untimed) resets it and
 gives the thunk to time. The garbage collector stays enabled while timing, as it
-is in real use, but everything alive before a cell starts (imported modules such
+is in real use, but everything alive before the rounds start (imported modules such
 as torch, the data sets) is moved out of its reach with :func:`gc.freeze`: a full
-collection would otherwise walk those objects too, and the workloads that
-allocate many container objects would be charged for whatever else the process
-happens to hold. Each timed run ends with a :func:`gc.collect`, so a run pays for
-freeing what it built even when that is cyclic garbage (micrograd's closures
-reference their own Values), as it does in a training loop's steady state.
+collection would otherwise walk those objects too, and the workloads that allocate
+many container objects would be charged for whatever else the process holds. Each
+timed run ends with a :func:`gc.collect`, so a run pays for freeing what it built
+even when that is cyclic garbage (micrograd's closures reference their own Values),
+as it does in a training loop's steady state.
 """
 
 from __future__ import annotations
@@ -17,57 +24,118 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tape import Tape
 from tests.benchmarks.workloads import GraphProblem, replay
 
-__all__ = ["Memory", "Timing", "library_memory", "time_runs", "traced_bytes"]
+__all__ = [
+    "Clock",
+    "Memory",
+    "Rounds",
+    "Spread",
+    "library_memory",
+    "rotation",
+    "run_rounds",
+    "traced_bytes",
+]
+
+Clock = Callable[[], float]
+"""Seconds from an arbitrary origin; :func:`time.process_time` by default."""
 
 
 @dataclass(frozen=True)
-class Timing:
-    """Seconds of each timed run (the warm-up run is not among them)."""
+class Spread:
+    """The median and range of a set of per-round figures."""
 
-    samples: tuple[float, ...]
+    median: float
+    low: float
+    high: float
 
-    @property
-    def median(self) -> float:
-        """The median run time in seconds."""
-        return statistics.median(self.samples)
+    @staticmethod
+    def of(values: Sequence[float]) -> Spread:
+        """The spread of ``values`` (at least one)."""
+        if not values:
+            raise ValueError("a spread needs at least one value")
+        return Spread(statistics.median(values), min(values), max(values))
 
 
-def time_runs(
-    prepare: Callable[[], Callable[[], object]],
+@dataclass(frozen=True)
+class Rounds:
+    """Seconds of every timed run: ``seconds[r][i]`` is implementation ``names[i]`` in round ``r``."""
+
+    names: tuple[str, ...]
+    seconds: tuple[tuple[float, ...], ...]
+
+    def samples(self, name: str) -> tuple[float, ...]:
+        """Seconds of ``name``'s run in each round, in round order."""
+        i = self.names.index(name)
+        return tuple(row[i] for row in self.seconds)
+
+    def median(self, name: str) -> float:
+        """``name``'s median run time in seconds."""
+        return statistics.median(self.samples(name))
+
+    def ratios(self, top: str, bottom: str) -> tuple[float, ...]:
+        """``top / bottom`` in each round (rounds where ``bottom`` took no measurable time are left out)."""
+        return tuple(a / b for a, b in zip(self.samples(top), self.samples(bottom)) if b > 0.0)
+
+
+def rotation(names: Sequence[str], round_index: int) -> list[str]:
+    """The order of round ``round_index``: ``names`` rotated to start at ``round_index mod len(names)``."""
+    start = round_index % len(names)
+    return [*names[start:], *names[:start]]
+
+
+def run_rounds(
+    prepares: Mapping[str, Callable[[], Callable[[], object]]],
     *,
-    repeat: int,
-    min_time: float,
-    max_runs: int = 200,
-) -> tuple[Timing, object]:
-    """Warm up once, then time ``repeat`` runs, and more (up to ``max_runs``) until ``min_time`` seconds pass.
+    rounds: int,
+    min_time: float = 0.0,
+    max_rounds: int = 200,
+    warmup_rounds: int = 1,
+    clock: Clock = time.process_time,
+) -> Rounds:
+    """Time every implementation once per round, in rotated order, after ``warmup_rounds`` untimed rounds.
 
-    Returns the timings and the warm-up run's output (for checking results).
+    Runs at least ``rounds`` timed rounds, and more, up to ``max_rounds``, until the
+    timed runs add up to ``min_time`` seconds; the count is rounded up to a multiple
+    of the number of implementations, so each one leads a round equally often.
     """
-    output = prepare()()
-    samples: list[float] = []
-    clock = time.perf_counter
+    names = tuple(prepares)
+    if not names:
+        raise ValueError("run_rounds needs at least one implementation")
+    if rounds < 1 or max_rounds < rounds or min_time < 0.0 or warmup_rounds < 0:
+        raise ValueError(
+            "need 1 <= rounds <= max_rounds, min_time >= 0 and warmup_rounds >= 0, got "
+            f"rounds={rounds}, max_rounds={max_rounds}, min_time={min_time}, warmup_rounds={warmup_rounds}"
+        )
+    k = len(names)
+    table: list[tuple[float, ...]] = []
+    spent = 0.0
     gc.collect()
     gc.freeze()
     try:
-        began = clock()
-        while len(samples) < repeat or (clock() - began < min_time and len(samples) < max_runs):
-            thunk = prepare()
-            gc.collect()
-            start = clock()
-            thunk()  # its output is dropped at once: freeing it is timed too
-            gc.collect()
-            samples.append(clock() - start)
-            del thunk
+        for r in range(warmup_rounds):
+            for name in rotation(names, r):
+                prepares[name]()()
+        while len(table) < rounds or (spent < min_time and len(table) < max_rounds) or len(table) % k:
+            seconds: dict[str, float] = {}
+            for name in rotation(names, len(table)):
+                thunk = prepares[name]()
+                gc.collect()
+                start = clock()
+                thunk()  # its output is dropped at once: freeing it is timed too
+                gc.collect()
+                seconds[name] = clock() - start
+                del thunk
+            table.append(tuple(seconds[name] for name in names))
+            spent += sum(seconds.values())
     finally:
         gc.unfreeze()
     gc.collect()
-    return Timing(tuple(samples)), output
+    return Rounds(names, tuple(table))
 
 
 def traced_bytes(record: Callable[[], Sequence[object]]) -> tuple[int, int]:
@@ -119,9 +187,9 @@ def library_memory(problem: GraphProblem) -> Memory:
         del values
         gc.collect()
         tape_only = tracemalloc.get_traced_memory()[0] - before
-        nodes = len(t)
-        del t
     finally:
         tracemalloc.stop()
+    nodes = len(t.nodes)
+    del t
     gc.collect()
     return Memory(nodes, tape_only, total)

@@ -1,8 +1,9 @@
-"""The results table, the targets from issue 6, and the JSON dump.
+"""The results table and the JSON dump.
 
-One row per workload: the median time per step of each implementation, the
-ratios library/baseline, micrograd/library and library/torch, and each target
-marked met or not; plus one row for W2's memory per recorded node.
+One line per workload with the median time of each implementation, and under it
+one line per ratio: the median and the range (min..max) of the per-round ratios,
+and the targets on that ratio marked met or not by the median. A last row gives
+W2's memory per recorded node.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ import json
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.benchmarks.measure import Memory, Timing
+from tests.benchmarks.measure import Memory, Rounds, Spread
+from tests.benchmarks.suite import IMPLEMENTATIONS, RATIOS, Target, Workload
 
 __all__ = [
-    "IMPLEMENTATIONS",
-    "RATIOS",
-    "Cell",
     "MemoryRow",
     "Row",
-    "Target",
     "format_bytes",
+    "format_ratio",
     "format_seconds",
     "machine",
     "render",
@@ -31,80 +32,30 @@ __all__ = [
     "write_json",
 ]
 
-IMPLEMENTATIONS = ("library", "baseline", "micrograd", "torch")
-RATIOS: dict[str, tuple[str, str]] = {
-    "lib/base": ("library", "baseline"),
-    "mg/lib": ("micrograd", "library"),
-    "lib/torch": ("library", "torch"),
-}
-"""Each ratio column: (numerator, denominator) implementations, by median time."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One implementation on one workload: its timing, or why it was not run."""
-
-    timing: Timing | None = None
-    skipped: str = ""
-    discrepancy: float | None = None
-    """Largest difference from the library's result, relative to its scale (``None``: not compared)."""
-    tolerance: float = 1e-9
-
-    @property
-    def agrees(self) -> bool | None:
-        """Whether the result matches the library's within :attr:`tolerance`."""
-        return None if self.discrepancy is None else self.discrepancy <= self.tolerance
-
-
-@dataclass(frozen=True)
-class Target:
-    """A target of issue 6: ``what`` (a ratio of :data:`RATIOS`, or bytes) ``<=`` or ``>=`` ``threshold``."""
-
-    what: str
-    threshold: float
-    at_most: bool
-    unit: str = "x"
-    value: float | None = None
-
-    @property
-    def met(self) -> bool | None:
-        """``None`` when the value could not be measured."""
-        if self.value is None:
-            return None
-        return self.value <= self.threshold if self.at_most else self.value >= self.threshold
-
-    def label(self) -> str:
-        sign = "<=" if self.at_most else ">="
-        verdict = {True: "met", False: "NOT MET", None: "n/a"}[self.met]
-        return f"{self.what} {sign} {self.threshold:g}{self.unit}: {verdict}"
-
-    def filled(self, value: float | None) -> Target:
-        return Target(self.what, self.threshold, self.at_most, self.unit, value)
-
 
 @dataclass(frozen=True)
 class Row:
-    """One workload: a cell per implementation and the targets on its ratios."""
+    """A workload with its rounds of timings and the discrepancies its cross-check found."""
 
-    key: str
-    title: str
-    unit: str
-    cells: dict[str, Cell]
-    targets: tuple[Target, ...] = ()
+    workload: Workload
+    rounds: Rounds
+    discrepancies: dict[str, float] = field(default_factory=dict)
 
     def median(self, name: str) -> float | None:
-        cell = self.cells.get(name)
-        return cell.timing.median if cell is not None and cell.timing is not None else None
+        """``name``'s median seconds per run, ``None`` when it was not timed."""
+        return self.rounds.median(name) if name in self.rounds.names else None
 
-    def ratio(self, which: str) -> float | None:
+    def ratio(self, which: str) -> Spread | None:
+        """The spread of the per-round ratio ``which`` (a key of :data:`RATIOS`), if both sides ran."""
         top, bottom = RATIOS[which]
-        a, b = self.median(top), self.median(bottom)
-        return None if a is None or b is None or b == 0.0 else a / b
+        if top not in self.rounds.names or bottom not in self.rounds.names:
+            return None
+        values = self.rounds.ratios(top, bottom)
+        return Spread.of(values) if values else None
 
-    def with_targets(self) -> Row:
-        """This row with each target's value filled in from its ratios."""
-        filled = tuple(t.filled(self.ratio(t.what)) for t in self.targets)
-        return Row(self.key, self.title, self.unit, self.cells, filled)
+    def targets_on(self, which: str) -> tuple[Target, ...]:
+        """The workload's targets on ratio ``which``."""
+        return tuple(t for t in self.workload.targets if t.what == which)
 
 
 @dataclass(frozen=True)
@@ -118,13 +69,10 @@ class MemoryRow:
 
     @property
     def micrograd_per_value(self) -> float | None:
+        """Bytes micrograd allocates per Value, when it was measured."""
         if self.micrograd_bytes is None or not self.micrograd_values:
             return None
         return self.micrograd_bytes / self.micrograd_values
-
-    def with_target(self) -> MemoryRow:
-        target = self.target.filled(self.library.tape_per_node)
-        return MemoryRow(self.library, self.micrograd_bytes, self.micrograd_values, target)
 
 
 # --- formatting -----------------------------------------------------------------------------
@@ -141,54 +89,72 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def format_bytes(value: float | None) -> str:
+    """Whole bytes, or an em dash."""
     return "—" if value is None else f"{value:.0f} B"
 
 
-def _format_ratio(value: float | None) -> str:
+def format_ratio(value: float | None) -> str:
+    """Three significant digits (whole numbers from 1000 on) and an ``x``; an em dash for none."""
     if value is None:
         return "—"
     return f"{value:.3g}x" if value < 1000 else f"{value:.0f}x"
 
 
-def render(rows: list[Row], memory: MemoryRow | None) -> str:
-    """The one table: times, ratios and targets."""
-    header = ["workload", *IMPLEMENTATIONS, "lib/base", "mg/lib", "lib/torch", "targets"]
-    lines: list[list[str]] = []
-    for row in rows:
-        filled = row.with_targets()
-        lines.append(
-            [
-                f"{row.key} {row.title}",
-                *(format_seconds(row.median(name)) for name in IMPLEMENTATIONS),
-                *(_format_ratio(row.ratio(which)) for which in RATIOS),
-                "; ".join(t.label() for t in filled.targets),
-            ]
-        )
-    if memory is not None:
-        filled_memory = memory.with_target()
-        mg = memory.micrograd_per_value
-        lines.append(
-            [
-                "W2 memory held per recorded node",
-                format_bytes(memory.library.tape_per_node),
-                "—",
-                format_bytes(mg),
-                "—",
-                "—",
-                _format_ratio(None if mg is None else mg / memory.library.tape_per_node),
-                "—",
-                filled_memory.target.label(),
-            ]
-        )
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+def _targets(targets: Sequence[Target], spread: Spread | None) -> str:
+    return "; ".join(f"target {t.label()}: {t.verdict(spread)}" for t in targets)
 
-    def fmt(cells: list[str]) -> str:
+
+def render(rows: Sequence[Row], memory: MemoryRow | None) -> str:
+    """The table: median times per workload, then each ratio's median, range and targets."""
+    columns = [name for name in IMPLEMENTATIONS if any(name in row.workload.implementations for row in rows)]
+    header = ["workload", *columns, "rounds"]
+    mains: list[list[str]] = []
+    subs: list[list[list[str]]] = []
+    for row in rows:
+        cells = [
+            format_seconds(row.median(name)) if name in row.workload.implementations else ""
+            for name in columns
+        ]
+        mains.append([f"{row.workload.key} {row.workload.title}", *cells, str(len(row.rounds.seconds))])
+        lines = []
+        for which in row.workload.ratios:
+            spread = row.ratio(which)
+            ranged = "" if spread is None else f"({format_ratio(spread.low)}..{format_ratio(spread.high)})"
+            median = None if spread is None else spread.median
+            lines.append([which, format_ratio(median), ranged, _targets(row.targets_on(which), spread)])
+        subs.append(lines)
+    if memory is not None:
+        mg = memory.micrograd_per_value
+        per_node = memory.library.tape_per_node
+        cells = [
+            {"library": format_bytes(per_node), "micrograd": format_bytes(mg)}.get(n, "—") for n in columns
+        ]
+        mains.append(["W2 memory held per recorded node", *cells, ""])
+        tape_spread = Spread(per_node, per_node, per_node)
+        subs.append(
+            [
+                ["mg/lib", format_ratio(None if mg is None else mg / per_node), "", ""],
+                ["tape", format_bytes(per_node), "", _targets((memory.target,), tape_spread)],
+            ]
+        )
+    widths = [max(len(line[i]) for line in [header, *mains]) for i in range(len(header))]
+    sub_widths = [max([0, *(len(line[i]) for lines in subs for line in lines)]) for i in range(3)]
+
+    def main_line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        middle = [c.rjust(w) for c, w in zip(cells[1:-1], widths[1:-1])]
-        return "  ".join([first, *middle, cells[-1]]).rstrip()
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]).rstrip()
+
+    def sub_line(cells: list[str]) -> str:
+        name, median, ranged, targets = cells
+        parts = [name.ljust(sub_widths[0]), median.rjust(sub_widths[1]), ranged.ljust(sub_widths[2]), targets]
+        return ("    " + "  ".join(parts)).rstrip()
 
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
+    out = [main_line(header), rule]
+    for cells, lines in zip(mains, subs):
+        out.append(main_line(cells))
+        out.extend(sub_line(line) for line in lines)
+    return "\n".join(out)
 
 
 # --- machine and JSON -----------------------------------------------------------------------
@@ -217,60 +183,88 @@ def machine(versions: dict[str, str | None]) -> dict[str, object]:
     }
 
 
-def _timing_json(cell: Cell) -> dict[str, object]:
-    out: dict[str, object] = {}
-    if cell.timing is not None:
-        out["median_seconds"] = cell.timing.median
-        out["samples_seconds"] = list(cell.timing.samples)
-    else:
-        out["skipped"] = cell.skipped
-    if cell.discrepancy is not None:
-        out["discrepancy_from_library"] = cell.discrepancy
-        out["tolerance"] = cell.tolerance
-        out["agrees"] = cell.agrees
-    return out
+def _spread_json(spread: Spread | None) -> dict[str, float] | None:
+    return None if spread is None else {"median": spread.median, "min": spread.low, "max": spread.high}
 
 
-def _target_json(target: Target) -> dict[str, object]:
+def _target_json(target: Target, spread: Spread | None) -> dict[str, object]:
     return {
         "what": target.what,
         "threshold": target.threshold,
         "at_most": target.at_most,
-        "value": target.value,
-        "met": target.met,
+        "note": target.note,
+        "value": None if spread is None else spread.median,
+        "met": None if spread is None else target.meets(spread.median),
+        "verdict": target.verdict(spread),
+    }
+
+
+def _row_json(row: Row) -> dict[str, object]:
+    implementations: dict[str, object] = {}
+    for name in row.workload.implementations:
+        if name in row.rounds.names:
+            timed: dict[str, object] = {
+                "median_seconds": row.rounds.median(name),
+                "seconds_per_round": list(row.rounds.samples(name)),
+            }
+            if name in row.discrepancies:
+                timed["discrepancy_from_library"] = row.discrepancies[name]
+            implementations[name] = timed
+        else:
+            implementations[name] = {"skipped": row.workload.skipped().get(name, "not run")}
+    ratios: dict[str, object] = {}
+    for which in row.workload.ratios:
+        top, bottom = RATIOS[which]
+        per_round = row.rounds.ratios(top, bottom) if {top, bottom} <= set(row.rounds.names) else ()
+        ratios[which] = {**(_spread_json(row.ratio(which)) or {}), "per_round": list(per_round)}
+    return {
+        "title": row.workload.title,
+        "step": row.workload.unit,
+        "rounds": len(row.rounds.seconds),
+        "clock": getattr(row.workload.clock, "__qualname__", repr(row.workload.clock)),
+        "implementations": implementations,
+        "ratios": ratios,
+        "targets": [_target_json(t, row.ratio(t.what)) for t in row.workload.targets],
     }
 
 
 def to_json(
-    rows: list[Row], memory: MemoryRow | None, settings: dict[str, object], versions: dict[str, str | None]
+    rows: Sequence[Row],
+    memory: MemoryRow | None,
+    settings: dict[str, object],
+    versions: dict[str, str | None],
 ) -> dict[str, object]:
     """Every figure of the run, with the machine and settings."""
-    workloads: dict[str, object] = {}
-    for row in rows:
-        filled = row.with_targets()
-        workloads[row.key] = {
-            "title": row.title,
-            "step": row.unit,
-            "implementations": {name: _timing_json(cell) for name, cell in row.cells.items()},
-            "ratios": {which: row.ratio(which) for which in RATIOS},
-            "targets": [_target_json(t) for t in filled.targets],
-        }
-    out: dict[str, object] = {"machine": machine(versions), "settings": settings, "workloads": workloads}
+    out: dict[str, object] = {
+        "machine": machine(versions),
+        "settings": settings,
+        "workloads": {row.workload.key: _row_json(row) for row in rows},
+    }
     if memory is not None:
-        filled_memory = memory.with_target()
+        per_node = memory.library.tape_per_node
         out["memory_W2"] = {
             "library_nodes": memory.library.nodes,
             "library_tape_bytes": memory.library.tape_bytes,
-            "library_tape_bytes_per_node": memory.library.tape_per_node,
+            "library_tape_bytes_per_node": per_node,
             "library_total_bytes_with_values": memory.library.total_bytes,
             "library_total_bytes_per_node_with_values": memory.library.total_per_node,
             "micrograd_values": memory.micrograd_values,
             "micrograd_bytes": memory.micrograd_bytes,
             "micrograd_bytes_per_value": memory.micrograd_per_value,
-            "target": _target_json(filled_memory.target),
+            "target": _target_json(memory.target, Spread(per_node, per_node, per_node)),
         }
     return out
 
 
 def write_json(path: Path, data: dict[str, object]) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write ``data`` to ``path`` as indented JSON, atomically (a temporary file, then a rename)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -7,6 +7,8 @@ order and, for W2, the same op sequence. Only this module's ``library_*``
 functions use the library's training API; they use its public API only.
 
 - W1: MLP 2-16-16-1 (relu), MSE over a full batch of 100 points, one SGD step (lr 0.01).
+- W1 scalar: the same step written as the README's first example: a per-example
+  loss on scalar Values (``MLP.apply`` per point), summed with ``tape.vsum``.
 - W2: a scalar expression graph of about 40,000 recorded ops (add, mul, relu over
   100 leaves), forward and backward.
 - W3: digits (standardised, 80% split), MLP 64-32-10 (relu), cross-entropy with
@@ -25,7 +27,7 @@ import optimizers
 import tape
 from functional_nn import datasets, random
 from functional_nn.dataloader import Batch, DataLoader, Dataset, train_test_split
-from functional_nn.loss import cross_entropy_with_logits_batch, mse_loss_batch
+from functional_nn.loss import cross_entropy_with_logits_batch, mse_loss, mse_loss_batch
 from functional_nn.mlp import MLP, Params
 from tape import Scalar
 
@@ -39,6 +41,7 @@ __all__ = [
     "RegressionProblem",
     "digits_problem",
     "graph_problem",
+    "library_w1_scalar_step",
     "library_w1_step",
     "library_w2",
     "library_w3_epoch",
@@ -91,6 +94,31 @@ def library_w1_step(
         return mse_loss_batch([out[0] for out in outputs], targets)
 
     loss_and_grad = tape.value_and_grad(loss, arrays=arrays)
+    optimizer = optimizers.sgd(problem.lr)
+    state = optimizer.init(problem.params)
+
+    def step(params: Params) -> tuple[float, Params]:
+        value, grads = loss_and_grad(params, xs, ys)
+        new_params, _ = optimizer.step(params, grads, state)
+        return value, new_params
+
+    return step
+
+
+def library_w1_scalar_step(problem: RegressionProblem) -> Callable[[Params], tuple[float, Params]]:
+    """W1 as the README's first example writes it: one scalar loss per example, then an SGD step.
+
+    ``params -> (loss before the step, new params)``, the same numbers as
+    :func:`library_w1_step`, recording one node per neuron and example.
+    """
+    model = problem.model
+    xs, ys = problem.inputs, problem.targets
+
+    def loss(params: Params, inputs: Sequence[Sequence[float]], targets: Sequence[float]) -> Scalar:
+        losses = [mse_loss(model.apply(params, x)[0], y) for x, y in zip(inputs, targets)]
+        return tape.vsum(losses) / len(losses)
+
+    loss_and_grad = tape.value_and_grad(loss)
     optimizer = optimizers.sgd(problem.lr)
     state = optimizer.init(problem.params)
 

@@ -1,0 +1,336 @@
+"""The benchmark's rows: each workload's implementations, its ratios and targets, and the cross-check.
+
+A :class:`Workload` names its implementations (the library first, as the
+reference), the ratios the table shows and the targets on them. Before anything
+is timed, :func:`check` runs every implementation once and compares its result
+with the library's; a difference beyond the tolerance raises :class:`Mismatch`.
+The builders (:func:`w1` ... :func:`w4`) take a problem, so the smoke test checks
+the very rows the benchmark times, at a small size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from functional_nn import Params
+from tape.tree import tree_leaves
+from tests.benchmarks import baseline, external
+from tests.benchmarks.external import Prepared
+from tests.benchmarks.measure import Clock, Spread
+from tests.benchmarks.workloads import (
+    DigitsProblem,
+    GraphProblem,
+    RegressionProblem,
+    library_w1_scalar_step,
+    library_w1_step,
+    library_w2,
+    library_w3_epoch,
+    library_w4,
+)
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "RATIOS",
+    "TOLERANCE",
+    "Implementation",
+    "Mismatch",
+    "Target",
+    "Workload",
+    "check",
+    "discrepancy",
+    "trained_params",
+    "w1",
+    "w1_scalar",
+    "w2",
+    "w3",
+    "w4",
+]
+
+IMPLEMENTATIONS = ("library", "baseline", "micrograd", "torch", "floats")
+"""Every implementation a row may have, in the table's column order; ``library`` is the reference."""
+
+RATIOS: dict[str, tuple[str, str]] = {
+    "lib/base": ("library", "baseline"),
+    "mg/lib": ("micrograd", "library"),
+    "lib/torch": ("library", "torch"),
+    "mg/floats": ("micrograd", "floats"),
+}
+"""Each ratio: (numerator, denominator) implementations, taken per round."""
+
+TOLERANCE = 1e-9
+"""How far another implementation's result may be from the library's, relative to its scale."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target on a ratio of :data:`RATIOS` (or on bytes): ``what <= threshold`` or ``what >= threshold``."""
+
+    what: str
+    threshold: float
+    at_most: bool
+    unit: str = "x"
+    note: str = ""
+    """Shown after the threshold, e.g. which mode of the library the target is for."""
+
+    def meets(self, value: float) -> bool:
+        """Whether ``value`` is on the right side of the threshold."""
+        return value <= self.threshold if self.at_most else value >= self.threshold
+
+    def label(self) -> str:
+        """``"<= 1.5x"``, with the note in parentheses."""
+        sign = "<=" if self.at_most else ">="
+        note = f" ({self.note})" if self.note else ""
+        return f"{sign} {self.threshold:g}{self.unit}{note}"
+
+    def verdict(self, spread: Spread | None) -> str:
+        """Met or not by the median; says so when some rounds fell on the other side."""
+        if spread is None:
+            return "n/a"
+        met = self.meets(spread.median)
+        low, high = self.meets(spread.low), self.meets(spread.high)
+        if met:
+            return "met" if low and high else "met (not in every round)"
+        return "NOT MET" if not (low or high) else "NOT MET (met in some rounds)"
+
+
+def _same(output: object) -> object:
+    return output
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One way to run a workload: ``prepare()`` (untimed) gives the thunk to time.
+
+    ``result`` turns the thunk's output into the library's form (floats, params);
+    ``expected`` picks the part of the library's result it must match (all of it
+    by default; W2's float evaluation computes the output only).
+    """
+
+    prepare: Callable[[], Callable[[], object]]
+    result: Callable[[object], object] = _same
+    expected: Callable[[object], object] = _same
+
+    @staticmethod
+    def of(prepared: Prepared) -> Implementation:
+        """An implementation from an external adapter's ``(prepare, convert)``."""
+        prepare, convert = prepared
+        return Implementation(prepare, convert)
+
+
+def _thunk(run: Callable[[], object]) -> Implementation:
+    """An implementation needing no set-up between runs."""
+    return Implementation(lambda: run)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row of the table: implementations by name (a ``str`` is why it is not run), ratios, targets."""
+
+    key: str
+    title: str
+    unit: str
+    implementations: dict[str, Implementation | str]
+    ratios: tuple[str, ...]
+    targets: tuple[Target, ...] = ()
+    notes: tuple[str, ...] = ()
+    """Said under the table about this row."""
+    clock: Clock = time.process_time
+    """What each run is timed with: CPU time of this process, as every row so far runs in one process
+    (a row whose work runs in other processes would need wall-clock time, :func:`time.perf_counter`)."""
+
+    def runnable(self) -> dict[str, Implementation]:
+        """The implementations that run, in column order, the library first."""
+        return {n: i for n, i in self.implementations.items() if isinstance(i, Implementation)}
+
+    def skipped(self) -> dict[str, str]:
+        """Why each implementation that does not run is left out."""
+        return {n: i for n, i in self.implementations.items() if isinstance(i, str)}
+
+
+class Mismatch(Exception):
+    """An implementation's result differs from the library's: the benchmark stops before timing."""
+
+
+def discrepancy(reference: object, other: object) -> float:
+    """The largest difference between two results' floats, relative to the reference's scale (>= 1).
+
+    ``inf`` when they hold different numbers of floats; ``nan`` when a difference is NaN.
+    """
+    a = [float(x) for x in tree_leaves(reference)]
+    b = [float(x) for x in tree_leaves(other)]
+    if len(a) != len(b):
+        return math.inf
+    scale = max([1.0, *(abs(x) for x in a)])
+    differences = [abs(x - y) for x, y in zip(a, b)]
+    if any(math.isnan(d) for d in differences):
+        return math.nan
+    return max([0.0, *differences]) / scale
+
+
+def check(workload: Workload, *, tolerance: float = TOLERANCE) -> dict[str, float]:
+    """Run each implementation once and compare it with the library's result; the discrepancies by name.
+
+    This is also every implementation's warm-up. Raises :class:`Mismatch` naming the
+    workload, the implementation and the size of the difference when one is beyond
+    ``tolerance``, or when the library's own result is not finite.
+    """
+    implementations = workload.runnable()
+    if next(iter(implementations), None) != "library":
+        raise ValueError(f"{workload.key}: the library must be the first implementation")
+    results = {name: i.result(i.prepare()()) for name, i in implementations.items()}
+    reference = results["library"]
+    leaves = [float(x) for x in tree_leaves(reference)]
+    if not leaves or not all(math.isfinite(x) for x in leaves):
+        raise Mismatch(f"{workload.key}: the library's result is empty or not finite")
+    found: dict[str, float] = {}
+    for name, implementation in implementations.items():
+        if name == "library":
+            continue
+        expected = implementation.expected(reference)
+        mine, theirs = len(tree_leaves(results[name])), len(tree_leaves(expected))
+        prefix = f"{workload.key} {name}: result differs from the library's"
+        if mine != theirs:
+            raise Mismatch(f"{prefix}: it gives {mine} numbers where the library gives {theirs}")
+        difference = discrepancy(expected, results[name])
+        if not difference <= tolerance:
+            raise Mismatch(
+                f"{prefix}: they differ by {difference:.3g} of its scale (tolerance {tolerance:g})"
+            )
+        found[name] = difference
+    return found
+
+
+def _not_installed(name: str, prepared: Prepared | None) -> Implementation | str:
+    return f"{name} is not installed" if prepared is None else Implementation.of(prepared)
+
+
+def _baseline_params(output: object) -> object:
+    first, net = cast("tuple[object, baseline.Net]", output)
+    return first, baseline.to_params(net)
+
+
+def w1(problem: RegressionProblem) -> Workload:
+    """W1: one full-batch SGD step; the library on array nodes (as ``functional_nn.train`` runs)."""
+    step = library_w1_step(problem)
+    net = baseline.from_params(problem.params)
+    xs = [list(x) for x in problem.inputs]
+    ys = list(problem.targets)
+    return Workload(
+        "W1",
+        f"MLP 2-16-16-1, MSE, {len(xs)} points, SGD step",
+        "one SGD step",
+        {
+            "library": _thunk(lambda: step(problem.params)),
+            "baseline": Implementation(
+                lambda: lambda: baseline.mse_step(net, xs, ys, problem.lr), _baseline_params
+            ),
+            "micrograd": _not_installed("micrograd", external.micrograd_w1(problem)),
+            "torch": _not_installed("torch", external.torch_w1(problem)),
+        },
+        ("lib/base", "mg/lib", "lib/torch"),
+        (Target("lib/base", 1.5, at_most=True), Target("mg/lib", 100.0, at_most=False)),
+    )
+
+
+def w1_scalar(problem: RegressionProblem) -> Workload:
+    """W1 written as the README's first example: per-example scalar Values, ``value_and_grad``, SGD."""
+    step = library_w1_scalar_step(problem)
+    net = baseline.from_params(problem.params)
+    xs = [list(x) for x in problem.inputs]
+    ys = list(problem.targets)
+    return Workload(
+        "W1 scalar",
+        f"same step, per-example Values, {len(xs)} points",
+        "one SGD step",
+        {
+            "library": _thunk(lambda: step(problem.params)),
+            "baseline": Implementation(
+                lambda: lambda: baseline.mse_step(net, xs, ys, problem.lr), _baseline_params
+            ),
+            "micrograd": _not_installed("micrograd", external.micrograd_w1(problem)),
+        },
+        ("lib/base", "mg/lib"),
+        notes=("W1 scalar: the library records one node per neuron and example, as micrograd does.",),
+    )
+
+
+def w2(problem: GraphProblem) -> Workload:
+    """W2: a random scalar graph, forward and backward; ``floats`` evaluates it on bare floats only."""
+    return Workload(
+        "W2",
+        f"graph of {len(problem.program):,} scalar ops, fwd + bwd",
+        "forward + backward",
+        {
+            "library": _thunk(lambda: library_w2(problem)),
+            "baseline": _thunk(lambda: baseline.graph_gradient(problem)),
+            "micrograd": _not_installed("micrograd", external.micrograd_w2(problem)),
+            "torch": _not_installed("torch", external.torch_w2(problem)),
+            "floats": Implementation(lambda: lambda: baseline.graph_output(problem), expected=_output),
+        },
+        ("lib/base", "mg/lib", "lib/torch", "mg/floats"),
+        (Target("mg/lib", 8.0, at_most=False, note="eager"), Target("mg/lib", 30.0, at_most=False)),
+        ("W2 floats: the same graph evaluated on bare Python floats, forward only (no autodiff).",),
+    )
+
+
+def _output(reference: object) -> object:
+    out, _ = cast("tuple[float, list[float]]", reference)
+    return out
+
+
+def _batches(problem: DigitsProblem) -> list[tuple[list[list[float]], list[int]]]:
+    return [([list(x) for x in b.inputs], list(b.labels())) for b in problem.batches()]
+
+
+def w3(problem: DigitsProblem) -> Workload:
+    """W3: one epoch of Adam on the digits, the library on array nodes."""
+    epoch = library_w3_epoch(problem)
+    net = baseline.from_params(problem.params)
+    batches = _batches(problem)
+    return Workload(
+        "W3",
+        f"digits 64-32-10, Adam, {len(batches)} batches of {problem.batch_size}",
+        "one epoch",
+        {
+            "library": _thunk(lambda: epoch(problem.params)),
+            "baseline": Implementation(
+                lambda: lambda: baseline.cross_entropy_epoch(net, batches, problem.lr), _baseline_params
+            ),
+            "micrograd": "micrograd has no exp or log for cross-entropy, and an epoch would take minutes: "
+            "about 7,000 Values per example",
+            "torch": _not_installed("torch", external.torch_w3(problem)),
+        },
+        ("lib/base", "lib/torch"),
+        (Target("lib/base", 1.5, at_most=True),),
+    )
+
+
+def trained_params(problem: DigitsProblem) -> Params:
+    """The params after one epoch of W3 (computed by the baseline): what W4 infers with."""
+    _, net = baseline.cross_entropy_epoch(baseline.from_params(problem.params), _batches(problem), problem.lr)
+    return baseline.to_params(net)
+
+
+def w4(problem: DigitsProblem) -> Workload:
+    """W4: inference on floats over the test split with the params :func:`trained_params` gives."""
+    params = trained_params(problem)
+    net = baseline.from_params(params)
+    rows = [list(x) for x in problem.test.inputs]
+    forward_one = baseline.forward_one
+    return Workload(
+        "W4",
+        f"inference on floats, {len(rows)} test rows",
+        "whole test split",
+        {
+            "library": _thunk(lambda: library_w4(problem, params)),
+            "baseline": _thunk(lambda: [forward_one(net, x) for x in rows]),
+            "micrograd": "micrograd evaluates only by recording a graph",
+            "torch": _not_installed("torch", external.torch_w4(problem, params)),
+        },
+        ("lib/base", "lib/torch"),
+        (Target("lib/base", 1.2, at_most=True),),
+    )
