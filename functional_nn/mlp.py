@@ -277,9 +277,12 @@ class MLP:
             if len(layers) != len(self.sizes):
                 raise ValueError(f"expected {len(self.sizes)} layers, got {len(layers)}")
             h: Array | arrays.Rows | Sequence[Sequence[float]] = xs
+            fuse = self.activation == "relu" and factors is None  # relu then linear: one fused op
             for i, layer_params in enumerate(layers):
-                h = arrays.linear(layer_params["weight"], layer_params["bias"], h)  # type: ignore[arg-type]  # weight: matrix, bias: vector
-                if i < last:
+                weight, bias = layer_params["weight"], layer_params["bias"]
+                layer = arrays.relu_linear if fuse and i > 0 else arrays.linear
+                h = layer(weight, bias, h)  # type: ignore[arg-type]  # weight: matrix, bias: vector
+                if i < last and not fuse:
                     if activation is not None:
                         h = activation(h)
                     if factors is not None:

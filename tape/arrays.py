@@ -39,7 +39,7 @@ from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
 from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
-from tape.ops.linear import linear
+from tape.ops.linear import linear, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
 from tape.ops.reductions import mean
 from tape.value import Scalar
@@ -64,6 +64,7 @@ __all__ = [
     "mean",
     "mse",
     "relu",
+    "relu_linear",
     "scale",
     "sigmoid",
     "stack",

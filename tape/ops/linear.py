@@ -15,7 +15,8 @@ from typing import Any, cast
 from tape.array import Array, Matrix, Rows, Vector, add_matrix, add_vector, as_data, record_array, tape_of
 from tape.core.node import Node
 from tape.core.op import define
-from tape.core.recording import is_zero
+from tape.core.recording import Recording, is_zero
+from tape.ops.elementwise import array_relu, relu_kernel
 from tape.ops.reductions import dot
 from tape.validate import HoldsTracked
 from tape.value import Scalar
@@ -86,6 +87,94 @@ def _linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
 LINEAR = define("linear", linear_kernel, vjp=_linear_vjp, jvp=_linear_jvp, builtin=True)
 
 
+# --- relu then linear, fused: one op whose input is the relu's pre-activation ------------------
+
+
+def _relu_linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
+    W, H, slots = cast("tuple[Matrix, Matrix, tuple[int | None, int | None, int | None]]", node.saved)
+    w_at, b_at, z_at = slots
+    if z_at is not None:
+        # d/dZ of linear(W, b, relu(Z)): (g @ W) where Z > 0, else 0 (relu's partial);
+        # where the relu is off, the entry is 0 and its dot product is not computed.
+        columns = list(zip(*W, strict=True))
+        add_matrix(
+            grads,
+            z_at,
+            [
+                [sum(map(mul, row, col)) if h > 0.0 else 0.0 for col, h in zip(columns, hs, strict=True)]
+                for row, hs in zip(g, H, strict=True)
+            ],
+        )
+    if w_at is not None or b_at is not None:
+        g_columns = list(zip(*g, strict=True))
+        if w_at is not None:
+            h_columns = list(zip(*H, strict=True))
+            add_matrix(grads, w_at, [[sum(map(mul, gj, hi)) for hi in h_columns] for gj in g_columns])
+        if b_at is not None:
+            add_vector(grads, b_at, [sum(gj) for gj in g_columns])
+
+
+def _relu_linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
+    W, H, slots = saved
+    given = iter(tangents)
+    dW: Any
+    db: Any
+    dZ: Any
+    dW, db, dZ = (next(given) if at is not None else 0.0 for at in slots)
+    if not is_zero(dZ):  # the relu's tangent: dZ where Z > 0
+        dZ = [
+            [d if h > 0.0 else 0.0 for d, h in zip(dr, hr, strict=True)] for dr, hr in zip(dZ, H, strict=True)
+        ]
+    if all(is_zero(t) for t in (dW, db, dZ)):
+        return 0.0
+    return _linear_jvp(value, (W, H, (0, 0, 0)), (dW, db, dZ))  # every tangent given, in order
+
+
+def _relu_linear_forward(W: Matrix, b: Vector | None, Z: Matrix) -> Matrix:
+    return linear_kernel(W, b, tuple(tuple(map(relu_kernel, row)) for row in Z))
+
+
+RELU_LINEAR = define(
+    "relu_linear", _relu_linear_forward, vjp=_relu_linear_vjp, jvp=_relu_linear_jvp, builtin=True
+)
+"""``linear(W, b, relu(Z))`` as one op: the relu's output is not a node of its own, and
+the backward pass skips the input-gradient entries the relu turns off."""
+
+
+def relu_linear(
+    W: Array | Sequence[Sequence[Scalar]],
+    b: Array | Sequence[Scalar] | None,
+    Z: Array | Sequence[Sequence[Scalar]],
+) -> Array | Rows:
+    """``linear(W, b, relu(Z))`` fused: the same numbers, one node, a cheaper backward pass."""
+    if not isinstance(Z, Array):
+        return linear(W, b, array_relu(Z))
+    if Z.ndim != 2:
+        raise ValueError("relu_linear takes a matrix Z (a batch of pre-activations)")
+    H = cast(Matrix, array_relu(cast(Matrix, Z.primal)))
+    recording = tape_of(W, b, Z)
+    w_data, b_data = _checked(W, b, H)
+    value = linear_kernel(w_data, b_data, H)
+    slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, Z))
+    parents = tuple(at for at in slots if at is not None)
+    return record_array(cast("Recording", recording), RELU_LINEAR, parents, value, (w_data, H, slots))
+
+
+def _checked(W: object, b: object, x_m: Matrix) -> tuple[Matrix, Vector | None]:
+    """``W`` and ``b`` as floats, checked against a batch ``x_m`` (what :func:`linear` checks)."""
+    w_data = as_data(W, "linear's W")
+    b_data = None if b is None else as_data(b, "linear's b")
+    if not (w_data and isinstance(w_data[0], tuple)) or (
+        b_data is not None and b_data and isinstance(b_data[0], tuple)
+    ):
+        raise ValueError("linear takes a matrix W, a vector b (or None) and a matrix X")
+    if len(w_data[0]) != len(x_m[0]):
+        raise ValueError(f"linear: W has {len(w_data[0])} columns but X rows have {len(x_m[0])} values")
+    if b_data is not None and len(b_data) != len(w_data):
+        raise ValueError(f"linear: W has {len(w_data)} rows but b has {len(b_data)} values")
+    return w_data, cast("Vector | None", b_data)
+
+
 def linear(
     W: Array | Sequence[Sequence[Scalar]],
     b: Array | Sequence[Scalar] | None,
@@ -98,21 +187,14 @@ def linear(
     """
     recording = tape_of(W, b, X)
     try:
-        w_data = as_data(W, "linear's W")
         x_data = as_data(X, "linear's X")
-        b_data = None if b is None else as_data(b, "linear's b")
+        if not (x_data and isinstance(x_data[0], tuple)):
+            raise ValueError("linear takes a matrix W, a vector b (or None) and a matrix X")
+        x_m = x_data
+        w_m, b_data = _checked(W, b, x_m)
     except HoldsTracked:
         return _scalar_linear(W, b, X)
-    if not (w_data and isinstance(w_data[0], tuple) and x_data and isinstance(x_data[0], tuple)) or (
-        b_data is not None and b_data and isinstance(b_data[0], tuple)
-    ):
-        raise ValueError("linear takes a matrix W, a vector b (or None) and a matrix X")
-    w_m, x_m = w_data, x_data
-    if len(w_m[0]) != len(x_m[0]):
-        raise ValueError(f"linear: W has {len(w_m[0])} columns but X rows have {len(x_m[0])} values")
-    if b_data is not None and len(b_data) != len(w_m):
-        raise ValueError(f"linear: W has {len(w_m)} rows but b has {len(b_data)} values")
-    value = linear_kernel(w_m, cast("Vector | None", b_data), x_m)
+    value = linear_kernel(w_m, b_data, x_m)
     if recording is None:
         return value
     slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, X))

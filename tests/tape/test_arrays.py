@@ -33,6 +33,7 @@ def _layer(p: PMap[str, object]) -> object:
 ARRAY_CASES: dict[str, Fun] = {
     "linear": lambda p: A.mean(_layer(p)),  # type: ignore[arg-type]
     "array_relu": lambda p: A.mean(A.relu(_layer(p))),  # type: ignore[arg-type]
+    "relu_linear": lambda p: A.mean(A.relu_linear(((0.5, -1.0), (2.0, 0.3)), p["b"], _layer(p))),  # type: ignore[arg-type]
     "array_tanh": lambda p: A.mean(A.tanh(_layer(p))),  # type: ignore[arg-type]
     "array_sigmoid": lambda p: A.mean(A.sigmoid(_layer(p))),  # type: ignore[arg-type]
     "array_leaky_relu": lambda p: A.mean(A.leaky_relu(_layer(p))),  # type: ignore[arg-type]
@@ -188,3 +189,21 @@ def test_stop_gradient_stops_an_array() -> None:
     grads = tape.grad(loss, arrays=True)({"w": [[1.0, 1.0]], "v": [[1.0, 1.0]]})
     assert grads["w"] == [[0.0, 0.0]]
     assert grads["v"] == [[2.0, 0.5]]
+
+
+@given(parameter_trees({"w": (3, 2), "b": (3,), "z": (4, 2)}, scalars(-2.0, 2.0, margin=1e-2)))
+def test_relu_linear_equals_linear_of_relu_bit_for_bit(params: PMap[str, object]) -> None:
+    def fused(p: PMap[str, object]) -> tape.Scalar:
+        return A.mean(A.relu_linear(p["w"], p["b"], p["z"]))  # type: ignore[arg-type]
+
+    def unfused(p: PMap[str, object]) -> tape.Scalar:
+        return A.mean(A.linear(p["w"], p["b"], A.relu(p["z"])))  # type: ignore[arg-type]
+
+    assert tape.value_and_grad(fused, arrays=True)(params) == tape.value_and_grad(unfused, arrays=True)(
+        params
+    )
+    assert A.relu_linear(params["w"], params["b"], params["z"]) == A.linear(  # type: ignore[arg-type]
+        params["w"],
+        params["b"],
+        A.relu(params["z"]),  # type: ignore[arg-type]
+    )
