@@ -172,7 +172,7 @@ def test_a_key_twice_at_any_depth_is_refused_by_name(tmp_path: Path, old: bytes,
         (("params", "layers.0.bias"), "['payload']['params']['layers.0.bias']"),
     ],
 )
-@pytest.mark.parametrize("number", [10**400, -(10**400), 2 * 10**308])
+@pytest.mark.parametrize("number", [10**400, -(10**400), 2 * 10**308], ids=["1e400", "-1e400", "2e308"])
 def test_an_integer_too_large_for_a_float_is_a_checkpoint_error_anywhere(
     tmp_path: Path, where: tuple[str, str], fragment: str, number: int
 ) -> None:

@@ -152,6 +152,7 @@ def test_a_transposed_second_moment_is_refused(tmp_path: Path, with_like: bool) 
         ((*ADAM_MU, 0, "bias", 2), 10**400, "too large for a float"),
         (("payload", "opt_state", "transform", "parts", 0, "transform"), "trace", "should hold exactly"),
     ],
+    ids=["negative step", "negative count", "negative nu", "int in mu", "huge int in mu", "renamed"],
 )
 def test_damaged_state_values_are_refused_by_key(
     tmp_path: Path, path: tuple[Any, ...], value: object, fragment: str

@@ -76,6 +76,10 @@ def transposed(matrix: StateValue) -> StateValue:
     return pvector([pvector(column) for column in zip(*matrix)])
 
 
+def repr_short(value: object) -> str:
+    return f"{value!r:.12}"
+
+
 def refused(state: object, params: object = PARAMS, optimizer: optimizers.Optimizer | None = None) -> str:
     with pytest.raises(StateError) as caught:
         check_state(state, params, optimizer)
@@ -196,7 +200,7 @@ def test_moment_values_must_be_finite_floats_and_second_moments_non_negative(
 # --- counts, keys and names ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [-1, True, 1.0, "2", None, -(10**400)])
+@pytest.mark.parametrize("value", [-1, True, 1.0, "2", None, -(10**400)], ids=repr_short)
 @pytest.mark.parametrize("path", [("step",), (*ADAM, "count"), ("transform", "parts", 1, "count")])
 def test_step_counts_are_non_negative_ints(path: tuple[object, ...], value: StateValue) -> None:
     message = refused(edited(adam_state(), path, lambda _: value))
