@@ -5,8 +5,15 @@
 A checkpoint file wraps params, optimizer state and metadata with a format id, a
 version and the SHA-256 of its payload. Saving writes a temporary file beside the
 target, flushes and fsyncs it and atomically replaces the target, so a crash
-leaves the old checkpoint or the new one, never half of one. Floats round-trip
+leaves the old checkpoint or the new one, never half of one (and a temporary file
+that :func:`remove_stale_temporaries` can tell from anyone else's). Floats round-trip
 bit-exactly (JSON holds their shortest round-tripping ``repr``). Never pickle.
+
+The checksum detects damage, not tampering: whoever edits a file can recompute it.
+Loading therefore checks everything behind it too: only regular files of at most
+``max_bytes`` are read, a JSON object may not give a key twice, no integer may be too
+large for a float, params must be finite numbers (of ``like``'s shapes, if given) and
+an optimizer state must fit them (:func:`optimizers.check_state`).
 
 >>> import tempfile, os
 >>> from pyrsistent import pmap, pvector
@@ -360,7 +367,10 @@ def _reason(error: OSError) -> str:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` all or nothing: a fsynced temporary file in the same
-    folder, atomically renamed over ``path``; the folder is fsynced too."""
+    folder, atomically renamed over ``path``; the folder is fsynced too.
+
+    The temporary file's name carries a digest of the first bytes of ``data``, so that
+    :func:`remove_stale_temporaries` can tell it from other files after a crash."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         handle, temporary = _create_temporary(folder, data)
