@@ -26,6 +26,7 @@ from functional_nn.serialization import (
     save_checkpoint,
     write_atomically,
 )
+from tests.functional_nn.cli_helpers import run_cli
 
 PARAMS: PMap[str, object] = pmap(
     {"layers": pvector([pmap({"weight": pvector([pvector([0.5, -1.0])]), "bias": pvector([0.25])})])}
@@ -310,3 +311,18 @@ def test_bad_arguments_to_remove_stale_temporaries(tmp_path: Path) -> None:
     for bad in (-1.0, float("nan"), True):
         with pytest.raises(ValueError, match="older_than"):
             remove_stale_temporaries(tmp_path, older_than=bad)
+
+
+@pytest.mark.xfail(
+    raises=FileNotFoundError,
+    strict=True,
+    reason="fnn train --out still removes every .checkpoint-*.tmp; it is to call remove_stale_temporaries",
+)
+def test_fnn_train_keeps_a_users_file_that_looks_temporary(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".checkpoint-mine.tmp").write_text("mine")
+    run_cli(
+        tmp_path, "train", "--dataset", "moons", "--hidden", "4", "--epochs", "1", "--quiet", "--out", "out"
+    ).ok()
+    assert (out / ".checkpoint-mine.tmp").read_text() == "mine"  # FileNotFoundError while the CLI deletes it
