@@ -5,8 +5,15 @@
 A checkpoint file wraps params, optimizer state and metadata with a format id, a
 version and the SHA-256 of its payload. Saving writes a temporary file beside the
 target, flushes and fsyncs it and atomically replaces the target, so a crash
-leaves the old checkpoint or the new one, never half of one. Floats round-trip
+leaves the old checkpoint or the new one, never half of one (and a temporary file
+that :func:`remove_stale_temporaries` can tell from anyone else's). Floats round-trip
 bit-exactly (JSON holds their shortest round-tripping ``repr``). Never pickle.
+
+The checksum detects damage, not tampering: whoever edits a file can recompute it.
+Loading therefore checks everything behind it too: only regular files of at most
+``max_bytes`` are read, a JSON object may not give a key twice, no integer may be too
+large for a float, params must be finite numbers (of ``like``'s shapes, if given) and
+an optimizer state must fit them (:func:`optimizers.check_state`).
 
 >>> import tempfile, os
 >>> from pyrsistent import pmap, pvector
@@ -25,23 +32,45 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 import secrets
+import stat
+import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from optimizers.state import OptState, state_from_json, state_to_json
+from optimizers.state import (
+    OptState,
+    Shape,
+    StateError,
+    array_shape,
+    combine_shapes,
+    state_from_json,
+    state_to_json,
+)
+from optimizers.validation import check_state
 from tape.tree import TreeError, named_parameters, tree_flatten, tree_structure, tree_unflatten
 
 FORMAT = "functional-nn-checkpoint"
 VERSION = 1
+
+MAX_CHECKPOINT_BYTES = 256 * 2**20
+"""The largest checkpoint file (256 MiB) that :func:`load_checkpoint` reads and
+:func:`save_checkpoint` writes unless given another ``max_bytes``: about three million
+parameters with their Adam moments."""
+
+STALE_AFTER_SECONDS = 60.0
+"""How long a temporary file of this library must have gone unmodified before
+:func:`remove_stale_temporaries` takes it for one left behind by a crash."""
 
 T = TypeVar("T")
 Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
@@ -116,15 +145,10 @@ def state_dict(params: object) -> StateDict:
     return out
 
 
-Shape: TypeAlias = "tuple[int, ...] | list[Shape]"
-"""``(rows, columns, ...)`` of a rectangular array; a list of its items' shapes if it is ragged."""
-
-
 def _shape(value: object, name: str) -> Shape:
     """The shape of a checkpoint's nested lists of finite numbers, or a CheckpointError."""
     if isinstance(value, (list, PVector, tuple)):
-        inner = [_shape(item, name) for item in value]
-        return _combine(inner)
+        return combine_shapes([_shape(item, name) for item in value])
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CheckpointError(f"parameter {name!r} holds a {type(value).__name__}, not a number")
     try:
@@ -134,20 +158,6 @@ def _shape(value: object, name: str) -> Shape:
     if not finite:
         raise CheckpointError(f"parameter {name!r} holds the non-finite value {value!r}")
     return ()
-
-
-def _model_shape(tree: object) -> Shape:
-    """The shape of a model's parameter; its leaves may be anything (even NaN): only structure counts."""
-    if isinstance(tree, (list, PVector, tuple)):
-        return _combine([_model_shape(item) for item in tree])
-    return ()
-
-
-def _combine(inner: list[Shape]) -> Shape:
-    first = inner[0] if inner else ()
-    if isinstance(first, tuple) and all(shape == first for shape in inner):
-        return (len(inner), *first)
-    return inner
 
 
 _INDEX = re.compile(r"(?:0|[1-9][0-9]*)\Z")
@@ -230,7 +240,7 @@ def _load_state_dict(state: Mapping[str, object], like: T | None) -> T | Params:
         )
     leaves: list[float] = []
     for name, tree in expected:
-        want, got = _model_shape(tree), _shape(state[name], name)
+        want, got = array_shape(tree), _shape(state[name], name)  # like's leaves may be anything, NaN too
         if want != got:
             raise CheckpointError(
                 f"parameter {name!r} has shape {got} in the checkpoint but {want} in the model"
@@ -297,6 +307,8 @@ def _check_json(value: object, where: str) -> None:
             repr(value)  # what json.dumps writes
         except ValueError as error:  # beyond sys.get_int_max_str_digits(): json.loads would refuse it
             raise CheckpointError(f"{where} is an integer with too many digits for JSON") from error
+        if abs(value) > sys.float_info.max:
+            raise CheckpointError(f"{where} is an integer too large for a float, which checkpoints refuse")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -321,10 +333,26 @@ def _check_json(value: object, where: str) -> None:
     )
 
 
-def _create_temporary(folder: str) -> tuple[int, str]:
-    """A new file beside the target; unlike ``mkstemp`` (mode 0600) its mode follows the umask."""
+_TEMPORARY = re.compile(r"\.checkpoint-([0-9a-f]{8})([0-9a-f]{8})\.tmp\Z")
+"""The name of a temporary file of :func:`write_atomically`: 8 random hex digits, then its tag."""
+
+_TAGGED_BYTES = 64
+
+
+def _tag(nonce: str, head: bytes) -> str:
+    """8 hex digits that tie a temporary file's name (``nonce``) to the first bytes it holds."""
+    digest = hashlib.blake2b(head[:_TAGGED_BYTES], digest_size=4, key=nonce.encode(), person=b"fnn-temporary")
+    return digest.hexdigest()
+
+
+def _create_temporary(folder: str, data: bytes) -> tuple[int, str]:
+    """A new file beside the target, named for :func:`remove_stale_temporaries` to recognise.
+
+    Unlike ``mkstemp`` (mode 0600) its mode follows the umask.
+    """
     for _ in range(100):
-        temporary = os.path.join(folder, f".checkpoint-{secrets.token_hex(8)}.tmp")
+        nonce = secrets.token_hex(4)
+        temporary = os.path.join(folder, f".checkpoint-{nonce}{_tag(nonce, data)}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         try:
             return os.open(temporary, flags, 0o666), temporary
@@ -339,10 +367,13 @@ def _reason(error: OSError) -> str:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` all or nothing: a fsynced temporary file in the same
-    folder, atomically renamed over ``path``; the folder is fsynced too."""
+    folder, atomically renamed over ``path``; the folder is fsynced too.
+
+    The temporary file's name carries a digest of the first bytes of ``data``, so that
+    :func:`remove_stale_temporaries` can tell it from other files after a crash."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        handle, temporary = _create_temporary(folder)
+        handle, temporary = _create_temporary(folder, data)
     except OSError as error:
         raise CheckpointError(f"cannot write a checkpoint in {folder}: {_reason(error)}") from error
     try:
@@ -375,18 +406,126 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(directory)
 
 
+def _describe_mode(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0)
+_NO_WAIT = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
+
+
+def _open_regular(path: str, follow: bool = True) -> tuple[int, os.stat_result]:
+    """A descriptor open for reading on the regular file at ``path``, and its ``fstat``.
+
+    Anything else (a folder, a FIFO, a device, a socket) is refused before it is
+    opened, and again after, in case it was swapped in between. Raises ``OSError``
+    for what the system refuses and :class:`CheckpointError` ("it is a FIFO, ...")
+    for what is not a file.
+    """
+    before = os.stat(path) if follow else os.lstat(path)
+    if not stat.S_ISREG(before.st_mode):
+        raise CheckpointError(f"it is {_describe_mode(before.st_mode)}, not a regular file")
+    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
+    handle = os.open(path, _READ_FLAGS | _NO_WAIT | nofollow)
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f"it is {_describe_mode(info.st_mode)}, not a regular file")
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle, info
+
+
+def _read_head(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of the regular file at ``path`` (not following a symbolic link)."""
+    handle, _ = _open_regular(path, follow=False)
+    try:
+        return os.read(handle, size)
+    finally:
+        os.close(handle)
+
+
+def remove_stale_temporaries(
+    folder: str | os.PathLike[str], *, older_than: float = STALE_AFTER_SECONDS
+) -> list[str]:
+    """Remove the temporary files a crash in :func:`write_atomically` left in ``folder``.
+
+    A file is removed only if this library can tell that it wrote it: the name is one
+    ``write_atomically`` gives (``.checkpoint-`` and 16 hex digits, ``.tmp``), whose
+    last 8 digits are a keyed digest of the first 64 bytes it was to hold, and the file
+    does start with those bytes; it is a regular file; and it has not been modified
+    for ``older_than`` seconds, which leaves alone a save that another process is
+    making right now. Anything else is kept: a user's ``.checkpoint-mine.tmp``, a file
+    that merely looks like ours, and a temporary file cut short within its first 64
+    bytes (it cannot be told from the others). Returns the paths removed, sorted; a
+    file that cannot be read or removed is left alone. Call it before writing into a
+    folder that a crashed run may have written to.
+    """
+    if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or not older_than >= 0:
+        raise ValueError(f"older_than must be a number of seconds >= 0, got {older_than!r}")
+    where = os.fspath(folder)
+    try:
+        names = sorted(os.listdir(where))
+    except OSError as error:
+        raise CheckpointError(f"cannot list {where}: {_reason(error)}") from error
+    now = time.time()
+    removed: list[str] = []
+    for name in names:
+        match = _TEMPORARY.match(name)
+        if match is None:
+            continue
+        path = os.path.join(where, name)
+        try:
+            if now - os.lstat(path).st_mtime < older_than:
+                continue
+            if _tag(match[1], _read_head(path, _TAGGED_BYTES)) != match[2]:
+                continue
+            os.unlink(path)
+        except (OSError, CheckpointError):
+            continue
+        removed.append(path)
+    return removed
+
+
+def _check_size(size: int, max_bytes: int, what: str) -> None:
+    if size > max_bytes:
+        raise CheckpointError(
+            f"{what} is {size} bytes, over the limit of {max_bytes} bytes "
+            "(pass a larger max_bytes to allow it)"
+        )
+
+
+def _check_limit(max_bytes: int) -> None:
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     params: object,
     opt_state: OptState | None = None,
     metadata: Mapping[str, Json] | None = None,
+    *,
+    max_bytes: int = MAX_CHECKPOINT_BYTES,
 ) -> None:
     """Write params (with optional optimizer state and JSON metadata) to ``path`` atomically.
 
     Raises :class:`CheckpointError`, leaving any earlier file at ``path`` untouched, for
     a non-finite parameter, a state or metadata value JSON cannot hold exactly (NaN, a
-    tuple, a non-``str`` key, ...), or a folder that cannot be written.
+    tuple, a non-``str`` key, an integer too large for a float, ...), a file that would
+    be larger than ``max_bytes`` (which :func:`load_checkpoint` would refuse), or a
+    folder that cannot be written.
     """
+    _check_limit(max_bytes)
     try:
         params_json = state_dict(params)
         for name in params_json:
@@ -413,7 +552,9 @@ def save_checkpoint(
         "sha256": hashlib.sha256(body).hexdigest(),
         "payload": payload,
     }
-    write_atomically(os.fspath(path), _canonical(document) + b"\n")
+    data = _canonical(document) + b"\n"
+    _check_size(len(data), max_bytes, f"the checkpoint for {os.fspath(path)}")
+    write_atomically(os.fspath(path), data)
 
 
 def _reject_constant(name: str) -> float:
@@ -427,24 +568,141 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def load_checkpoint(path: str | os.PathLike[str], like: object | None = None) -> Checkpoint:
-    """Read and verify a checkpoint; with ``like``, params get its structure and shapes checked.
+_FLOAT_DIGITS = len(str(int(sys.float_info.max)))
+"""How many digits the largest finite float has as an integer (309)."""
 
-    Any problem (missing, truncated or corrupt file, other format or version, wrong
-    checksum, wrong shapes) raises :class:`CheckpointError` and returns nothing partial.
-    """
-    where = os.fspath(path)
+
+class _TooLarge:
+    """Stands, in a file just parsed, for an integer too large for a float (code reading it may convert)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _parse_int(text: str, too_large: list[_TooLarge]) -> int | _TooLarge:
+    """An integer of the file; one too large for a float is set aside in ``too_large``."""
+    if len(text.lstrip("-")) <= _FLOAT_DIGITS:
+        value = int(text)
+        if abs(value) <= sys.float_info.max:
+            return value
+    too_large.append(_TooLarge(text))
+    return too_large[-1]
+
+
+def _find_too_large(value: object, where: str) -> tuple[str, _TooLarge] | None:
+    """Where the first :class:`_TooLarge` in a parsed document is, and it."""
+    if isinstance(value, _TooLarge):
+        return where, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if not isinstance(item, (float, str)):
+            found = _find_too_large(item, f"{where}[{_short(key)}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_too_large(path: str, document: object, first: _TooLarge) -> None:
     try:
-        with open(where, "rb") as stream:
-            raw = stream.read()
+        found = _find_too_large(document, "")
+    except RecursionError:  # pragma: no cover - json.loads refuses deeper nesting first
+        found = None
+    where, value = found if found is not None else ("", first)
+    raise CheckpointError(
+        f"{path} is not a valid checkpoint: {f'at {where} ' if where else ''}it holds the integer "
+        f"{_short(value.text, 40)}, too large for a float"
+    )
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object of the file, refused if a key appears twice (a reader could be shown either value)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise CheckpointError(f"the checkpoint has the key {_short(key)} twice in one object")
+            seen.add(key)
+    return out
+
+
+def _read_limited(where: str, max_bytes: int) -> bytes:
+    """The whole regular file at ``where``, if it holds at most ``max_bytes`` bytes.
+
+    The size is checked before reading, and the read stops one byte past the limit
+    in case the file grows (or, like those of ``/proc``, reports no size).
+    """
+    try:
+        handle, info = _open_regular(where)
+    except CheckpointError as error:
+        raise CheckpointError(f"cannot read {where}: {error}") from error
     except OSError as error:
         raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
     try:
-        document = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        _check_size(info.st_size, max_bytes, where)
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        wanted = info.st_size + 1
+        while left > 0:
+            chunk = os.read(handle, min(left, max(wanted, 1 << 16)))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+            wanted = 1 << 16
+    except OSError as error:
+        raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
+    finally:
+        os.close(handle)
+    if left <= 0:
+        raise CheckpointError(
+            f"{where} holds more than {max_bytes} bytes, over the limit (pass a larger max_bytes to allow it)"
+        )
+    return b"".join(chunks)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    like: object | None = None,
+    *,
+    max_bytes: int = MAX_CHECKPOINT_BYTES,
+    check_opt_state: bool = True,
+) -> Checkpoint:
+    """Read and verify a checkpoint; with ``like``, params get its structure and shapes checked.
+
+    Any problem raises :class:`CheckpointError` and returns nothing partial: a path
+    that is not a regular file (a folder, a FIFO, a device), a file over ``max_bytes``
+    (:data:`MAX_CHECKPOINT_BYTES` by default), a truncated or corrupt file, a key twice
+    in one JSON object, an integer too large for a float anywhere, another format or
+    version, a wrong checksum, wrong shapes. With ``check_opt_state`` (the default) an
+    optimizer state must also fit the params just loaded, entry by entry, as
+    :func:`optimizers.check_state` checks; pass ``False`` to read a state that an
+    optimizer of your own made, unchecked.
+
+    The SHA-256 detects damage (a truncated or corrupted file), not tampering: anyone
+    who edits a file can recompute it. What the checks above refuse is refused
+    whatever the checksum says.
+    """
+    _check_limit(max_bytes)
+    where = os.fspath(path)
+    raw = _read_limited(where, max_bytes)
+    too_large: list[_TooLarge] = []
+    try:
+        document = json.loads(
+            raw,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=functools.partial(_parse_int, too_large=too_large),
+            object_pairs_hook=_unique_keys,
+        )
     except CheckpointError as error:
         raise CheckpointError(f"{where} is not a valid checkpoint: {error}") from error
     except (ValueError, RecursionError) as error:
         raise CheckpointError(f"{where} is not a valid checkpoint (not JSON: {error})") from error
+    if too_large:
+        _refuse_too_large(where, document, too_large[0])
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not a {FORMAT} file")
     version = document.get("version")
@@ -470,8 +728,12 @@ def load_checkpoint(path: str | os.PathLike[str], like: object | None = None) ->
         if raw_state is not None and not isinstance(raw_state, dict):
             raise CheckpointError("opt_state is not an object")
         opt_state = None if raw_state is None else state_from_json(raw_state)
+        if opt_state is not None and check_opt_state:
+            check_state(opt_state, params)
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from error
+    except StateError as error:
+        raise CheckpointError(f"{where}: optimizer state refused: {error}") from error
     except (ValueError, TypeError, RecursionError) as error:
         raise CheckpointError(f"{where} is damaged: {error}") from error
     return Checkpoint(params, opt_state, metadata)

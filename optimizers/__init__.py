@@ -42,7 +42,7 @@ from optimizers.schedules import (
     linear_warmup,
     step_decay,
 )
-from optimizers.state import OptState, StateValue, state_from_json, state_to_json
+from optimizers.state import OptState, StateError, StateValue, state_from_json, state_to_json
 from optimizers.transforms import (
     LearningRate,
     add_decoupled_weight_decay,
@@ -52,6 +52,7 @@ from optimizers.transforms import (
     scale_by_learning_rate,
     trace,
 )
+from optimizers.validation import check_state
 
 __all__ = [
     "GradientTransformation",
@@ -62,6 +63,7 @@ __all__ = [
     "Optimizer",
     "Params",
     "Schedule",
+    "StateError",
     "StateValue",
     "UpdateFn",
     "Updates",
@@ -72,6 +74,7 @@ __all__ = [
     "all_parameters",
     "apply_updates",
     "chain",
+    "check_state",
     "clip_by_global_norm",
     "constant",
     "cosine_decay",

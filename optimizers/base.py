@@ -91,7 +91,7 @@ def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
             raise ValueError(f"{what} leaf {path or '(the root)'!r} is a {type(leaf).__name__}, not a float")
 
 
-def _layout(params: object) -> str:
+def params_layout(params: object) -> str:
     """A digest of the params' leaf paths: equal for trees with the same layout of leaves."""
     return _layout_of(tree_structure(params))
 
@@ -105,13 +105,14 @@ def _layout_of(structure: TreeDef[Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _sizes(params: object) -> PMap[str, StateValue]:
+def params_sizes(params: object) -> PMap[str, StateValue]:
     """How many leaves each named parameter has."""
     return pmap(dict(Counter(leaf_parameter_names(params))))
 
 
-def _describe_mismatch(recorded: StateValue, params: object) -> str:
-    sizes = _sizes(params)
+def describe_params_mismatch(recorded: StateValue, params: object) -> str:
+    """How the parameter sizes a state records differ from those of ``params``."""
+    sizes = params_sizes(params)
     if not isinstance(recorded, PMap):
         return "the state records no parameter names"
     for name in leaf_parameter_names(params):
@@ -149,8 +150,8 @@ class Optimizer:
         return pmap(
             {
                 "step": 0,
-                "parameters": _sizes(params),
-                "layout": _layout(params),
+                "parameters": params_sizes(params),
+                "layout": params_layout(params),
                 "transform": self.transform.init(params),
             }
         )
@@ -171,7 +172,7 @@ class Optimizer:
         if state["layout"] != _layout_of(param_def):
             raise ValueError(
                 f"{self.name}: the state was made for another parameter tree: "
-                f"{_describe_mismatch(state['parameters'], params)}"
+                f"{describe_params_mismatch(state['parameters'], params)}"
             )
         inner = state.get("transform")
         if not isinstance(inner, PMap):

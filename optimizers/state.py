@@ -19,7 +19,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -33,6 +33,46 @@ OptState: TypeAlias = "PMap[str, StateValue]"
 
 Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json]"
 """A value as :func:`json.dumps` writes it and :func:`json.loads` reads it back."""
+
+
+class StateError(ValueError):
+    """An optimizer state that does not fit the parameters it is meant for; the message says where."""
+
+
+class StateSpec(NamedTuple):
+    """What one gradient transformation keeps in its state besides its ``"transform"`` name.
+
+    ``counts`` are ``int`` step counts (``>= 0``); ``moments`` are trees with the
+    params' structure and shapes, of finite floats; those in ``non_negative`` (second
+    moments) are also ``>= 0``.
+    """
+
+    counts: tuple[str, ...] = ()
+    moments: tuple[str, ...] = ()
+    non_negative: tuple[str, ...] = ()
+
+
+Shape: TypeAlias = "tuple[int, ...] | list[Shape]"
+"""``(rows, columns, ...)`` of a rectangular array; a list of its items' shapes if it is ragged."""
+
+
+def array_shape(tree: object) -> Shape:
+    """The shape of nested sequences: ``()`` for a leaf, ``(2, 3)`` for two rows of three.
+
+    >>> array_shape([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), array_shape([[1.0], []])
+    ((2, 3), [(1,), (0,)])
+    """
+    if isinstance(tree, (list, PVector, tuple)):
+        return combine_shapes([array_shape(item) for item in tree])
+    return ()
+
+
+def combine_shapes(inner: list[Shape]) -> Shape:
+    """The shape of a sequence whose items have the shapes ``inner``."""
+    first = inner[0] if inner else ()
+    if isinstance(first, tuple) and all(shape == first for shape in inner):
+        return (len(inner), *first)
+    return inner
 
 
 def _where(path: str) -> str:

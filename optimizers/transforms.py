@@ -11,7 +11,8 @@ far (``0`` for the first update).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TypeAlias
 
 from pyrsistent import pmap
@@ -20,7 +21,7 @@ from optimizers._checks import non_negative, positive, unit_interval
 from optimizers.base import GradientTransformation, Updates
 from optimizers.masks import Mask, decayed_leaves, default_decay_mask
 from optimizers.schedules import Schedule
-from optimizers.state import OptState, expect_state, get_int, get_tree, zeros_like
+from optimizers.state import OptState, StateSpec, expect_state, get_int, get_tree, zeros_like
 from tape.tree import tree_flatten, tree_leaves, tree_unflatten
 
 LearningRate: TypeAlias = float | Schedule
@@ -235,3 +236,16 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         return tree_unflatten(treedef, clipped), state
 
     return GradientTransformation(init, update, name)
+
+
+STATE_SPECS: Mapping[str, StateSpec] = MappingProxyType(
+    {
+        "scale_by_learning_rate": StateSpec(counts=("count",)),
+        "trace": StateSpec(moments=("velocity",)),
+        "scale_by_adam": StateSpec(counts=("count",), moments=("mu", "nu"), non_negative=("nu",)),
+        "add_l2_decay": StateSpec(),
+        "add_decoupled_weight_decay": StateSpec(counts=("count",)),
+        "clip_by_global_norm": StateSpec(),
+    }
+)
+"""What the state of each transformation above holds, by its name: :func:`optimizers.check_state` reads it."""
