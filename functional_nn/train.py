@@ -156,7 +156,7 @@ class EpochEnd:
     opt_state: OptState
     best: EarlyStopping
     state: TrainingState
-    """The whole run after this epoch, as a checkpoint holds it."""
+    """The whole run after this epoch, as a checkpoint holds it (``fit`` has saved it already)."""
 
 
 Event: TypeAlias = "BatchEnd | EpochEnd"
@@ -280,7 +280,7 @@ def fit(
 
     With ``checkpoint`` (a path, or a :class:`Checkpointing` with metadata of your
     own) the run's :class:`TrainingState` is written there atomically after every
-    epoch (after the callbacks saw it), and once more with the best params if it
+    epoch (before the callbacks hear of it), and once more with the best params if it
     stops early; a Ctrl-C leaves the last finished epoch there. ``resume`` (such a
     checkpoint, loaded or not, or a :class:`TrainingState`) continues that run: call
     ``fit`` as the run was first called (same ``params`` structure, optimizer and
@@ -333,11 +333,11 @@ def fit(
                 stopper = stopper.update(epoch, val_loss, params)
             last = TrainingState(params, state, epoch + 1, key, stopper, (*last.history, log))
             saved = False
-            for callback in callbacks:
-                callback(EpochEnd(log, params, state, stopper, last))
             if saving is not None:
                 save_training_state(saving.path, last, saving.metadata)
                 saved = True
+            for callback in callbacks:
+                callback(EpochEnd(log, params, state, stopper, last))
             if patience is not None and stopper.waited >= patience:
                 best = stopper.best_params if stopper.best_params is not None else params
                 last = TrainingState(best, state, epoch + 1, key, stopper, last.history, True)

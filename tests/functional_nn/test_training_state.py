@@ -17,6 +17,7 @@ import pytest
 
 import optimizers
 from functional_nn import MLP, datasets
+from functional_nn import train as train_module
 from functional_nn.random import key
 from functional_nn.serialization import CheckpointError, load_checkpoint, save_checkpoint
 from functional_nn.train import (
@@ -27,7 +28,12 @@ from functional_nn.train import (
     TrainingState,
     fit,
 )
-from functional_nn.training_state import RESERVED_KEYS, TRAINING_VERSION, read_training_state
+from functional_nn.training_state import (
+    RESERVED_KEYS,
+    TRAINING_VERSION,
+    read_training_state,
+    save_training_state,
+)
 from optimizers import state_to_json
 from tape.tree import tree_leaves
 from tests.functional_nn.cli_helpers import rewrite_checkpoint
@@ -103,14 +109,36 @@ def test_resuming_a_checkpoint_of_any_epoch_gives_the_uninterrupted_result(
     assert same(train(resume=tmp_path / "resumed.json"), straight)
 
 
-def test_a_ctrl_c_leaves_the_last_finished_epoch_and_resuming_from_it_is_exact(
+def test_a_ctrl_c_in_a_callback_leaves_the_last_finished_epoch_and_resuming_is_exact(
     tmp_path: Path, straight: FitResult
 ) -> None:
     path = tmp_path / "run.json"
     with pytest.raises(KeyboardInterrupt):
-        train(checkpoint=path, callbacks=(StopAfter(3),))  # before epoch 3's own save
+        train(checkpoint=path, callbacks=(StopAfter(3),))
     state = read_training_state(path, PARAMS)
     assert state.epochs_done == 3 and len(state.history) == 3
+    assert same(train(resume=path), straight)
+
+
+def test_a_ctrl_c_during_a_save_still_leaves_that_epoch(
+    tmp_path: Path, straight: FitResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.json"
+    real = save_training_state
+    calls: list[int] = []
+
+    def interrupted_once(*args: Any) -> None:
+        calls.append(len(calls))
+        if len(calls) == 2:  # epoch 2's save, cut short as a Ctrl-C would
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(train_module, "save_training_state", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        train(checkpoint=path)
+    monkeypatch.undo()
+    assert len(calls) == 3  # the interrupted save was made again before the interrupt went on
+    assert read_training_state(path, PARAMS).epochs_done == 2
     assert same(train(resume=path), straight)
 
 
