@@ -9,7 +9,6 @@ determinism checks also show that nothing depends on string hashing. Only
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import io
 import math
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from tests.functional_nn.cli_helpers import (
     run,
     run_cli,
     run_many,
+    sigint_raises,
     start,
     without_seconds,
 )
@@ -459,16 +459,6 @@ def test_resume_continues_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert [row[0] for row in metrics_rows(tmp_path / "resumed" / "metrics.csv")[1]] == ["1", "2", "3", "4"]
     assert resumed.lines()[-2:] == first["straight"].lines()[-2:]
     assert re.search(r"resuming after epoch 2", resumed.stdout), resumed.describe()
-
-
-@contextlib.contextmanager
-def sigint_raises() -> Iterator[None]:
-    """Children started inside get SIGINT's default action even if this process ignores it."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def wait_for(path: Path, process: subprocess.Popen[bytes], job: Job, timeout: float = 60.0) -> None:
