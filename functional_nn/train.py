@@ -48,7 +48,7 @@ from functional_nn.training_state import (
 from optimizers import Optimizer
 from optimizers.state import OptState
 from tape import Array, Scalar, value_and_grad
-from tape.tree import tree_leaves
+from tape.tree import tree_leaves, tree_map
 
 __all__ = [
     "BatchEnd",
@@ -241,6 +241,14 @@ def _resume_state(
     )
     if state.key != key:
         raise CheckpointError("the checkpoint was written by a run with another key; pass that run's key")
+    try:  # a step with zero gradients: the state must work with this optimizer
+        trial, _ = optimizer.step(state.params, tree_map(lambda _: 0.0, state.params), state.opt_state)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise CheckpointError(
+            f"the checkpoint's optimizer state does not work with the optimizer: {error}"
+        ) from error
+    if not _finite_tree(trial):
+        raise CheckpointError("the checkpoint's optimizer state makes the next step's params non-finite")
     if state.epochs_done > epochs and not state.stopped_early:
         raise CheckpointError(
             f"the checkpoint has {state.epochs_done} epochs done, more than epochs={epochs}"

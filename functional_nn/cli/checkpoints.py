@@ -32,13 +32,14 @@ from functional_nn.cli.config import Config
 from functional_nn.datasets import Standardizer
 from functional_nn.mlp import MLP
 from functional_nn.serialization import Checkpoint, CheckpointError, Json, load_checkpoint
-from functional_nn.training_state import TRAINING_VERSION
+from functional_nn.training_state import RESERVED_KEYS, TRAINING_VERSION
 
 KIND = "fnn-train"
 RUN_FORMAT = 2
 """The version of the run metadata ``fnn train`` writes (see the module's docstring)."""
 
 _FIELDS_ADDED = {1: frozenset({"data", "data_sha256", "model", "shards", "compile"}), 2: frozenset()}
+_KEYS = frozenset({"kind", "run_format", "config", "standardizer"}) | RESERVED_KEYS
 _V1_KEYS = frozenset({"kind", "config", "epochs_done", "key", "standardizer", "history", "early_stopping"})
 
 
@@ -123,6 +124,8 @@ def read_run(path: str | os.PathLike[str]) -> SavedRun:
         )
     if version == 1 and "run_format" in meta:
         raise CheckpointError(f"{where} names run format 1, which never named itself")
+    if version == RUN_FORMAT and set(meta) != _KEYS:
+        raise CheckpointError(f"{where} has run metadata keys {sorted(meta)}, expected {sorted(_KEYS)}")
     try:
         config = Config.from_json(meta.get("config"), fields_added=_FIELDS_ADDED[version])
         standardizer = _standardizer(meta.get("standardizer"))

@@ -73,6 +73,23 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
         )
 
 
+def _checked_state(path: str, saved: SavedRun, setup: Setup) -> TrainingState:
+    """The run's training state, every part checked against the model and optimizer of ``setup``."""
+    try:
+        params = setup.model.check_params(saved.checkpoint.params)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path} does not fit the model its config describes: {error}") from error
+    try:
+        state = read_training_state(saved.checkpoint, params, setup.optimizer.init(params))
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    if state.key != run_keys(saved.config.seed).train:
+        raise CheckpointError(f"{path}: its key is not the one its config's seed gives")
+    if len(saved.standardizer.mean) != setup.model.n_in:
+        raise CheckpointError(f"{path} has a standardizer for {len(saved.standardizer.mean)} features")
+    return state
+
+
 @dataclass(frozen=True)
 class _Start:
     """Where a training run starts: its config, and the state it resumes from (if any)."""
@@ -92,20 +109,7 @@ def _start(args: argparse.Namespace) -> _Start:
         config = Config.from_json(config.to_json())  # the new --epochs checked like any config
     except CheckpointError as error:
         raise UsageError(str(error).replace("the checkpoint's config is invalid: ", "")) from error
-    setup = build(config)
-    params = setup.model.init(run_keys(config.seed).init)
-    try:
-        setup.model.check_params(saved.checkpoint.params)
-    except ValueError as error:
-        raise CheckpointError(
-            f"{args.resume} does not fit the model its config describes: {error}"
-        ) from error
-    try:
-        state = read_training_state(saved.checkpoint, params, setup.optimizer.init(params))
-    except CheckpointError as error:
-        raise CheckpointError(f"{args.resume}: {error}") from error
-    if state.key != run_keys(config.seed).train:
-        raise CheckpointError(f"{args.resume}: its key is not the one its config's seed gives")
+    state = _checked_state(args.resume, saved, build(config))
     if state.stopped_early:
         raise UsageError(
             f"{args.resume} is a run that stopped early after epoch {state.epochs_done} "
@@ -275,12 +279,7 @@ def _load_for_inference(path: str, activation: str | None) -> _Inference:
         raise UsageError(f"--activation is for library checkpoints; {path} names its own")
     saved = read_run(path)
     setup = build(saved.config)
-    try:
-        params = setup.model.check_params(saved.checkpoint.params)
-    except (ValueError, TypeError) as error:
-        raise CheckpointError(f"{path} does not fit its model: {error}") from error
-    if len(saved.standardizer.mean) != setup.model.n_in:
-        raise CheckpointError(f"{path} has a standardizer for {len(saved.standardizer.mean)} features")
+    params = _checked_state(path, saved, setup).params
     return _Inference(setup.model, params, saved.standardizer, saved)
 
 

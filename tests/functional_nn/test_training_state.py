@@ -209,6 +209,28 @@ def _drop(path: tuple[str | int, ...]) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _negative_second_moment(payload: dict[str, Any]) -> None:
+    """Make the first leaf of Adam's second moment negative (its square root then fails)."""
+
+    def first_leaf(node: Any) -> Any:
+        while isinstance(node, (dict, list)):
+            parent, node = node, (node[sorted(node)[0]] if isinstance(node, dict) else node[0])
+            if not isinstance(node, (dict, list)):
+                key = sorted(parent)[0] if isinstance(parent, dict) else 0
+                parent[key] = -1.0
+        return node
+
+    def find(node: Any) -> bool:
+        if isinstance(node, dict):
+            if "nu" in node:
+                first_leaf(node["nu"])
+                return True
+            return any(find(value) for value in node.values())
+        return isinstance(node, list) and any(find(item) for item in node)
+
+    assert find(payload["opt_state"])
+
+
 M = "metadata"
 DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
     "version": _set((M, "training_version"), 2),
@@ -246,6 +268,7 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
     "opt-count-float": _set(("opt_state", "step"), 1.5),
     "opt-moment-string": _set(("opt_state", "transform"), "sgd"),
     "opt-missing": _set(("opt_state",), None),
+    "opt-second-moment-negative": _negative_second_moment,
 }
 
 
