@@ -167,8 +167,14 @@ def validate(config: Config) -> None:
         if value not in allowed:
             raise UsageError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
     checks: list[tuple[bool, str]] = [
-        (1 <= config.epochs <= LARGEST_COUNT, f"--epochs must be >= 1, got {config.epochs}"),
-        (1 <= config.batch_size <= LARGEST_COUNT, f"--batch-size must be >= 1, got {config.batch_size}"),
+        (
+            1 <= config.epochs <= LARGEST_COUNT,
+            f"--epochs must be in [1, {LARGEST_COUNT}], got {config.epochs}",
+        ),
+        (
+            1 <= config.batch_size <= LARGEST_COUNT,
+            f"--batch-size must be in [1, {LARGEST_COUNT}], got {config.batch_size}",
+        ),
         (config.learning_rate() > 0, f"--lr must be > 0, got {config.lr}"),
         (
             config.momentum is None or 0.0 <= config.momentum < 1.0,
@@ -183,13 +189,13 @@ def validate(config: Config) -> None:
         (config.clip is None or config.clip > 0, f"--clip must be > 0, got {config.clip}"),
         (
             config.patience is None or 1 <= config.patience <= LARGEST_COUNT,
-            f"--patience must be >= 1, got {config.patience}",
+            f"--patience must be in [1, {LARGEST_COUNT}], got {config.patience}",
         ),
         (
             bool(config.hidden) and all(1 <= h <= LARGEST_COUNT for h in config.hidden),
-            f"--hidden sizes must be >= 1, got {config.hidden}",
+            f"--hidden sizes must be in [1, {LARGEST_COUNT}], got {config.hidden}",
         ),
-        (1 <= config.shards <= LARGEST_COUNT, f"shards must be >= 1, got {config.shards}"),
+        (1 <= config.shards <= LARGEST_COUNT, f"shards must be in [1, {LARGEST_COUNT}], got {config.shards}"),
         (
             (config.data is None) == (config.data_sha256 is None),
             "a data file and its sha256 go together",
