@@ -4,7 +4,8 @@
 ``(params, opt_state, metrics)``; nothing is mutated and every random choice comes
 from the key, so the same seed gives bit-identical runs. Epoch ``e`` draws its
 keys from ``fold_in(key, e)``, so a run resumed at epoch ``e`` continues exactly
-as an uninterrupted one.
+as an uninterrupted one: ``fit(..., checkpoint=path)`` saves the run's
+:class:`TrainingState` after every epoch and ``fit(..., resume=path)`` continues it.
 
 >>> from functional_nn import datasets, random
 >>> from functional_nn.mlp import MLP
