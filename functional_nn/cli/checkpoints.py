@@ -105,14 +105,14 @@ def _upgrade_from_1(meta: Mapping[str, Json], config: Config) -> dict[str, Json]
     return out
 
 
-def read_run(path: str | os.PathLike[str]) -> SavedRun:
-    """The run checkpoint at ``path``, of any run format; a CheckpointError naming what is wrong.
+def read_run(path: str | os.PathLike[str], checkpoint: Checkpoint | None = None) -> SavedRun:
+    """The run checkpoint at ``path`` (``checkpoint``, if it is loaded already), of any run format.
 
-    The training state itself is checked when it is used
-    (:func:`functional_nn.training_state.read_training_state`).
+    Raises a CheckpointError naming what is wrong. The training state itself is checked
+    against the model when it is used (:func:`functional_nn.training_state.read_training_state`).
     """
     where = os.fspath(path)
-    checkpoint = load_checkpoint(where)
+    checkpoint = checkpoint if checkpoint is not None else load_checkpoint(where)
     meta = checkpoint.metadata
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{where} was not written by `fnn train`")

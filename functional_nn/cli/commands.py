@@ -277,7 +277,7 @@ def _load_for_inference(path: str, activation: str | None) -> _Inference:
         return _Inference(model, model.check_params(checkpoint.params), None, None)
     if activation is not None:
         raise UsageError(f"--activation is for library checkpoints; {path} names its own")
-    saved = read_run(path)
+    saved = read_run(path, checkpoint)
     setup = build(saved.config)
     params = _checked_state(path, saved, setup).params
     return _Inference(setup.model, params, saved.standardizer, saved)
