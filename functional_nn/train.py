@@ -4,7 +4,8 @@
 ``(params, opt_state, metrics)``; nothing is mutated and every random choice comes
 from the key, so the same seed gives bit-identical runs. Epoch ``e`` draws its
 keys from ``fold_in(key, e)``, so a run resumed at epoch ``e`` continues exactly
-as an uninterrupted one.
+as an uninterrupted one: ``fit(..., checkpoint=path)`` saves the run's
+:class:`TrainingState` after every epoch and ``fit(..., resume=path)`` continues it.
 
 >>> from functional_nn import datasets, random
 >>> from functional_nn.mlp import MLP
@@ -20,6 +21,8 @@ True
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias, cast
@@ -34,9 +37,39 @@ from functional_nn.loss import (
     mse_loss_batch,
 )
 from functional_nn.mlp import MLP, Params
+from functional_nn.serialization import Checkpoint, CheckpointError
+from functional_nn.training_state import (
+    Checkpointing,
+    EarlyStopping,
+    EpochLog,
+    TrainingState,
+    read_training_state,
+    save_training_state,
+)
 from optimizers import Optimizer
 from optimizers.state import OptState
 from tape import Array, Scalar, value_and_grad
+from tape.tree import tree_leaves, tree_map
+
+__all__ = [
+    "BatchEnd",
+    "Callback",
+    "Checkpointing",
+    "EarlyStopping",
+    "EpochEnd",
+    "EpochLog",
+    "Event",
+    "FitResult",
+    "LossFn",
+    "NonFiniteTrainingError",
+    "TrainingState",
+    "epoch_key",
+    "evaluate",
+    "fit",
+    "run_epoch",
+    "supervised_loss",
+    "train_step",
+]
 
 Metrics: TypeAlias = "dict[str, float]"
 
@@ -79,8 +112,6 @@ def supervised_loss(model: MLP, task: str) -> LossFn:
 
 
 def _finite_tree(tree: object) -> bool:
-    from tape.tree import tree_leaves
-
     return all(math.isfinite(leaf) for leaf in tree_leaves(tree))
 
 
@@ -108,18 +139,6 @@ def train_step(loss_fn: LossFn, optimizer: Optimizer) -> StepFn:
 
 
 @dataclass(frozen=True)
-class EpochLog:
-    """Metrics of one finished epoch (validation ones are ``nan`` without validation data)."""
-
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-
-
-@dataclass(frozen=True)
 class BatchEnd:
     """Sent to callbacks after every step."""
 
@@ -137,26 +156,12 @@ class EpochEnd:
     params: Params
     opt_state: OptState
     best: EarlyStopping
+    state: TrainingState
+    """The whole run after this epoch, as a checkpoint holds it (``fit`` has saved it already)."""
 
 
 Event: TypeAlias = "BatchEnd | EpochEnd"
 Callback: TypeAlias = Callable[[Event], None]
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Early-stopping bookkeeping: best validation loss so far, its epoch and params."""
-
-    best_loss: float = math.inf
-    best_epoch: int = -1
-    best_params: Params | None = None
-    waited: int = 0
-
-    def update(self, epoch: int, val_loss: float, params: Params) -> EarlyStopping:
-        """The state after an epoch with validation loss ``val_loss``."""
-        if val_loss < self.best_loss:
-            return EarlyStopping(val_loss, epoch, params, 0)
-        return EarlyStopping(self.best_loss, self.best_epoch, self.best_params, self.waited + 1)
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,36 @@ def run_epoch(
     return params, opt_state, {name: value / seen for name, value in totals.items()}
 
 
+def _resume_state(
+    resume: str | os.PathLike[str] | Checkpoint | TrainingState,
+    params: Params,
+    optimizer: Optimizer,
+    key: random.Key,
+    epochs: int,
+) -> TrainingState:
+    """The checked state a run resumes from; a CheckpointError if it is not this run's."""
+    state = (
+        resume
+        if isinstance(resume, TrainingState)
+        else read_training_state(resume, params, optimizer.init(params))
+    )
+    if state.key != key:
+        raise CheckpointError("the checkpoint was written by a run with another key; pass that run's key")
+    try:  # a step with zero gradients: the state must work with this optimizer
+        trial, _ = optimizer.step(state.params, tree_map(lambda _: 0.0, state.params), state.opt_state)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise CheckpointError(
+            f"the checkpoint's optimizer state does not work with the optimizer: {error}"
+        ) from error
+    if not _finite_tree(trial):
+        raise CheckpointError("the checkpoint's optimizer state makes the next step's params non-finite")
+    if state.epochs_done > epochs and not state.stopped_early:
+        raise CheckpointError(
+            f"the checkpoint has {state.epochs_done} epochs done, more than epochs={epochs}"
+        )
+    return state
+
+
 def fit(
     model: MLP,
     params: Params,
@@ -239,6 +274,8 @@ def fit(
     callbacks: Sequence[Callback] = (),
     loss_fn: LossFn | None = None,
     clock: Callable[[], float] | None = None,
+    checkpoint: str | os.PathLike[str] | Checkpointing | None = None,
+    resume: str | os.PathLike[str] | Checkpoint | TrainingState | None = None,
 ) -> FitResult:
     """Train ``model`` for epochs ``start_epoch .. epochs - 1`` and return the final state.
 
@@ -248,47 +285,76 @@ def fit(
     penalty) to train on it instead. With ``validation`` data each epoch is evaluated
     on it; with ``patience``, training stops after that many epochs without a better
     validation loss and the best params are returned. ``callbacks`` receive a
-    :class:`BatchEnd` after every step and an :class:`EpochEnd` after every epoch (e.g.
-    to log or checkpoint).
+    :class:`BatchEnd` after every step and an :class:`EpochEnd` after every epoch.
+
+    With ``checkpoint`` (a path, or a :class:`Checkpointing` with metadata of your
+    own) the run's :class:`TrainingState` is written there atomically after every
+    epoch (before the callbacks hear of it), and once more with the best params if it
+    stops early; a Ctrl-C leaves the last finished epoch there. ``resume`` (such a
+    checkpoint, loaded or not, or a :class:`TrainingState`) continues that run: call
+    ``fit`` as the run was first called (same ``params`` structure, optimizer and
+    ``key``; not ``opt_state``, ``start_epoch`` or ``early_stopping``) and the
+    result, history included, is the one the uninterrupted run gives. A checkpoint
+    of another key or shape, or with anything damaged, raises CheckpointError.
     """
     if epochs < 0 or start_epoch < 0:
         raise ValueError(f"epochs ({epochs}) and start_epoch ({start_epoch}) must be >= 0")
     if patience is not None and (validation is None or patience < 1):
         raise ValueError("early stopping needs validation data and patience >= 1")
-    import time
-
+    if resume is not None and (opt_state is not None or start_epoch or early_stopping is not None):
+        raise ValueError(
+            "resume continues from the checkpoint's state: drop opt_state, start_epoch, early_stopping"
+        )
+    saving = Checkpointing(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
     now = clock or time.perf_counter
     loader = train if isinstance(train, DataLoader) else DataLoader(train, batch_size, shuffle=True)
     task = "classification" if loader.dataset.num_classes is not None else "regression"
     step = train_step(loss_fn or supervised_loss(model, task), optimizer)
-    state = optimizer.init(params) if opt_state is None else opt_state
-    stopper = early_stopping or EarlyStopping()
-    history: list[EpochLog] = []
-    stopped = False
-    for epoch in range(start_epoch, epochs):
-        started = now()
-        params, state, metrics = run_epoch(
-            step, params, state, loader, epoch_key(key, epoch), epoch=epoch, callbacks=callbacks
-        )
-        val_loss, val_accuracy = evaluate(model, params, validation) if validation else (math.nan, math.nan)
-        if validation is not None and not math.isfinite(val_loss):
-            raise NonFiniteTrainingError(f"epoch {epoch + 1}: the validation loss is {val_loss!r}")
-        log = EpochLog(
-            epoch,
-            metrics.get("loss", math.nan),
-            metrics.get("accuracy", math.nan),
-            val_loss,
-            val_accuracy,
-            now() - started,
-        )
-        history.append(log)
-        if validation is not None:
-            stopper = stopper.update(epoch, val_loss, params)
-        for callback in callbacks:
-            callback(EpochEnd(log, params, state, stopper))
-        if patience is not None and stopper.waited >= patience:
-            stopped = True
-            break
-    if stopped and stopper.best_params is not None:
-        params = stopper.best_params
-    return FitResult(params, state, tuple(history), stopped, stopper)
+    if resume is not None:
+        last = _resume_state(resume, params, optimizer, key, epochs)
+    else:
+        state = optimizer.init(params) if opt_state is None else opt_state
+        last = TrainingState(params, state, start_epoch, key, early_stopping or EarlyStopping(), ())
+    if last.stopped_early:
+        return FitResult(last.params, last.opt_state, last.history, True, last.early_stopping)
+    saved = True  # nothing new to save until an epoch finishes
+    params, state, stopper = last.params, last.opt_state, last.early_stopping
+    try:
+        for epoch in range(last.epochs_done, epochs):
+            started = now()
+            params, state, metrics = run_epoch(
+                step, params, state, loader, epoch_key(key, epoch), epoch=epoch, callbacks=callbacks
+            )
+            val_loss, val_accuracy = (
+                evaluate(model, params, validation) if validation else (math.nan, math.nan)
+            )
+            if validation is not None and not math.isfinite(val_loss):
+                raise NonFiniteTrainingError(f"epoch {epoch + 1}: the validation loss is {val_loss!r}")
+            log = EpochLog(
+                epoch,
+                metrics.get("loss", math.nan),
+                metrics.get("accuracy", math.nan),
+                val_loss,
+                val_accuracy,
+                now() - started,
+            )
+            if validation is not None:
+                stopper = stopper.update(epoch, val_loss, params)
+            last = TrainingState(params, state, epoch + 1, key, stopper, (*last.history, log))
+            saved = False
+            if saving is not None:
+                save_training_state(saving.path, last, saving.metadata)
+                saved = True
+            for callback in callbacks:
+                callback(EpochEnd(log, params, state, stopper, last))
+            if patience is not None and stopper.waited >= patience:
+                best = stopper.best_params if stopper.best_params is not None else params
+                last = TrainingState(best, state, epoch + 1, key, stopper, last.history, True)
+                if saving is not None:
+                    save_training_state(saving.path, last, saving.metadata)
+                break
+    except KeyboardInterrupt:
+        if saving is not None and not saved and last.epochs_done > 0:
+            save_training_state(saving.path, last, saving.metadata)
+        raise
+    return FitResult(last.params, last.opt_state, last.history, last.stopped_early, last.early_stopping)

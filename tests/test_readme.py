@@ -35,6 +35,7 @@ def test_python_examples_run() -> None:
     assert "accuracy 100%" in printed  # the first example learns the moons
     assert "12.0 12.0 6.0" in printed  # derivatives of x**3 at 2
     assert "True" in printed  # the gradient check passed
+    assert "True True" in printed  # a resumed fit is the uninterrupted one
 
 
 def test_custom_op_example_prints_its_graph() -> None:

@@ -11,13 +11,15 @@ them fail exactly as if they were not installed, and then runs the package's
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,3 +200,13 @@ def finish(process: subprocess.Popen[bytes], job: Job, timeout: float = TIMEOUT)
         stdout.decode("utf-8", errors="replace"),
         stderr.decode("utf-8", errors="replace"),
     )
+
+
+@contextlib.contextmanager
+def sigint_raises() -> Iterator[None]:
+    """Children started inside get SIGINT's default action even if this process ignores it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

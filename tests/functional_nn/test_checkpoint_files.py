@@ -313,11 +313,6 @@ def test_bad_arguments_to_remove_stale_temporaries(tmp_path: Path) -> None:
             remove_stale_temporaries(tmp_path, older_than=bad)
 
 
-@pytest.mark.xfail(
-    raises=FileNotFoundError,
-    strict=True,
-    reason="fnn train --out still removes every .checkpoint-*.tmp; it is to call remove_stale_temporaries",
-)
 def test_fnn_train_keeps_a_users_file_that_looks_temporary(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -325,4 +320,4 @@ def test_fnn_train_keeps_a_users_file_that_looks_temporary(tmp_path: Path) -> No
     run_cli(
         tmp_path, "train", "--dataset", "moons", "--hidden", "4", "--epochs", "1", "--quiet", "--out", "out"
     ).ok()
-    assert (out / ".checkpoint-mine.tmp").read_text() == "mine"  # FileNotFoundError while the CLI deletes it
+    assert (out / ".checkpoint-mine.tmp").read_text() == "mine"

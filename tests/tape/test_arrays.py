@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from hypothesis import given
@@ -202,8 +203,5 @@ def test_relu_linear_equals_linear_of_relu_bit_for_bit(params: PMap[str, object]
     assert tape.value_and_grad(fused, arrays=True)(params) == tape.value_and_grad(unfused, arrays=True)(
         params
     )
-    assert A.relu_linear(params["w"], params["b"], params["z"]) == A.linear(  # type: ignore[arg-type]
-        params["w"],
-        params["b"],
-        A.relu(params["z"]),  # type: ignore[arg-type]
-    )
+    w, b, z = (cast("list[list[float]]", params[k]) for k in ("w", "b", "z"))
+    assert A.relu_linear(w, cast("list[float]", b), z) == A.linear(w, cast("list[float]", b), A.relu(z))

@@ -9,7 +9,6 @@ determinism checks also show that nothing depends on string hashing. Only
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import io
 import math
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import pytest
 
 from functional_nn.cli import Config, build
 from functional_nn.cli import main as cli_main
+from functional_nn.cli.checkpoints import RUN_FORMAT
 from functional_nn.datasets import DATASET_NAMES
 from functional_nn.serialization import load_checkpoint
 from tests.functional_nn.cli_helpers import (
@@ -44,6 +44,7 @@ from tests.functional_nn.cli_helpers import (
     run,
     run_cli,
     run_many,
+    sigint_raises,
     start,
     without_seconds,
 )
@@ -89,6 +90,7 @@ TRAIN_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "quiet-no-out": (small("moons", "--quiet"), ()),
     "baseline": (iris(), ()),
     "baseline-twin": (iris(), ()),  # same flags, another PYTHONHASHSEED
+    "progress-forced": (iris("--progress"), ()),
     "no-tqdm": (small("moons", "--out", "out"), ("tqdm",)),
     "progress-sine": (small("sine"), ()),
     "hidden-8,8": (("train", "--dataset", "iris", "--hidden", "8,8", "--epochs", "2", "--out", "out"), ()),
@@ -214,8 +216,17 @@ def test_progress_shows_a_header_one_line_per_epoch_and_the_summary(runs: dict[s
     assert epoch_line(2, 2).fullmatch(lines[2]), result.describe()
     assert lines[3] == CHECKPOINT_LINE
     assert TEST_LOSS.fullmatch(lines[4]) and TEST_ACCURACY.fullmatch(lines[5]), result.describe()
-    if HAVE_TQDM:  # the per-epoch bar, redrawn in place; it shows the speed in batches per second
-        assert "\r" in result.stdout and "batch/s" in result.stdout, result.describe()
+    # stderr is a pipe here: no bar anywhere unless --progress asks for one
+    assert "\r" not in result.stdout + result.stderr and "batch/s" not in result.stderr, result.describe()
+
+
+@pytest.mark.skipif(not HAVE_TQDM, reason="tqdm (the progress extra) is not installed")
+def test_progress_flag_draws_the_bar_on_stderr_and_keeps_stdout_plain(runs: dict[str, Run]) -> None:
+    result = runs["progress-forced"].ok()
+    # the per-epoch bar, redrawn in place; it shows the speed in batches per second
+    assert "\r" in result.stderr and "batch/s" in result.stderr, result.describe()
+    assert "\r" not in result.stdout and result.lines() == runs["baseline"].lines()[:1] + result.lines()[1:]
+    assert len(result.lines()) == 6 and epoch_line(2, 2).fullmatch(result.lines()[2]), result.describe()
 
 
 def test_progress_without_tqdm_is_plain_epoch_lines(runs: dict[str, Run]) -> None:
@@ -248,7 +259,7 @@ def test_out_holds_a_checkpoint_and_per_epoch_metrics(runs: dict[str, Run]) -> N
     assert inner["opt_state"] is not None
     meta = inner["metadata"]
     assert meta["epochs_done"] == 2
-    assert isinstance(meta["key"], int)
+    assert isinstance(meta["key"], int) and meta["run_format"] == RUN_FORMAT
     assert meta["config"] == {
         "dataset": "iris",
         "hidden": [8],
@@ -264,6 +275,11 @@ def test_out_holds_a_checkpoint_and_per_epoch_metrics(runs: dict[str, Run]) -> N
         "schedule": "constant",
         "patience": None,
         "seed": 0,
+        "data": None,
+        "data_sha256": None,
+        "model": "mlp",
+        "shards": 1,
+        "compile": True,
     }
     loaded = load_checkpoint(path)
     assert loaded.opt_state is not None and loaded.metadata["epochs_done"] == 2
@@ -443,16 +459,6 @@ def test_resume_continues_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert [row[0] for row in metrics_rows(tmp_path / "resumed" / "metrics.csv")[1]] == ["1", "2", "3", "4"]
     assert resumed.lines()[-2:] == first["straight"].lines()[-2:]
     assert re.search(r"resuming after epoch 2", resumed.stdout), resumed.describe()
-
-
-@contextlib.contextmanager
-def sigint_raises() -> Iterator[None]:
-    """Children started inside get SIGINT's default action even if this process ignores it."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def wait_for(path: Path, process: subprocess.Popen[bytes], job: Job, timeout: float = 60.0) -> None:

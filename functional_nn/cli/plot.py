@@ -12,22 +12,22 @@ display is needed and no global matplotlib state is touched.
 
 from __future__ import annotations
 
-import contextlib
+import errno
+import io
 import math
 import os
-import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from functional_nn.cli.assembly import Setup
 from functional_nn.datasets import linspace
 from functional_nn.mlp import MLP, Params
+from functional_nn.serialization import CheckpointError, write_atomically
 from functional_nn.train import EpochLog, evaluate
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from functional_nn.cli import Setup
 
 __all__ = ["MISSING_MATPLOTLIB", "PLOT_FILENAME", "class_margins", "save_plot"]
 
@@ -148,28 +148,17 @@ def _import_matplotlib() -> type[Figure]:
     return AggFigure
 
 
-def _new_temporary(folder: str) -> tuple[int, str]:
-    """A fresh file in ``folder`` whose mode follows the umask (``mkstemp`` would make it 0600)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        temporary = os.path.join(folder, f".training-{secrets.token_hex(8)}.png.tmp")
-        with contextlib.suppress(FileExistsError):
-            return os.open(temporary, flags, 0o666), temporary
-
-
 def _save_atomically(fig: Figure, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = _new_temporary(folder)
+    """Render ``fig`` as PNG and write it with :func:`write_atomically` (an OSError if it cannot)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format="png", dpi=DPI, facecolor="white")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+        write_atomically(path, buffer.getvalue())
+    except CheckpointError as error:
+        cause = error.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(error)
+        code = cause.errno if isinstance(cause, OSError) and cause.errno else errno.EIO
+        raise OSError(code, f"cannot write {path}: {reason}") from error
 
 
 # --- panels -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for functional_nn.plot: the training figure, its atomic write, and the missing-extra message."""
+"""Tests for functional_nn.cli.plot: the training figure, its atomic write, and the missing-extra message."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from functional_nn import random
 from functional_nn.cli import Config, Setup, build
+from functional_nn.cli.plot import MISSING_MATPLOTLIB, PLOT_FILENAME, class_margins, save_plot
 from functional_nn.functional import argmax
 from functional_nn.mlp import MLP, Params
-from functional_nn.plot import MISSING_MATPLOTLIB, PLOT_FILENAME, class_margins, save_plot
 from functional_nn.train import EpochLog
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

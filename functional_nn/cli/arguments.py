@@ -1,0 +1,162 @@
+"""The argument parser, and the training config its flags describe."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+from typing import NoReturn
+
+from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, validate
+from functional_nn.datasets import DATASET_NAMES
+
+PROG = "fnn"
+DISTRIBUTION = "functional-nn"
+
+
+def version() -> str:
+    """The installed package's version ("unknown" when run from a source tree that is not installed)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    """``"32,16"`` as ``(32, 16)``; an ArgumentTypeError for an empty, non-integer or non-positive size."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated sizes like 32,32, got {text!r}, which has an empty size"
+        )
+    try:
+        sizes = tuple(int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 32,32, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser for all subcommands; ``--help`` shows every default."""
+    p = _Parser(prog=PROG, description="Train and use pure-Python MLPs on embedded datasets.")
+    p.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    d = Config()
+    t = sub.add_parser("train", help="train an MLP (defaults: the digits set)")
+    t.add_argument("--dataset", choices=DATASET_NAMES, default=d.dataset, help=f"(default: {d.dataset})")
+    t.add_argument(
+        "--hidden",
+        type=hidden_sizes,
+        default=d.hidden,
+        help=f"hidden sizes, e.g. 32,32 (default: {','.join(map(str, d.hidden))})",
+    )
+    t.add_argument(
+        "--activation", choices=ACTIVATIONS, default=d.activation, help=f"(default: {d.activation})"
+    )
+    t.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"(default: {d.epochs}; when resuming, the checkpoint's, and it must exceed the epochs done)",
+    )
+    t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default: {d.batch_size})")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help=f"(default: {d.optimizer})")
+    t.add_argument(
+        "--lr", type=float, default=None, help="(default: 0.1 for sgd and momentum, 0.01 for adam and adamw)"
+    )
+    t.add_argument(
+        "--momentum", type=float, default=None, help="(default: 0, plain, for sgd; 0.9 for momentum)"
+    )
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"(default: {d.weight_decay})")
+    t.add_argument("--dropout", type=float, default=d.dropout, help=f"(default: {d.dropout})")
+    t.add_argument(
+        "--clip", type=float, default=None, help="clip gradients to this global norm (default: off)"
+    )
+    t.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help=f"(default: {d.schedule})")
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="stop after this many epochs without a better validation loss (default: off)",
+    )
+    t.add_argument("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
+    t.add_argument(
+        "--out",
+        default=None,
+        help="folder for checkpoint.json, metrics.csv and plots (default: none; when resuming, "
+        "the checkpoint's folder)",
+    )
+    t.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    t.add_argument("--plot", action="store_true", help="save training curves (needs matplotlib)")
+    t.add_argument("--quiet", action="store_true", help="print only the final summary")
+    t.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    for name, about in (
+        ("evaluate", "loss, accuracy and confusion matrix of a checkpoint"),
+        ("predict", "class probabilities for one input"),
+    ):
+        c = sub.add_parser(name, help=about)
+        c.add_argument("checkpoint")
+        if name == "evaluate":
+            c.add_argument(
+                "--dataset",
+                choices=DATASET_NAMES,
+                default=None,
+                help="evaluate on all of this dataset (default: the run's test split)",
+            )
+        else:
+            c.add_argument("--input", required=True, help='comma-separated features, e.g. "0.5,-1.2"')
+        c.add_argument(
+            "--activation",
+            choices=ACTIVATIONS,
+            default=None,
+            help="for a checkpoint saved by the library's save_checkpoint, which does not store it "
+            "(default: relu); a `fnn train` checkpoint uses its own",
+        )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The training config the flags describe."""
+    d = Config()
+    config = Config(
+        dataset=args.dataset,
+        hidden=tuple(args.hidden),
+        activation=args.activation,
+        epochs=args.epochs if args.epochs is not None else d.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        dropout=args.dropout,
+        clip=args.clip,
+        schedule=args.schedule,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    validate(config)
+    return config
+
+
+def join_input_values(argv: list[str]) -> list[str]:
+    """``--input -0.5,1`` as ``--input=-0.5,1``: argparse would take ``-0.5,1`` for an option."""
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item == "--input":
+            value = next(items, None)
+            out.append(item if value is None else f"--input={value}")
+        else:
+            out.append(item)
+    return out

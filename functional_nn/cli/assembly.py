@@ -1,0 +1,113 @@
+"""Building a run from a config: its keys, data splits, model and optimizer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, cast
+
+import optimizers
+from functional_nn import datasets, random
+from functional_nn.activations import ActivationName
+from functional_nn.cli.config import TEST_FRACTION, VALIDATION_FRACTION, Config, validate
+from functional_nn.dataloader import Dataset, train_test_split
+from functional_nn.datasets import Standardizer
+from functional_nn.mlp import MLP
+
+
+class RunKeys(NamedTuple):
+    """The keys of one run; see :func:`run_keys`."""
+
+    data: random.Key
+    split: random.Key
+    validation: random.Key
+    init: random.Key
+    train: random.Key
+
+
+def run_keys(seed: int) -> RunKeys:
+    """Every key a run uses, all derived from ``key(seed)``; the one place this is decided.
+
+    ``data, split, validation = split(key(seed), 3)`` generate the dataset (and load the
+    one ``evaluate --dataset`` names), draw the test split and then the validation
+    split; ``init = fold_in(key(seed), 1)`` initialises the model and
+    ``train = fold_in(key(seed), 2)`` is the key given to :func:`functional_nn.train.fit`
+    (which folds in the epoch number for shuffling and dropout). Checkpoints store only
+    ``train``, and ``fit`` refuses to resume a checkpoint whose key is not the run's;
+    the others are derived again from the config's seed.
+    """
+    root = random.key(seed)
+    data, split, validation = random.split(root, 3)
+    return RunKeys(data, split, validation, random.fold_in(root, 1), random.fold_in(root, 2))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The data, model and optimizer a config describes."""
+
+    train: Dataset
+    validation: Dataset
+    test: Dataset
+    standardizer: Standardizer
+    model: MLP
+    optimizer: optimizers.Optimizer
+    steps_per_epoch: int
+
+
+def outputs(data: Dataset) -> int:
+    """How many outputs a model of ``data`` has: one per class, or one for regression."""
+    return data.num_classes if data.num_classes is not None else 1
+
+
+def build(config: Config) -> Setup:
+    """Load and split the data, standardise it on the training part, build model and optimizer."""
+    validate(config)
+    keys = run_keys(config.seed)
+    data = datasets.load(config.dataset, key=keys.data)
+    rest, test = train_test_split(data, TEST_FRACTION, key=keys.split)
+    train, validation = train_test_split(rest, VALIDATION_FRACTION, key=keys.validation)
+    train, validation, test, standardizer = datasets.standardize(train, validation, test)
+    model = MLP(
+        data.num_features,
+        [*config.hidden, outputs(data)],
+        activation=cast(ActivationName, config.activation),
+        dropout=config.dropout,
+    )
+    steps = math.ceil(len(train) / config.batch_size)
+    return Setup(train, validation, test, standardizer, model, make_optimizer(config, steps), steps)
+
+
+def _schedule(config: Config, steps_per_epoch: int) -> optimizers.LearningRate:
+    lr = config.learning_rate()
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "constant":
+        return lr
+    if config.schedule == "cosine":
+        return optimizers.cosine_decay(lr, total)
+    if config.schedule == "step":
+        return optimizers.step_decay(lr, max(1, total // 3), 0.1)
+    if config.schedule == "exponential":
+        return optimizers.exponential_decay(lr, total, 0.01)  # down to 1% of lr over the run
+    warmup = max(1, total // 10)
+    return optimizers.join_schedules(
+        [optimizers.linear_warmup(0.0, lr, warmup), optimizers.cosine_decay(lr, max(1, total - warmup))],
+        [warmup],
+    )
+
+
+def make_optimizer(config: Config, steps_per_epoch: int) -> optimizers.Optimizer:
+    """The optimizer the config names, optionally behind gradient clipping."""
+    lr = _schedule(config, steps_per_epoch)
+    wd = config.weight_decay
+    if config.optimizer == "sgd":
+        opt = optimizers.sgd(lr, momentum=config.momentum or 0.0, weight_decay=wd)
+    elif config.optimizer == "momentum":
+        beta = 0.9 if config.momentum is None else config.momentum
+        opt = optimizers.momentum(lr, beta=beta, weight_decay=wd)
+    elif config.optimizer == "adam":
+        opt = optimizers.adam(lr, weight_decay=wd)
+    else:
+        opt = optimizers.adamw(lr, weight_decay=wd)
+    if config.clip is not None:
+        return optimizers.chain(optimizers.clip_by_global_norm(config.clip), opt)
+    return opt

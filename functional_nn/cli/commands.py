@@ -1,0 +1,356 @@
+"""The subcommands ``train``, ``evaluate`` and ``predict``: thin layers over the library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import sys
+from dataclasses import dataclass, replace
+from typing import TextIO
+
+from functional_nn import datasets
+from functional_nn.cli.arguments import PROG, config_from_args, parser
+from functional_nn.cli.assembly import Setup, build, outputs, run_keys
+from functional_nn.cli.checkpoints import KIND, SavedRun, infer_mlp, read_run, run_metadata
+from functional_nn.cli.config import Config, UsageError
+from functional_nn.cli.plot import MISSING_MATPLOTLIB, save_plot
+from functional_nn.cli.progress import Progress, metrics_csv
+from functional_nn.dataloader import Dataset
+from functional_nn.datasets import Standardizer
+from functional_nn.functional import argmax, softmax
+from functional_nn.mlp import MLP, Params
+from functional_nn.serialization import (
+    CheckpointError,
+    Json,
+    load_checkpoint,
+    remove_stale_temporaries,
+    write_atomically,
+)
+from functional_nn.train import (
+    Checkpointing,
+    EarlyStopping,
+    EpochEnd,
+    Event,
+    NonFiniteTrainingError,
+    TrainingState,
+    evaluate,
+    fit,
+)
+from functional_nn.training_state import read_training_state, save_training_state
+
+CHECKPOINT_NAME = "checkpoint.json"
+METRICS_NAME = "metrics.csv"
+INTERRUPTED_NAME = "interrupted-checkpoint.json"
+
+# --- train ------------------------------------------------------------------------------
+
+
+def _prepare_out(out_dir: str) -> None:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create --out {out_dir}: {error.strerror}") from error
+    if not os.access(out_dir, os.W_OK):
+        raise UsageError(f"--out {out_dir} is not writable")
+    remove_stale_temporaries(out_dir)  # only the library's own, left by a write a crash cut short
+
+
+_RESUME_FLAGS = frozenset({"epochs", "out", "plot", "quiet", "progress", "resume", "command"})
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """A resumed run keeps its checkpoint's config: refuse flags that would be ignored."""
+    defaults = parser().parse_args(["train"])
+    changed = sorted(
+        f"--{name.replace('_', '-')}"
+        for name, value in vars(args).items()
+        if name not in _RESUME_FLAGS and value != getattr(defaults, name)
+    )
+    if changed:
+        raise UsageError(
+            f"--resume continues the checkpoint's run with its own config; drop {', '.join(changed)} "
+            "(only --epochs, --out, --plot, --quiet and --progress apply when resuming)"
+        )
+
+
+def _checked_state(path: str, saved: SavedRun, setup: Setup) -> TrainingState:
+    """The run's training state, every part checked against the model and optimizer of ``setup``."""
+    try:
+        params = setup.model.check_params(saved.checkpoint.params)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path} does not fit the model its config describes: {error}") from error
+    try:
+        state = read_training_state(saved.checkpoint, params, setup.optimizer.init(params))
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    if state.key != run_keys(saved.config.seed).train:
+        raise CheckpointError(f"{path}: its key is not the one its config's seed gives")
+    if len(saved.standardizer.mean) != setup.model.n_in:
+        raise CheckpointError(f"{path} has a standardizer for {len(saved.standardizer.mean)} features")
+    return state
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where a training run starts: its config, and the state it resumes from (if any)."""
+
+    config: Config
+    resumed: TrainingState | None
+    out_dir: str | None
+
+
+def _start(args: argparse.Namespace) -> _Start:
+    if not args.resume:
+        return _Start(config_from_args(args), None, args.out)
+    _check_resume_flags(args)
+    saved = read_run(args.resume)
+    config = saved.config if args.epochs is None else replace(saved.config, epochs=args.epochs)
+    try:
+        config = Config.from_json(config.to_json())  # the new --epochs checked like any config
+    except CheckpointError as error:
+        raise UsageError(str(error).replace("the checkpoint's config is invalid: ", "")) from error
+    state = _checked_state(args.resume, saved, build(config))
+    if state.stopped_early:
+        raise UsageError(
+            f"{args.resume} is a run that stopped early after epoch {state.epochs_done} "
+            f"(best epoch {state.early_stopping.best_epoch + 1}); there is nothing to resume"
+        )
+    if config.epochs <= state.epochs_done:
+        asked = f"--epochs {args.epochs}" if args.epochs is not None else f"its {config.epochs} epochs"
+        raise UsageError(
+            f"{args.resume} has already trained {state.epochs_done} epochs, so {asked} adds none; "
+            f"pass --epochs above {state.epochs_done}"
+        )
+    out_dir = args.out if args.out else os.path.dirname(args.resume) or "."
+    return _Start(config, state, out_dir)
+
+
+def _bar_stream(args: argparse.Namespace) -> TextIO | None:
+    """stderr when the bar is asked for (``--progress``) or stderr is a terminal, else None."""
+    if args.quiet or args.progress is False:
+        return None
+    if args.progress or sys.stderr.isatty():
+        return sys.stderr
+    return None
+
+
+def _write_metrics(out_dir: str, state: TrainingState) -> None:
+    try:
+        write_atomically(os.path.join(out_dir, METRICS_NAME), metrics_csv(state.history).encode())
+    except CheckpointError as error:
+        raise UsageError(str(error)) from error
+
+
+def _saved_epochs(path: str) -> int:
+    """``epochs_done`` of the checkpoint at ``path``, or -1 if there is none readable."""
+    try:
+        done = load_checkpoint(path).metadata.get("epochs_done")
+    except CheckpointError:
+        return -1
+    return done if isinstance(done, int) and not isinstance(done, bool) else -1
+
+
+def run_train(args: argparse.Namespace, out: TextIO) -> int:
+    """``fnn train``: train (or resume), checkpoint every epoch, print the test metrics."""
+    if args.plot:
+        try:
+            importlib.import_module("matplotlib")
+        except ImportError as error:
+            raise ImportError(MISSING_MATPLOTLIB) from error
+    start = _start(args)
+    config, out_dir = start.config, start.out_dir
+    setup = build(config)
+    if out_dir:
+        _prepare_out(out_dir)
+    keys = run_keys(config.seed)
+    params = setup.model.init(keys.init)
+    metadata = run_metadata(config, setup.standardizer)
+    last = start.resumed or TrainingState(
+        params, setup.optimizer.init(params), 0, keys.train, EarlyStopping(), ()
+    )
+    quiet = bool(args.quiet)
+    if not quiet:
+        print(_headline(config, setup, start), file=out, flush=True)
+    progress = Progress(config.epochs, out, quiet, _bar_stream(args))
+    finished: list[TrainingState] = [last]
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, EpochEnd):  # remember the finished epoch before anything can interrupt
+            finished[0] = event.state
+        progress(event)
+        if isinstance(event, EpochEnd) and out_dir:
+            _write_metrics(out_dir, event.state)
+
+    checkpoint = Checkpointing(os.path.join(out_dir, CHECKPOINT_NAME), metadata) if out_dir else None
+    try:
+        result = fit(
+            setup.model,
+            params,
+            setup.optimizer,
+            setup.train,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            key=keys.train,
+            validation=setup.validation,
+            patience=config.patience,
+            callbacks=(on_event,),
+            checkpoint=checkpoint,
+            resume=start.resumed,
+        )
+    except KeyboardInterrupt:
+        where, epochs = _save_interrupted(out_dir, finished[0], metadata)
+        print(f"{PROG}: interrupted; the last finished epoch ({epochs}) is saved in {where}", file=sys.stderr)
+        return 130
+    except NonFiniteTrainingError as error:
+        kept = ""
+        if out_dir and finished[0].epochs_done > 0:
+            kept = f"; the last good checkpoint is {os.path.join(out_dir, CHECKPOINT_NAME)}"
+        print(f"{PROG}: training diverged at {error}{kept}. Try a smaller --lr or --clip.", file=sys.stderr)
+        return 3
+    test_loss, test_accuracy = evaluate(setup.model, result.params, setup.test)
+    if args.plot:
+        path = save_plot(out_dir or ".", setup, result.params, result.history)
+        print(f"plot: {path}", file=out)
+    if result.stopped_early:
+        print(
+            f"stopped early: no better validation loss for {config.patience} epochs "
+            f"(best at epoch {result.early_stopping.best_epoch + 1})",
+            file=out,
+        )
+    if out_dir:
+        print(f"checkpoint: {os.path.join(out_dir, CHECKPOINT_NAME)}", file=out)
+    print(f"test loss: {test_loss:.4f}", file=out)
+    if not math.isnan(test_accuracy):
+        print(f"test accuracy: {100 * test_accuracy:.1f}%", file=out)
+    return 0
+
+
+def _headline(config: Config, setup: Setup, start: _Start) -> str:
+    return (
+        f"training {config.dataset}: {len(setup.train)} train / {len(setup.validation)} validation / "
+        f"{len(setup.test)} test examples, MLP {setup.model.n_in}-"
+        f"{'-'.join(str(s) for s in setup.model.sizes)} ({config.activation}), "
+        f"{config.optimizer} lr {config.learning_rate():g}, {config.epochs} epochs"
+        + (f", resuming after epoch {start.resumed.epochs_done}" if start.resumed else "")
+    )
+
+
+def _save_interrupted(out_dir: str | None, last: TrainingState, metadata: dict[str, Json]) -> tuple[str, int]:
+    """Where the last finished epoch is saved, and its number.
+
+    Under ``--out``, ``fit`` has saved it (even one whose callbacks had not run yet, so
+    the file may be ahead of ``last``); without, it goes into the working folder.
+    """
+    path = os.path.join(out_dir, CHECKPOINT_NAME) if out_dir else INTERRUPTED_NAME
+    saved = _saved_epochs(path)
+    if out_dir and saved >= last.epochs_done:
+        return path, saved
+    save_training_state(path, last, metadata)
+    return path, last.epochs_done
+
+
+# --- evaluate and predict ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inference:
+    """A model to use: from a run checkpoint (with its run), or inferred from a plain one."""
+
+    model: MLP
+    params: Params
+    standardizer: Standardizer | None
+    run: SavedRun | None
+
+
+def _load_for_inference(path: str, activation: str | None) -> _Inference:
+    checkpoint = load_checkpoint(path)
+    if checkpoint.metadata.get("kind") != KIND:
+        if "kind" in checkpoint.metadata:
+            raise CheckpointError(f"{path} was not written by `fnn train` (its kind is not {KIND!r})")
+        try:
+            model = infer_mlp(checkpoint.params, activation or "relu")
+        except CheckpointError as error:
+            raise CheckpointError(
+                f"{path} was not written by `fnn train` and {error}; fnn can use a library checkpoint "
+                "only of an MLP"
+            ) from error
+        return _Inference(model, model.check_params(checkpoint.params), None, None)
+    if activation is not None:
+        raise UsageError(f"--activation is for library checkpoints; {path} names its own")
+    saved = read_run(path, checkpoint)
+    setup = build(saved.config)
+    params = _checked_state(path, saved, setup).params
+    return _Inference(setup.model, params, saved.standardizer, saved)
+
+
+def confusion_matrix(model: MLP, params: Params, data: Dataset) -> list[list[int]]:
+    """Counts of (true class, predicted class) on ``data``."""
+    k = data.num_classes if data.num_classes is not None else 0
+    matrix = [[0] * k for _ in range(k)]
+    for x, target in zip(data.inputs, data.targets):
+        matrix[int(target)][argmax(model.apply(params, x))] += 1
+    return matrix
+
+
+def _evaluation_data(args: argparse.Namespace, use: _Inference) -> tuple[Dataset, str]:
+    model = use.model
+    if use.run is not None and (not args.dataset or args.dataset == use.run.config.dataset):
+        return build(use.run.config).test, f"the {use.run.config.dataset} test split"
+    if not args.dataset:
+        raise UsageError(
+            f"{args.checkpoint} holds params but no run: name the data to evaluate on with --dataset"
+        )
+    seed = use.run.config.seed if use.run is not None else 0
+    raw = datasets.load(args.dataset, key=run_keys(seed).data)
+    if raw.num_features != model.n_in or outputs(raw) != model.sizes[-1]:
+        raise UsageError(
+            f"{args.dataset} has {raw.num_features} features and {outputs(raw)} outputs; "
+            f"the model takes {model.n_in} and gives {model.sizes[-1]}"
+        )
+    if use.standardizer is None:
+        return raw, f"all of {args.dataset} (not standardized: the checkpoint holds no standardizer)"
+    return use.standardizer.transform(raw), f"all of {args.dataset}"
+
+
+def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    """``fnn evaluate``: loss, accuracy and confusion matrix on the test split (or another dataset)."""
+    use = _load_for_inference(args.checkpoint, args.activation)
+    data, where = _evaluation_data(args, use)
+    loss, accuracy = evaluate(use.model, use.params, data)
+    print(f"evaluated on {where} ({len(data)} examples)", file=out)
+    print(f"loss: {loss:.4f}", file=out)
+    if data.num_classes is not None:
+        print(f"accuracy: {100 * accuracy:.1f}%", file=out)
+        matrix = confusion_matrix(use.model, use.params, data)
+        width = max(3, *(len(str(c)) for row in matrix for c in row))
+        print("confusion matrix (rows: true class, columns: predicted):", file=out)
+        print("     " + " ".join(f"{j:>{width}}" for j in range(len(matrix))), file=out)
+        for i, row in enumerate(matrix):
+            print(f"{i:>4} " + " ".join(f"{c:>{width}}" for c in row), file=out)
+    return 0
+
+
+def run_predict(args: argparse.Namespace, out: TextIO) -> int:
+    """``fnn predict``: class probabilities (or the regression output) for one input row."""
+    use = _load_for_inference(args.checkpoint, args.activation)
+    model = use.model
+    try:
+        row = [float(part) for part in args.input.split(",")]
+    except ValueError as error:
+        raise UsageError(f"--input must be comma-separated numbers: {error}") from error
+    if not all(math.isfinite(x) for x in row):
+        raise UsageError("--input values must be finite")
+    if len(row) != model.n_in:
+        raise UsageError(f"--input has {len(row)} values; the model takes {model.n_in}")
+    inputs = use.standardizer.apply(row) if use.standardizer is not None else row
+    outputs_ = model.apply(use.params, inputs)
+    if model.sizes[-1] == 1:
+        print(f"prediction: {float(outputs_[0]):.6g}", file=out)
+        return 0
+    probs = softmax([float(o) for o in outputs_])
+    best = argmax(probs)
+    for k, p in enumerate(probs):
+        print(f"class {k}: {float(p):.4f}" + ("  <- predicted" if k == best else ""), file=out)
+    return 0
