@@ -24,7 +24,7 @@ from typing import NamedTuple, TypeAlias, overload
 from pyrsistent import PVector, pvector
 
 from functional_nn.random import Key, permutation
-from tape.validate import class_target, finite_number
+from tape.validate import class_target, finite_number, sequence
 
 __all__ = ["Batch", "DataLoader", "Dataset", "Row", "Target", "train_test_split"]
 
@@ -138,6 +138,8 @@ class Dataset:
         ...
         ValueError: row 1 has 1 features, but row 0 has 2
         """
+        sequence(inputs, "Dataset.from_rows: inputs")
+        sequence(targets, "Dataset.from_rows: targets")
         _check_num_classes(num_classes)
         if len(inputs) == 0:
             raise ValueError("a Dataset needs at least one example; got no rows")

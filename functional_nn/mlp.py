@@ -43,6 +43,7 @@ from functional_nn.layer import LayerParams, Matrix, Vector
 from functional_nn.random import Key, split
 from tape import Array, Scalar, arrays
 from tape import tree as _tree
+from tape.validate import sequence
 
 __all__ = ["MLP", "BatchOutput", "Params", "named_parameters", "num_params"]
 
@@ -209,6 +210,7 @@ class MLP:
         Raises ValueError when ``len(x) != n_in`` (naming the layer and both widths) or
         when the params do not fit the spec (see :meth:`check_params`).
         """
+        sequence(x, "MLP.apply: the input x")
         if len(x) != self.n_in:
             raise ValueError(
                 f"layers.0: expected an input of width {self.n_in} (n_in of {self!r}), got {len(x)}"
@@ -256,7 +258,7 @@ class MLP:
         params it is a tuple of float rows; with Value params, rows of Values. Row ``n``
         equals ``apply(params, xs[n], key=split(key, len(xs))[n], train=train)``.
         """
-        rows = xs.shape[0] if isinstance(xs, Array) else len(xs)
+        rows = xs.shape[0] if isinstance(xs, Array) else len(sequence(xs, "MLP.apply_batch: the batch xs"))
         if rows == 0:
             raise ValueError("apply_batch: the batch is empty")
         width = xs.shape[-1] if isinstance(xs, Array) else None

@@ -21,7 +21,7 @@ from pyrsistent import PVector, pvector
 from tape.array import Array
 from tape.core.recording import Recording
 from tape.gradient_tape import Tape
-from tape.tree import tree_map, tree_unflatten
+from tape.tree import TreeError, tree_map, tree_unflatten
 from tape.value import Scalar, Value
 
 A = TypeVar("A")
@@ -93,7 +93,10 @@ def _evaluate(
         watched = list(args)
         per_arg = []
         for n in nums:
-            leaves, originals, treedef = tape.watch_flat(args[n], arrays=arrays)
+            try:
+                leaves, originals, treedef = tape.watch_flat(args[n], arrays=arrays)
+            except TreeError as error:
+                raise TreeError(f"argument {n}: {error}") from None
             watched[n] = tree_unflatten(treedef, cast("list[float]", leaves))  # Value/Array leaves
             per_arg.append((leaves, originals, treedef))
         out = fun(*watched, **kwargs)

@@ -145,7 +145,18 @@ IsLeaf = Callable[[object], bool]
 """A predicate marking subtrees to be treated as single leaves."""
 
 
-def _shape_of(node: object, leaves: list[Any], is_leaf: IsLeaf | None) -> _Shape:
+MAX_TREE_DEPTH = 100
+"""Trees nested deeper than this are refused with a :class:`TreeError` (parameter trees are a
+few levels deep; Python's recursion limit would otherwise end a deeper walk with RecursionError)."""
+
+
+def _too_deep() -> TreeError:
+    return TreeError(
+        f"the tree is nested more than {MAX_TREE_DEPTH} levels deep; trees this deep are refused"
+    )
+
+
+def _shape_of(node: object, leaves: list[Any], is_leaf: IsLeaf | None, depth: int = 0) -> _Shape:
     tree: Any = node  # hot path: no typing.cast calls
     if is_leaf is not None and is_leaf(tree):
         leaves.append(tree)
@@ -159,7 +170,9 @@ def _shape_of(node: object, leaves: list[Any], is_leaf: IsLeaf | None) -> _Shape
         leaves.append(tree)
         return _LEAF_SHAPE
     kind, aux, kids = found
-    shapes = tuple(_shape_of(kid, leaves, is_leaf) for kid in kids)
+    if depth >= MAX_TREE_DEPTH:
+        raise _too_deep()
+    shapes = tuple(_shape_of(kid, leaves, is_leaf, depth + 1) for kid in kids)
     return _Shape(kind, aux, shapes, sum(s.num_leaves for s in shapes))
 
 
@@ -271,15 +284,19 @@ def tree_map(fun: Callable[..., float], tree: T, *rest: T) -> T:
     return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others)])
 
 
-def _named(tree: object, path: str, out: list[tuple[str, float]], is_leaf: IsLeaf | None) -> None:
+def _named(
+    tree: object, path: str, out: list[tuple[str, float]], is_leaf: IsLeaf | None, depth: int = 0
+) -> None:
     found = None if is_leaf is not None and is_leaf(tree) else _children(tree, path)
     if found is None:
         out.append((path, cast(float, tree)))
         return
+    if depth >= MAX_TREE_DEPTH:
+        raise _too_deep()
     kind, aux, kids = found
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
     for label, kid in zip(labels, kids):
-        _named(kid, _join(path, label), out, is_leaf)
+        _named(kid, _join(path, label), out, is_leaf, depth + 1)
 
 
 def named_leaves(tree: object, is_leaf: IsLeaf | None = None) -> list[tuple[str, float]]:
@@ -293,17 +310,19 @@ def named_leaves(tree: object, is_leaf: IsLeaf | None = None) -> list[tuple[str,
     return out
 
 
-def _parameter_names(tree: object, path: str, current: str | None, out: list[str]) -> None:
+def _parameter_names(tree: object, path: str, current: str | None, out: list[str], depth: int = 0) -> None:
     found = _children(tree, path)
     if found is None:
         out.append(path if current is None else current)
         return
+    if depth >= MAX_TREE_DEPTH:
+        raise _too_deep()
     kind, aux, kids = found
     is_map = kind in _MAP_KINDS
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if is_map else range(len(kids))
     for label, kid in zip(labels, kids):
         child_path = _join(path, label)
-        _parameter_names(kid, child_path, child_path if is_map else current, out)
+        _parameter_names(kid, child_path, child_path if is_map else current, out, depth + 1)
 
 
 def leaf_parameter_names(tree: object) -> list[str]:
@@ -342,15 +361,17 @@ def named_parameters(tree: object) -> list[tuple[str, object]]:
     return out
 
 
-def _holds_map(tree: object) -> bool:
+def _holds_map(tree: object, depth: int = 0) -> bool:
     """Whether a map with at least one leaf below it sits anywhere in ``tree``."""
     found = _children(tree)
     if found is None:
         return False
+    if depth >= MAX_TREE_DEPTH:
+        raise _too_deep()
     kind, _, kids = found
     if kind in _MAP_KINDS and any(tree_leaves(kid) for kid in kids):
         return True
-    return any(_holds_map(kid) for kid in kids)
+    return any(_holds_map(kid, depth + 1) for kid in kids)
 
 
 def _split(tree: object, path: str, out: list[tuple[str, object]]) -> None:

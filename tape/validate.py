@@ -22,6 +22,7 @@ __all__ = [
     "float_matrix",
     "float_vector",
     "number",
+    "sequence",
 ]
 
 
@@ -51,6 +52,13 @@ def finite_number(x: object, where: str, *, expected: str = "a real number") -> 
     if not math.isfinite(value):
         raise ValueError(f"{where} must be finite, got {value!r}")
     return value
+
+
+def sequence(x: object, where: str) -> Sequence[object]:
+    """``x`` if it is a sequence (a list, tuple, pyrsistent vector; not a string); else a TypeError."""
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{where} must be a sequence, not {type(x).__name__}: {x!r}")
+    return x
 
 
 def float_vector(xs: Sequence[float], where: str) -> tuple[float, ...]:

@@ -54,7 +54,9 @@ def _prepare_out(out_dir: str) -> None:
         raise UsageError(f"cannot create --out {out_dir}: {error.strerror}") from error
     if not os.access(out_dir, os.W_OK):
         raise UsageError(f"--out {out_dir} is not writable")
-    remove_stale_temporaries(out_dir)  # only the library's own, left by a write a crash cut short
+    # Only the library's own temporary files, left by a write a crash cut short; at any age,
+    # since a run owns its --out folder.
+    remove_stale_temporaries(out_dir, older_than=0)
 
 
 _RESUME_FLAGS = frozenset({"epochs", "out", "plot", "quiet", "progress", "resume", "command"})

@@ -21,7 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyrsistent import PMap, PVector, pmap, pvector
 
+import tape
 from tape.tree import (
+    MAX_TREE_DEPTH,
     TreeDef,
     TreeError,
     assert_same_structure,
@@ -448,3 +450,18 @@ def test_names_beside_a_map_in_a_sequence() -> None:
     assert leaf_parameter_names({"layer": [1.0, {"a": 2.0}]}) == ["layer", "layer.1.a"]
     assert [name for name, _ in named_parameters({"layer": [1.0, {"a": 2.0}]})] == ["layer.0", "layer.1.a"]
     assert named_parameters([1.0, 2.0]) == [("", [1.0, 2.0])]
+
+
+def test_a_tree_too_deep_to_walk_is_refused_clearly() -> None:
+    deep: object = 1.0
+    for _ in range(900):
+        deep = [deep]
+    for walk in (tree_leaves, named_leaves, named_parameters, leaf_parameter_names):
+        with pytest.raises(TreeError, match=f"nested more than {MAX_TREE_DEPTH} levels deep"):
+            walk(deep)
+    with pytest.raises(TreeError, match=r"^argument 0: the tree is nested more than"):
+        tape.grad(lambda p: 0.0)(deep)
+    shallow: object = 1.0
+    for _ in range(MAX_TREE_DEPTH):
+        shallow = [shallow]
+    assert tree_leaves(shallow) == [1.0]
