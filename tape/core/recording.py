@@ -15,6 +15,7 @@ one constructor of tracked values: every Value and Array a tape tracks is made t
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 from types import TracebackType
@@ -63,13 +64,14 @@ def describe(value: object) -> str:
 class Recording:
     """The lifecycle and nesting every recording shares; see the module docstring."""
 
-    __slots__ = ("_check_finite", "_closed", "_opened", "_plain")
+    __slots__ = ("_check_finite", "_closed", "_opened", "_paused_gc", "_plain")
 
     def __init__(self, *, check_finite: bool = False) -> None:
         self._opened = next(_clock)
         self._closed: int | None = None
         self._check_finite = bool(check_finite)
         self._plain = not self._check_finite  # open and unchecked: the common, fast case
+        self._paused_gc = False
 
     @property
     def check_finite(self) -> bool:
@@ -77,8 +79,17 @@ class Recording:
         return self._check_finite
 
     def __enter__(self: R) -> R:
+        """Open the ``with`` block; the cyclic garbage collector pauses until it ends.
+
+        Recording makes no reference cycles (nodes point only to earlier positions), so
+        the collector's passes over a growing tape are pure cost; it is restored when the
+        block ends, normally or by an exception, and nested blocks leave it to the outermost.
+        """
         if self._closed is not None:
             raise TapeError("this tape is closed; open a new Tape()")
+        if gc.isenabled():
+            gc.disable()
+            self._paused_gc = True
         return self
 
     def __exit__(
@@ -88,6 +99,9 @@ class Recording:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+        if self._paused_gc:
+            self._paused_gc = False
+            gc.enable()
 
     def close(self) -> None:
         """Stop recording; what was recorded stays usable."""

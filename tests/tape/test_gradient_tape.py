@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -209,3 +210,24 @@ def test_fused_dot_records_one_node_per_neuron() -> None:
         out = tape.relu(tape.dot(ws, [1.0, 2.0, 3.0]) + 0.5)
     assert len(t) == n + 3  # dot, add bias, relu
     assert t.gradient(out, ws) == [1.0, 2.0, 3.0]
+
+
+def test_the_garbage_collector_pauses_while_recording_and_comes_back() -> None:
+    assert gc.isenabled()
+    with Tape() as outer:
+        assert not gc.isenabled()
+        with Tape() as inner:
+            inner.watch(1.0)
+        assert not gc.isenabled()  # the outermost block owns the pause
+        outer.watch(2.0)
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError), Tape():
+        1 / 0  # noqa: B018
+    assert gc.isenabled()  # restored on errors too
+    gc.disable()
+    try:
+        with Tape():
+            pass
+        assert not gc.isenabled()  # a collector the caller turned off stays off
+    finally:
+        gc.enable()
