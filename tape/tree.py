@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -53,17 +54,36 @@ class _Shape:
     num_leaves: int
     flat: bool = field(default=False, compare=False)
     digest: int = field(default=0, compare=False, repr=False)
+    persistent: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Hash once, from the children's stored hashes: structures are compared and
         # used as cache keys on every optimizer step.
         object.__setattr__(self, "digest", hash((self.kind, self.aux, self.num_leaves, self.children)))
+        immutable = self.kind not in (_LIST, _DICT) and all(child.persistent for child in self.children)
+        object.__setattr__(self, "persistent", immutable)
 
     def __hash__(self) -> int:
         return self.digest
 
 
 _LEAF_SHAPE = _Shape(_LEAF, None, (), 1)
+
+# Flattening a persistent tree (pyrsistent maps and vectors and tuples all the way down)
+# always gives the same leaves and structure, so they are remembered by the tree's
+# identity for as long as it lives: a training step flattens the same params, grads
+# and optimizer moments several times. An entry goes when its tree is collected.
+_FLATTENED: dict[int, tuple[weakref.ref[object], tuple[object, ...], _Shape]] = {}
+
+
+def _remember(tree: object, leaves: Sequence[object], shape: _Shape) -> None:
+    if shape.persistent and isinstance(tree, (PMap, PVector)):
+        key = id(tree)
+
+        def forget(_: weakref.ref[object]) -> None:
+            _FLATTENED.pop(key, None)
+
+        _FLATTENED[key] = (weakref.ref(tree, forget), tuple(leaves), shape)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -181,8 +201,14 @@ def tree_flatten(tree: T, is_leaf: IsLeaf | None = None) -> tuple[list[float], T
 
     ``is_leaf`` marks subtrees to keep whole as leaves (as in JAX).
     """
+    if is_leaf is None:
+        known = _FLATTENED.get(id(tree))
+        if known is not None and known[0]() is tree:
+            return list(known[1]), TreeDef(known[2])  # type: ignore[arg-type]  # the leaves it had
     leaves: list[float] = []
     shape = _shape_of(tree, leaves, is_leaf)
+    if is_leaf is None:
+        _remember(tree, leaves, shape)
     return leaves, TreeDef(shape)
 
 
@@ -211,7 +237,10 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
     items = list(leaves)
     if len(items) != treedef.num_leaves:
         raise TreeError(f"the structure has {treedef.num_leaves} leaves but {len(items)} were given")
-    return cast(T, _build(treedef.shape, iter(items)))
+    built = _build(treedef.shape, iter(items))
+    if only_floats(items):  # float leaves: no leaf is a subtree an is_leaf flattening kept whole
+        _remember(built, items, treedef.shape)
+    return cast(T, built)
 
 
 def tree_leaves(tree: object, is_leaf: IsLeaf | None = None) -> list[float]:

@@ -465,3 +465,21 @@ def test_a_tree_too_deep_to_walk_is_refused_clearly() -> None:
     for _ in range(MAX_TREE_DEPTH):
         shallow = [shallow]
     assert tree_leaves(shallow) == [1.0]
+
+
+def test_flattening_remembers_persistent_trees_without_changing_any_result() -> None:
+    params = pmap({"w": pvector([pvector([1.0, 2.0]), pvector([3.0, 4.0])]), "b": pvector([0.5, 0.25])})
+    leaves, treedef = tree_flatten(params)
+    leaves.append(99.0)  # the caller's list is its own
+    again, treedef_again = tree_flatten(params)
+    assert again == [0.5, 0.25, 1.0, 2.0, 3.0, 4.0] and treedef_again == treedef
+    rebuilt = tree_unflatten(treedef, [float(i) for i in range(6)])
+    assert tree_flatten(rebuilt) == ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], treedef)
+    arrays_kept = tree_flatten(params, lambda x: isinstance(x, PVector) and not isinstance(x[0], PVector))
+    assert len(arrays_kept[0]) == 3  # b and the two rows of w: not taken from the memory
+    whole_leaves, whole_def = arrays_kept
+    assert tree_leaves(tree_unflatten(whole_def, whole_leaves)) == tree_leaves(params)
+    mutable = {"w": [1.0, 2.0]}
+    assert tree_leaves(mutable) == [1.0, 2.0]
+    mutable["w"][0] = 7.0
+    assert tree_leaves(mutable) == [7.0, 2.0]  # mutable containers are walked every time
