@@ -41,9 +41,10 @@ from functional_nn.activations import ActivationName, check_activation
 from functional_nn.init import InitName, check_initializer, default_initializer
 from functional_nn.layer import LayerParams, Matrix, Vector
 from functional_nn.random import Key, split
-from tape import Array, Scalar, arrays
+from tape import Array, Scalar, Value, arrays
 from tape import tree as _tree
-from tape.validate import sequence
+from tape.tree import only_floats
+from tape.validate import float_vector, sequence
 
 __all__ = ["MLP", "BatchOutput", "Params", "named_parameters", "num_params"]
 
@@ -211,6 +212,10 @@ class MLP:
         when the params do not fit the spec (see :meth:`check_params`).
         """
         sequence(x, "MLP.apply: the input x")
+        if not only_floats(x) and not any(isinstance(v, Value) for v in x):
+            x = float_vector(
+                cast("Sequence[float]", x), "MLP.apply: the input x"
+            )  # ints become floats; others are named
         if len(x) != self.n_in:
             raise ValueError(
                 f"layers.0: expected an input of width {self.n_in} (n_in of {self!r}), got {len(x)}"

@@ -375,3 +375,12 @@ def test_loader_is_frozen() -> None:
     loader = DataLoader(_indexed(4), 2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         loader.batch_size = 3  # type: ignore[misc]
+
+
+def test_from_rows_names_bad_arguments() -> None:
+    with pytest.raises(TypeError, match=r"^Dataset.from_rows: inputs must be a sequence, not NoneType"):
+        Dataset.from_rows(None, [0.0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^Dataset.from_rows: targets must be a sequence, not NoneType"):
+        Dataset.from_rows([[1.0]], None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^row 0, column 1: the feature is an int too large for a float"):
+        Dataset.from_rows([[1.0, 10**400]], [0.0])

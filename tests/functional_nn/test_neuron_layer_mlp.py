@@ -402,3 +402,17 @@ def test_spec_is_a_frozen_hashable_value() -> None:
     assert a.n_out == 1
     with pytest.raises(AttributeError):
         a.n_in = 3  # type: ignore[misc]
+
+
+def test_bad_inputs_name_the_argument() -> None:
+    model = MLP(2, [3, 1])
+    params = model.init(key(0))
+    with pytest.raises(
+        ValueError, match=r"^MLP.apply: the input x: element 0 is an int too large for a float"
+    ):
+        model.apply(params, [10**400, 1.0])
+    with pytest.raises(TypeError, match=r"^MLP.apply: the input x must be a sequence, not NoneType"):
+        model.apply(params, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^MLP.apply_batch: the batch xs must be a sequence, not NoneType"):
+        model.apply_batch(params, None)  # type: ignore[arg-type]
+    assert model.apply(params, [1, 2]) == model.apply(params, [1.0, 2.0])
