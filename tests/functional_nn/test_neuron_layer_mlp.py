@@ -412,7 +412,7 @@ def test_bad_inputs_name_the_argument() -> None:
     ):
         model.apply(params, [10**400, 1.0])
     with pytest.raises(TypeError, match=r"^MLP.apply: the input x must be a sequence, not NoneType"):
-        model.apply(params, None)  # type: ignore[arg-type]
+        model.apply(params, None)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=r"^MLP.apply_batch: the batch xs must be a sequence, not NoneType"):
         model.apply_batch(params, None)  # type: ignore[arg-type]
     assert model.apply(params, [1, 2]) == model.apply(params, [1.0, 2.0])
