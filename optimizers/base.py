@@ -21,7 +21,7 @@ import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -57,17 +57,41 @@ class UpdateFn(Protocol):
     def __call__(self, updates: Updates, state: OptState, params: object, /) -> tuple[Updates, OptState]: ...
 
 
+class FlatUpdateFn(Protocol):
+    """``update_flat(leaves, state, params) -> (leaves, state)``: ``update`` on the updates'
+    leaves in flattening order (a new list; the one given is not changed)."""
+
+    def __call__(
+        self, updates: list[float], state: OptState, params: object, /
+    ) -> tuple[list[float], OptState]: ...
+
+
 class GradientTransformation(NamedTuple):
     """A named pair of pure functions that turn gradients into updates.
 
     ``init(params)`` gives a state (a ``PMap`` whose ``"transform"`` entry is ``name``);
     ``update(updates, state, params)`` gives new updates (same structure and container
-    types as ``updates``) and a new state. Neither mutates its arguments.
+    types as ``updates``) and a new state. Neither mutates its arguments. The built-in
+    transformations also have ``update_flat``, the same update on the flat list of
+    leaves: a chain of them passes one list from part to part, and :class:`Optimizer`
+    flattens the gradients once per step.
     """
 
     init: InitFn
     update: UpdateFn
     name: str
+    update_flat: FlatUpdateFn | None = None
+
+
+def from_flat(init: InitFn, update_flat: FlatUpdateFn, name: str) -> GradientTransformation:
+    """A transformation whose tree ``update`` flattens the updates, runs ``update_flat``, rebuilds."""
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        leaves, treedef = tree_flatten(updates)
+        out, new_state = update_flat(leaves, state, params)
+        return tree_unflatten(treedef, out), new_state
+
+    return GradientTransformation(init, update, name, update_flat)
 
 
 def apply_updates(params: Params, updates: Params) -> Params:
@@ -177,11 +201,22 @@ class Optimizer:
         inner = state.get("transform")
         if not isinstance(inner, PMap):
             raise ValueError(f"{self.name}: the state holds no state for its transform")
-        updates, inner = self.transform.update(grads, inner, params)
-        update_leaves, update_def = tree_flatten(updates)
-        if update_def != grad_def:
-            raise ValueError(f"{self.name}: the transform gave updates of another structure than grads")
-        new_params = tree_unflatten(param_def, [p + u for p, u in zip(param_leaves, update_leaves)])
+        flat = self.transform.update_flat
+        if flat is not None:
+            update_leaves, inner = flat(grad_leaves, inner, params)
+            if len(update_leaves) != len(grad_leaves):
+                raise ValueError(
+                    f"{self.name}: the transform gave {len(update_leaves)} updates "
+                    f"for {len(grad_leaves)} grads"
+                )
+        else:
+            updates, inner = self.transform.update(grads, inner, params)
+            update_leaves, update_def = tree_flatten(updates)
+            if update_def != grad_def:
+                raise ValueError(f"{self.name}: the transform gave updates of another structure than grads")
+        new_params = tree_unflatten(
+            param_def, [p + u for p, u in zip(param_leaves, update_leaves, strict=True)]
+        )
         return new_params, state.set("step", step + 1).set("transform", inner)
 
 
@@ -198,17 +233,31 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
     def init(params: object) -> OptState:
         return pmap({"transform": label, "parts": pvector([t.init(params) for t in transforms])})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def part_states(state: OptState) -> PVector[StateValue]:
         state = expect_state(state, label)
         states = state.get("parts")
         if not isinstance(states, PVector) or len(states) != len(transforms):
             raise ValueError(f"{label}: the state should hold {len(transforms)} parts, got {states!r}")
-        new_states: list[StateValue] = []
-        for transform, part_state in zip(transforms, states):
+        for transform, part_state in zip(transforms, states, strict=True):
             if not isinstance(part_state, PMap):
                 raise ValueError(f"{label}: the state of {transform.name!r} is not a PMap")
-            updates, new_state = transform.update(updates, part_state, params)
+        return states
+
+    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+        new_states: list[StateValue] = []
+        for transform, part_state in zip(transforms, part_states(state), strict=True):
+            updates, new_state = transform.update(updates, cast(OptState, part_state), params)
             new_states.append(new_state)
         return updates, state.set("parts", pvector(new_states))
 
-    return Optimizer(GradientTransformation(init, update, label))
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
+        new_states: list[StateValue] = []
+        for transform, part_state in zip(transforms, part_states(state), strict=True):
+            flat = cast(FlatUpdateFn, transform.update_flat)
+            leaves, new_state = flat(leaves, cast(OptState, part_state), params)
+            new_states.append(new_state)
+        return leaves, state.set("parts", pvector(new_states))
+
+    every_flat = all(t.update_flat is not None for t in transforms)
+
+    return Optimizer(GradientTransformation(init, update, label, update_flat if every_flat else None))

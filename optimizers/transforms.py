@@ -18,11 +18,11 @@ from typing import TypeAlias
 from pyrsistent import pmap
 
 from optimizers._checks import non_negative, positive, unit_interval
-from optimizers.base import GradientTransformation, Updates
+from optimizers.base import GradientTransformation, from_flat
 from optimizers.masks import Mask, decayed_leaves, default_decay_mask
 from optimizers.schedules import Schedule
 from optimizers.state import OptState, StateSpec, expect_state, get_int, get_tree, zeros_like
-from tape.tree import tree_flatten, tree_leaves, tree_unflatten
+from tape.tree import tree_leaves, tree_unflatten
 
 LearningRate: TypeAlias = float | Schedule
 """A learning rate: a float, or a schedule ``step -> rate`` with ``step`` 0 for the first update."""
@@ -65,15 +65,13 @@ def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
     def init(params: object) -> OptState:
         return pmap({"transform": name, "count": 0})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
         count = get_int(state, "count", name)
         step_size = rate(count, name)
-        leaves, treedef = tree_flatten(updates)
-        scaled = [-step_size * u for u in leaves]
-        return tree_unflatten(treedef, scaled), state.set("count", count + 1)
+        return [-step_size * u for u in leaves], state.set("count", count + 1)
 
-    return GradientTransformation(init, update, name)
+    return from_flat(init, update_flat, name)
 
 
 def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
@@ -90,16 +88,14 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     def init(params: object) -> OptState:
         return pmap({"transform": name, "velocity": zeros_like(params)})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
-        leaves, treedef = tree_flatten(updates)
         velocity, velocity_def = get_tree(state, "velocity", name, len(leaves))
-        new_velocity = [decay * v + u for v, u in zip(velocity, leaves)]
-        out = [u + decay * v for u, v in zip(leaves, new_velocity)] if nesterov else new_velocity
-        new_state = state.set("velocity", tree_unflatten(velocity_def, new_velocity))
-        return tree_unflatten(treedef, out), new_state
+        new_velocity = [decay * v + u for v, u in zip(velocity, leaves, strict=True)]
+        out = [u + decay * v for u, v in zip(leaves, new_velocity, strict=True)] if nesterov else new_velocity
+        return out, state.set("velocity", tree_unflatten(velocity_def, new_velocity))
 
-    return GradientTransformation(init, update, name)
+    return from_flat(init, update_flat, name)
 
 
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
@@ -117,25 +113,25 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         zeros = zeros_like(params)
         return pmap({"transform": name, "count": 0, "mu": zeros, "nu": zeros})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
         count = get_int(state, "count", name) + 1
-        leaves, treedef = tree_flatten(updates)
         mu, mu_def = get_tree(state, "mu", name, len(leaves))
         nu, nu_def = get_tree(state, "nu", name, len(leaves))
-        new_mu = [b1 * m + (1 - b1) * u for m, u in zip(mu, leaves)]
-        new_nu = [b2 * v + (1 - b2) * u * u for v, u in zip(nu, leaves)]
+        new_mu = [b1 * m + (1 - b1) * u for m, u in zip(mu, leaves, strict=True)]
+        new_nu = [b2 * v + (1 - b2) * u * u for v, u in zip(nu, leaves, strict=True)]
         correction1 = 1 - b1**count
         correction2 = 1 - b2**count
-        out = [(m / correction1) / (math.sqrt(v / correction2) + eps) for m, v in zip(new_mu, new_nu)]
+        sqrt = math.sqrt
+        out = [(m / correction1) / (sqrt(v / correction2) + eps) for m, v in zip(new_mu, new_nu, strict=True)]
         new_state = (
             state.set("count", count)
             .set("mu", tree_unflatten(mu_def, new_mu))
             .set("nu", tree_unflatten(nu_def, new_nu))
         )
-        return tree_unflatten(treedef, out), new_state
+        return out, new_state
 
-    return GradientTransformation(init, update, name)
+    return from_flat(init, update_flat, name)
 
 
 def add_l2_decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation:
@@ -153,17 +149,16 @@ def add_l2_decay(weight_decay: float, mask: Mask | None = None) -> GradientTrans
             decayed_leaves(pick, params, name)
         return pmap({"transform": name})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
-        leaves, treedef = tree_flatten(updates)
         if weight_decay == 0:
-            return tree_unflatten(treedef, leaves), state
+            return list(leaves), state
         values = _params_leaves(params, len(leaves), name)
         flags = decayed_leaves(pick, params, name)
-        out = [u + weight_decay * p if f else u for u, p, f in zip(leaves, values, flags)]
-        return tree_unflatten(treedef, out), state
+        out = [u + weight_decay * p if f else u for u, p, f in zip(leaves, values, flags, strict=True)]
+        return out, state
 
-    return GradientTransformation(init, update, name)
+    return from_flat(init, update_flat, name)
 
 
 def add_decoupled_weight_decay(
@@ -186,20 +181,19 @@ def add_decoupled_weight_decay(
             decayed_leaves(pick, params, name)
         return pmap({"transform": name, "count": 0})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
         count = get_int(state, "count", name)
-        leaves, treedef = tree_flatten(updates)
         new_state = state.set("count", count + 1)
         if weight_decay == 0:
-            return tree_unflatten(treedef, leaves), new_state
+            return list(leaves), new_state
         shrink = rate(count, name) * weight_decay
         values = _params_leaves(params, len(leaves), name)
         flags = decayed_leaves(pick, params, name)
-        out = [u - shrink * p if f else u for u, p, f in zip(leaves, values, flags)]
-        return tree_unflatten(treedef, out), new_state
+        out = [u - shrink * p if f else u for u, p, f in zip(leaves, values, flags, strict=True)]
+        return out, new_state
 
-    return GradientTransformation(init, update, name)
+    return from_flat(init, update_flat, name)
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
@@ -222,20 +216,19 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     def init(params: object) -> OptState:
         return pmap({"transform": name})
 
-    def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
-        leaves, treedef = tree_flatten(updates)
         norm = math.hypot(*leaves)
         if not norm > max_norm:
-            return tree_unflatten(treedef, leaves), state
+            return list(leaves), state
         factor = max_norm / norm
         clipped = [u * factor for u in leaves]
         while math.hypot(*clipped) > max_norm and factor > 0:
             factor = math.nextafter(factor, 0.0)
             clipped = [u * factor for u in leaves]
-        return tree_unflatten(treedef, clipped), state
+        return clipped, state
 
-    return GradientTransformation(init, update, name)
+    return from_flat(init, update_flat, name)
 
 
 STATE_SPECS: Mapping[str, StateSpec] = MappingProxyType(

@@ -143,3 +143,20 @@ def test_apply_updates_adds_leaf_by_leaf_keeping_container_types() -> None:
     assert new == {"a": [1.5, 2.5], "b": (2.0,)}
     assert type(new["b"]) is tuple
     assert params == {"a": [1.0, 2.0], "b": (3.0,)}
+
+
+def test_the_flat_path_equals_the_tree_path_bit_for_bit() -> None:
+    """Each built-in transformation's ``update_flat`` is its ``update`` on the leaves."""
+    params = pmap({"w": pvector([pvector([1.0, -2.0]), pvector([0.5, 3.0])]), "b": pvector([0.1, -0.2])})
+    grads = pmap({"w": pvector([pvector([0.3, 0.1]), pvector([-0.4, 2.0])]), "b": pvector([1.5, -0.5])})
+    for opt in (
+        optimizers.adam(0.1),
+        optimizers.adamw(0.1),
+        optimizers.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        optimizers.chain(optimizers.clip_by_global_norm(0.5), optimizers.adam(0.1)),
+    ):
+        assert opt.transform.update_flat is not None
+        state = opt.transform.init(params)
+        tree_updates, tree_state = opt.transform.update(grads, state, params)
+        flat_updates, flat_state = opt.transform.update_flat(tree_leaves(grads), state, params)
+        assert tree_leaves(tree_updates) == flat_updates and tree_state == flat_state
