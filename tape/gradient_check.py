@@ -12,13 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Concatenate, Literal, TypeVar, cast, overload
 
 from tape.errors import GradientCheckError
 from tape.higher_order import hessian
 from tape.transforms import grad, normalize_argnums
 from tape.tree import named_leaves, tree_flatten, tree_unflatten
-from tape.value import Value
+from tape.value import Scalar, Value
+
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
 
 
 def _as_float(out: object) -> float:
@@ -35,13 +39,119 @@ def _call_with(fun: Callable[..., object], args: tuple[object, ...], n: int, arg
     return _as_float(fun(*new_args))
 
 
+@overload
+def numerical_grad(
+    fun: Callable[[A], Scalar], x: A, /, *, argnums: Literal[0] = 0, eps: float = 1e-6
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B], Scalar], x: A, y: B, /, *, argnums: Literal[0] = 0, eps: float = 1e-6
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B], Scalar], x: A, y: B, /, *, argnums: Literal[1], eps: float = 1e-6
+) -> B: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B], Scalar], x: A, y: B, /, *, argnums: tuple[Literal[0], Literal[1]], eps: float = 1e-6
+) -> tuple[A, B]: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar], x: A, y: B, z: C, /, *, argnums: Literal[0] = 0, eps: float = 1e-6
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar], x: A, y: B, z: C, /, *, argnums: Literal[1], eps: float = 1e-6
+) -> B: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    /,
+    *,
+    argnums: tuple[Literal[0], Literal[1]],
+    eps: float = 1e-6,
+) -> tuple[A, B]: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    /,
+    *,
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    eps: float = 1e-6,
+) -> tuple[A, B, C]: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: Literal[0] = 0,
+    eps: float = 1e-6,
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: Literal[1],
+    eps: float = 1e-6,
+) -> B: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: tuple[Literal[0], Literal[1]],
+    eps: float = 1e-6,
+) -> tuple[A, B]: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    eps: float = 1e-6,
+) -> tuple[A, B, C]: ...
+@overload
+def numerical_grad(
+    fun: Callable[..., object], *args: object, argnums: int | tuple[int, ...], eps: float = 1e-6
+) -> object: ...
 def numerical_grad(
     fun: Callable[..., object], *args: object, argnums: int | tuple[int, ...] = 0, eps: float = 1e-6
 ) -> object:
     """Central-difference gradient ``(f(x + eps) - f(x - eps)) / (2 eps)`` leaf by leaf.
 
     Same structure as :func:`tape.grad` gives: the tree of the selected argument,
-    or a tuple of trees for a tuple ``argnums``.
+    or a tuple of trees for a tuple ``argnums``. Typed the same way: the gradient has
+    the selected argument's type (``argnums`` 0 or 1, or ``(0, 1)``, ``(0, 1, 2)`` giving
+    a tuple of those types). With up to three arguments every argument is checked
+    against ``fun``'s parameters; with more, only the first three are. Other
+    ``argnums`` give ``object``.
+
+    >>> dx, dy = numerical_grad(lambda x, y: x * y, 2.0, 3.0, argnums=(0, 1))
+    >>> round(dx, 6), round(dy, 6)
+    (3.0, 2.0)
     """
     if not eps > 0.0:
         raise ValueError(f"eps must be positive, got {eps!r}")
