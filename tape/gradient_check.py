@@ -192,7 +192,7 @@ def _named(tree: object, nums: tuple[int, ...], single: bool) -> list[tuple[str,
     if single:
         return [(path, float(v)) for path, v in named_leaves(tree)]
     out: list[tuple[str, float]] = []
-    for n, sub in zip(nums, tree):  # type: ignore[call-overload]  # a tuple per argnum
+    for n, sub in zip(nums, tree, strict=True):  # type: ignore[call-overload]  # a tuple per argnum
         out += [(f"arg{n}.{path}" if path else f"arg{n}", float(v)) for path, v in named_leaves(sub)]
     return out
 
@@ -246,22 +246,23 @@ def _second_derivatives(
     def flat_fun(z: tuple[float, ...]) -> object:
         new_args = list(args)
         offset = 0
-        for n, (_, treedef), size in zip(nums, flats, sizes):
+        for n, (_, treedef), size in zip(nums, flats, sizes, strict=True):
             new_args[n] = tree_unflatten(treedef, z[offset : offset + size])
             offset += size
         return fun(*new_args)
 
-    rows = cast("tuple[tuple[float, ...], ...]", hessian(cast(Callable[..., Value], flat_fun))(start))
-    gradient = grad(cast(Callable[..., Value], flat_fun))
+    scalar_fun = cast("Callable[[tuple[float, ...]], Scalar]", flat_fun)  # fun returns a scalar
+    rows = hessian(scalar_fun)(start)
+    gradient = grad(scalar_fun)
     columns = []
     for j in range(len(start)):
         above = list(start)
         above[j] += eps
         below = list(start)
         below[j] -= eps
-        up = cast("tuple[float, ...]", gradient(tuple(above)))
-        down = cast("tuple[float, ...]", gradient(tuple(below)))
-        columns.append([(u - d) / (2.0 * eps) for u, d in zip(up, down)])
+        up = gradient(tuple(above))
+        down = gradient(tuple(below))
+        columns.append([(u - d) / (2.0 * eps) for u, d in zip(up, down, strict=True)])
     analytic = [
         (f"{names[i]}, {names[j]}", float(rows[i][j])) for i in range(len(start)) for j in range(len(start))
     ]
@@ -276,7 +277,7 @@ def _compare(
 ) -> GradientReport:
     max_abs = max_rel = 0.0
     worst_path, worst_excess = "", -float("inf")
-    for (path, a), (_, n) in zip(analytic, numerical):
+    for (path, a), (_, n) in zip(analytic, numerical, strict=True):
         error = abs(a - n)
         if error != error:  # nan: the worst possible, and the first one found is named
             if worst_excess != math.inf:

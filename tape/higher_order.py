@@ -81,7 +81,7 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[object, Callable[[T], 
         if ct_def != out_def:
             raise ValueError(f"the cotangent's structure {ct_def} differs from the output's {out_def}")
         seeds: dict[int, Any] = {}
-        for out_leaf, ct_leaf in zip(out_leaves, ct_leaves):
+        for out_leaf, ct_leaf in zip(out_leaves, ct_leaves, strict=True):
             leaf: object = out_leaf
             ct: object = ct_leaf
             seed = ct if isinstance(ct, Value) else number(ct, "a cotangent")

@@ -98,7 +98,7 @@ def _array_gradient(like: Sequence[object], g: object) -> object:
         if g.__class__ is float:
             return _container(like, (_container(row, (0.0,) * len(row)) for row in rows))
         data = cast("list[list[float]]", g)
-        return _container(like, (_container(row, grad_row) for row, grad_row in zip(rows, data)))
+        return _container(like, (_container(row, grad_row) for row, grad_row in zip(rows, data, strict=True)))
     if g.__class__ is float:
         return _container(like, (0.0,) * len(like))
     return _container(like, cast("list[float]", g))
@@ -250,6 +250,11 @@ def value_and_grad(
     arguments reaches ``fun`` as one :class:`tape.Array` node rather than a
     sequence of Values: layer-level code (:mod:`tape.arrays`) then records a few
     nodes per batch. Gradients come back in the same containers either way.
+
+    Typed for ``argnums`` 0, 1, ``(0, 1)`` and ``(0, 1, 2)``: the gradient has the
+    selected argument's type, or a tuple of those types. Other ``argnums`` give
+    ``object``. Under mypy an unannotated lambda with more than one overload to
+    choose from (any ``argnums`` but the default) gives ``Any``.
     """
 
     def value_and_grad_fun(*args: object, **kwargs: object) -> object:
