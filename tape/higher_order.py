@@ -64,6 +64,13 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[object, Callable[[T], 
     The pullback takes a tree shaped like the output and returns one gradient tree
     per primal. It can be called many times: the recording is kept.
 
+    Typed for one to three primals: the pullback gives ``tuple[A]``,
+    ``tuple[A, B]`` or ``tuple[A, B, C]`` of the primals' types (with more,
+    ``tuple[object, ...]``). A scalar output gives a float value and a pullback of
+    a scalar; any other output keeps ``fun``'s output type ``T``, whose Value
+    leaves (as ``tuple[Scalar, Scalar]`` says) are floats at run time: Python's
+    types cannot map ``T``'s Values to floats.
+
     >>> value, pullback = vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
     >>> value, pullback((1.0, 0.0)), pullback((0.0, 1.0))
     ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
