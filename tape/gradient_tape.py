@@ -308,7 +308,9 @@ class Tape(ReverseRecording):
         pyrsistent vectors, dicts and maps, one or two levels deep, and any
         ``Mapping`` or ``Sequence`` of them, each giving the same tree of floats. Any
         other tree is typed ``object``, except a tree typed with float leaves, as
-        :meth:`watch_tree` types its Values: its gradient has that same type.
+        :meth:`watch_tree` types its Values: its gradient has that same type (but
+        from ``watch_tree(tree, arrays=True)`` each watched vector or matrix comes
+        back as a tuple or tuple of rows, whatever sequence type it had).
         """
         leaves, treedef = tree_flatten(sources)
         for leaf_path, named_leaf in named_leaves(sources):
