@@ -12,13 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Concatenate, Literal, TypeVar, cast, overload
 
 from tape.errors import GradientCheckError
 from tape.higher_order import hessian
 from tape.transforms import grad, normalize_argnums
 from tape.tree import named_leaves, tree_flatten, tree_unflatten
-from tape.value import Value
+from tape.value import Scalar, Value
+
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
 
 
 def _as_float(out: object) -> float:
@@ -35,13 +39,119 @@ def _call_with(fun: Callable[..., object], args: tuple[object, ...], n: int, arg
     return _as_float(fun(*new_args))
 
 
+@overload
+def numerical_grad(
+    fun: Callable[[A], Scalar], x: A, /, *, argnums: Literal[0] = 0, eps: float = 1e-6
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B], Scalar], x: A, y: B, /, *, argnums: Literal[0] = 0, eps: float = 1e-6
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B], Scalar], x: A, y: B, /, *, argnums: Literal[1], eps: float = 1e-6
+) -> B: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B], Scalar], x: A, y: B, /, *, argnums: tuple[Literal[0], Literal[1]], eps: float = 1e-6
+) -> tuple[A, B]: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar], x: A, y: B, z: C, /, *, argnums: Literal[0] = 0, eps: float = 1e-6
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar], x: A, y: B, z: C, /, *, argnums: Literal[1], eps: float = 1e-6
+) -> B: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    /,
+    *,
+    argnums: tuple[Literal[0], Literal[1]],
+    eps: float = 1e-6,
+) -> tuple[A, B]: ...
+@overload
+def numerical_grad(
+    fun: Callable[[A, B, C], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    /,
+    *,
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    eps: float = 1e-6,
+) -> tuple[A, B, C]: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: Literal[0] = 0,
+    eps: float = 1e-6,
+) -> A: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: Literal[1],
+    eps: float = 1e-6,
+) -> B: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: tuple[Literal[0], Literal[1]],
+    eps: float = 1e-6,
+) -> tuple[A, B]: ...
+@overload
+def numerical_grad(
+    fun: Callable[Concatenate[A, B, C, ...], Scalar],
+    x: A,
+    y: B,
+    z: C,
+    w: object,
+    /,
+    *args: object,
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    eps: float = 1e-6,
+) -> tuple[A, B, C]: ...
+@overload
+def numerical_grad(
+    fun: Callable[..., object], *args: object, argnums: int | tuple[int, ...], eps: float = 1e-6
+) -> object: ...
 def numerical_grad(
     fun: Callable[..., object], *args: object, argnums: int | tuple[int, ...] = 0, eps: float = 1e-6
 ) -> object:
     """Central-difference gradient ``(f(x + eps) - f(x - eps)) / (2 eps)`` leaf by leaf.
 
     Same structure as :func:`tape.grad` gives: the tree of the selected argument,
-    or a tuple of trees for a tuple ``argnums``.
+    or a tuple of trees for a tuple ``argnums``. Typed the same way: the gradient has
+    the selected argument's type (``argnums`` 0 or 1, or ``(0, 1)``, ``(0, 1, 2)`` giving
+    a tuple of those types). With up to three arguments every argument is checked
+    against ``fun``'s parameters; with more, only the first three are. Other
+    ``argnums`` give ``object``.
+
+    >>> dx, dy = numerical_grad(lambda x, y: x * y, 2.0, 3.0, argnums=(0, 1))
+    >>> round(dx, 6), round(dy, 6)
+    (3.0, 2.0)
     """
     if not eps > 0.0:
         raise ValueError(f"eps must be positive, got {eps!r}")
@@ -82,7 +192,7 @@ def _named(tree: object, nums: tuple[int, ...], single: bool) -> list[tuple[str,
     if single:
         return [(path, float(v)) for path, v in named_leaves(tree)]
     out: list[tuple[str, float]] = []
-    for n, sub in zip(nums, tree):  # type: ignore[call-overload]  # a tuple per argnum
+    for n, sub in zip(nums, tree, strict=True):  # type: ignore[call-overload]  # a tuple per argnum
         out += [(f"arg{n}.{path}" if path else f"arg{n}", float(v)) for path, v in named_leaves(sub)]
     return out
 
@@ -136,22 +246,23 @@ def _second_derivatives(
     def flat_fun(z: tuple[float, ...]) -> object:
         new_args = list(args)
         offset = 0
-        for n, (_, treedef), size in zip(nums, flats, sizes):
+        for n, (_, treedef), size in zip(nums, flats, sizes, strict=True):
             new_args[n] = tree_unflatten(treedef, z[offset : offset + size])
             offset += size
         return fun(*new_args)
 
-    rows = cast("tuple[tuple[float, ...], ...]", hessian(cast(Callable[..., Value], flat_fun))(start))
-    gradient = grad(cast(Callable[..., Value], flat_fun))
+    scalar_fun = cast("Callable[[tuple[float, ...]], Scalar]", flat_fun)  # fun returns a scalar
+    rows = hessian(scalar_fun)(start)
+    gradient = grad(scalar_fun)
     columns = []
     for j in range(len(start)):
         above = list(start)
         above[j] += eps
         below = list(start)
         below[j] -= eps
-        up = cast("tuple[float, ...]", gradient(tuple(above)))
-        down = cast("tuple[float, ...]", gradient(tuple(below)))
-        columns.append([(u - d) / (2.0 * eps) for u, d in zip(up, down)])
+        up = gradient(tuple(above))
+        down = gradient(tuple(below))
+        columns.append([(u - d) / (2.0 * eps) for u, d in zip(up, down, strict=True)])
     analytic = [
         (f"{names[i]}, {names[j]}", float(rows[i][j])) for i in range(len(start)) for j in range(len(start))
     ]
@@ -166,7 +277,7 @@ def _compare(
 ) -> GradientReport:
     max_abs = max_rel = 0.0
     worst_path, worst_excess = "", -float("inf")
-    for (path, a), (_, n) in zip(analytic, numerical):
+    for (path, a), (_, n) in zip(analytic, numerical, strict=True):
         error = abs(a - n)
         if error != error:  # nan: the worst possible, and the first one found is named
             if worst_excess != math.inf:

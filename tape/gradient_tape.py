@@ -13,7 +13,7 @@ outer tape and can be differentiated again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast, overload
 
 from pyrsistent import PMap, PVector
@@ -32,6 +32,10 @@ __all__ = ["Node", "Tape", "is_float_array"]
 
 T = TypeVar("T")
 K = TypeVar("K")
+
+FloatTree = float | Sequence["FloatTree"] | Mapping[Any, "FloatTree"]
+"""A tree typed with float leaves, as :meth:`Tape.watch_tree` types the Values it watches."""
+Watched = TypeVar("Watched", bound=FloatTree)
 
 
 def is_float_array(x: object) -> bool:
@@ -200,17 +204,95 @@ class Tape(ReverseRecording):
     @overload
     def gradient(self, target: Scalar, sources: Array, *, seed: Scalar = 1.0) -> Vector | Matrix: ...
     @overload
+    def gradient(self, target: Scalar, sources: tuple[Value], *, seed: Scalar = 1.0) -> tuple[float]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: tuple[Value, Value], *, seed: Scalar = 1.0
+    ) -> tuple[float, float]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: tuple[Value, Value, Value], *, seed: Scalar = 1.0
+    ) -> tuple[float, float, float]: ...
+    @overload
     def gradient(
         self, target: Scalar, sources: tuple[Value, ...], *, seed: Scalar = 1.0
     ) -> tuple[float, ...]: ...
     @overload
     def gradient(self, target: Scalar, sources: list[Value], *, seed: Scalar = 1.0) -> list[float]: ...
     @overload
+    def gradient(self, target: Scalar, sources: PVector[Value], *, seed: Scalar = 1.0) -> PVector[float]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: tuple[tuple[Value, ...], ...], *, seed: Scalar = 1.0
+    ) -> tuple[tuple[float, ...], ...]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: list[list[Value]], *, seed: Scalar = 1.0
+    ) -> list[list[float]]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: PVector[PVector[Value]], *, seed: Scalar = 1.0
+    ) -> PVector[PVector[float]]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: tuple[Array, ...], *, seed: Scalar = 1.0
+    ) -> tuple[Vector | Matrix, ...]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: list[Array], *, seed: Scalar = 1.0
+    ) -> list[Vector | Matrix]: ...
+    @overload
     def gradient(self, target: Scalar, sources: dict[K, Value], *, seed: Scalar = 1.0) -> dict[K, float]: ...
     @overload
     def gradient(self, target: Scalar, sources: PMap[K, Value], *, seed: Scalar = 1.0) -> PMap[K, float]: ...
     @overload
-    def gradient(self, target: Scalar, sources: T, *, seed: Scalar = 1.0) -> T: ...
+    def gradient(
+        self, target: Scalar, sources: dict[K, list[Value]], *, seed: Scalar = 1.0
+    ) -> dict[K, list[float]]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: PMap[K, PVector[Value]], *, seed: Scalar = 1.0
+    ) -> PMap[K, PVector[float]]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: PMap[K, PVector[PVector[Value]]], *, seed: Scalar = 1.0
+    ) -> PMap[K, PVector[PVector[float]]]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: dict[K, Array], *, seed: Scalar = 1.0
+    ) -> dict[K, Vector | Matrix]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: PMap[K, Array], *, seed: Scalar = 1.0
+    ) -> PMap[K, Vector | Matrix]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Mapping[K, Value], *, seed: Scalar = 1.0
+    ) -> Mapping[K, float]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Mapping[K, Array], *, seed: Scalar = 1.0
+    ) -> Mapping[K, Vector | Matrix]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Mapping[K, Sequence[Value]], *, seed: Scalar = 1.0
+    ) -> Mapping[K, Sequence[float]]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Sequence[Value], *, seed: Scalar = 1.0
+    ) -> Sequence[float]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Sequence[Array], *, seed: Scalar = 1.0
+    ) -> Sequence[Vector | Matrix]: ...
+    @overload
+    def gradient(
+        self, target: Scalar, sources: Sequence[Sequence[Value]], *, seed: Scalar = 1.0
+    ) -> Sequence[Sequence[float]]: ...
+    @overload
+    def gradient(self, target: Scalar, sources: Watched, *, seed: Scalar = 1.0) -> Watched: ...
+    @overload
+    def gradient(self, target: Scalar, sources: object, *, seed: Scalar = 1.0) -> object: ...
     def gradient(self, target: Scalar, sources: object, *, seed: Scalar = 1.0) -> object:
         """``d target / d source`` for each source, in the structure of ``sources``.
 
@@ -220,6 +302,15 @@ class Tape(ReverseRecording):
         Can be called any number of times, during recording or after.
         Inside an enclosing tape the results are that tape's Values (typed as floats;
         :func:`tape.grad` is the typed way to take higher-order derivatives).
+
+        Typed for one Value (a float), one Array (a ``Vector`` or ``Matrix``) and the
+        common trees of them: tuples (of one to three Values, or any number), lists,
+        pyrsistent vectors, dicts and maps, one or two levels deep, and any
+        ``Mapping`` or ``Sequence`` of them, each giving the same tree of floats. Any
+        other tree is typed ``object``, except a tree typed with float leaves, as
+        :meth:`watch_tree` types its Values: its gradient has that same type (but
+        from ``watch_tree(tree, arrays=True)`` each watched vector or matrix comes
+        back as a tuple or tuple of rows, whatever sequence type it had).
         """
         leaves, treedef = tree_flatten(sources)
         for leaf_path, named_leaf in named_leaves(sources):

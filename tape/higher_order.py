@@ -14,26 +14,62 @@ enclosing tape is itself recorded there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
+
+from pyrsistent import PMap
 
 from tape.forward import jvp
 from tape.gradient_tape import Tape
 from tape.ops.reductions import vsum
-from tape.transforms import grad, normalize_argnums, unwrap
+from tape.transforms import Transformed, grad, normalize_argnums, unwrap, wrapping
 from tape.tree import tree_flatten, tree_map, tree_unflatten
 from tape.validate import number
 from tape.value import Scalar, Value
 
 T = TypeVar("T")
 A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+K = TypeVar("K")
+P = ParamSpec("P")
+Floats = TypeVar("Floats", bound="tuple[float, ...]")
 
 
-def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple[object, ...]]]:
+@overload
+def vjp(  # type: ignore[overload-overlap]  # a Scalar output is narrower than T
+    fun: Callable[[A], Scalar], x: A, /
+) -> tuple[float, Callable[[Scalar], tuple[A]]]: ...
+@overload
+def vjp(fun: Callable[[A], T], x: A, /) -> tuple[T, Callable[[T], tuple[A]]]: ...
+@overload
+def vjp(  # type: ignore[overload-overlap]  # a Scalar output is narrower than T
+    fun: Callable[[A, B], Scalar], x: A, y: B, /
+) -> tuple[float, Callable[[Scalar], tuple[A, B]]]: ...
+@overload
+def vjp(fun: Callable[[A, B], T], x: A, y: B, /) -> tuple[T, Callable[[T], tuple[A, B]]]: ...
+@overload
+def vjp(  # type: ignore[overload-overlap]  # a Scalar output is narrower than T
+    fun: Callable[[A, B, C], Scalar], x: A, y: B, z: C, /
+) -> tuple[float, Callable[[Scalar], tuple[A, B, C]]]: ...
+@overload
+def vjp(fun: Callable[[A, B, C], T], x: A, y: B, z: C, /) -> tuple[T, Callable[[T], tuple[A, B, C]]]: ...
+@overload
+def vjp(
+    fun: Callable[..., T], x: object, y: object, z: object, w: object, /, *primals: object
+) -> tuple[T, Callable[[T], tuple[object, ...]]]: ...
+def vjp(fun: Callable[..., T], *primals: object) -> tuple[object, Callable[[T], tuple[object, ...]]]:
     """``fun(*primals)`` and a pullback mapping an output cotangent to ``cotangent @ J``.
 
     The pullback takes a tree shaped like the output and returns one gradient tree
     per primal. It can be called many times: the recording is kept.
+
+    Typed for one to three primals: the pullback gives ``tuple[A]``,
+    ``tuple[A, B]`` or ``tuple[A, B, C]`` of the primals' types (with more,
+    ``tuple[object, ...]``). A scalar output gives a float value and a pullback of
+    a scalar; any other output keeps ``fun``'s output type ``T``, whose Value
+    leaves (as ``tuple[Scalar, Scalar]`` says) are floats at run time: Python's
+    types cannot map ``T``'s Values to floats.
 
     >>> value, pullback = vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
     >>> value, pullback((1.0, 0.0)), pullback((0.0, 1.0))
@@ -52,7 +88,7 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple
         if ct_def != out_def:
             raise ValueError(f"the cotangent's structure {ct_def} differs from the output's {out_def}")
         seeds: dict[int, Any] = {}
-        for out_leaf, ct_leaf in zip(out_leaves, ct_leaves):
+        for out_leaf, ct_leaf in zip(out_leaves, ct_leaves, strict=True):
             leaf: object = out_leaf
             ct: object = ct_leaf
             seed = ct if isinstance(ct, Value) else number(ct, "a cotangent")
@@ -75,19 +111,60 @@ def vjp(fun: Callable[..., T], *primals: object) -> tuple[T, Callable[[T], tuple
     return value, pullback
 
 
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, P], Scalar], argnums: Literal[0] = 0
+) -> Callable[Concatenate[A, P], A]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, P], tuple[Scalar, ...]], argnums: Literal[0] = 0
+) -> Callable[Concatenate[A, P], tuple[A, ...]]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, P], Sequence[Scalar]], argnums: Literal[0] = 0
+) -> Callable[Concatenate[A, P], Sequence[A]]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, P], Mapping[K, Scalar]], argnums: Literal[0] = 0
+) -> Callable[Concatenate[A, P], Mapping[K, A]]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], Scalar], argnums: Literal[1]
+) -> Callable[Concatenate[A, B, P], B]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], tuple[Scalar, ...]], argnums: Literal[1]
+) -> Callable[Concatenate[A, B, P], tuple[B, ...]]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], Sequence[Scalar]], argnums: Literal[1]
+) -> Callable[Concatenate[A, B, P], Sequence[B]]: ...
+@overload
+def jacobian(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], Mapping[K, Scalar]], argnums: Literal[1]
+) -> Callable[Concatenate[A, B, P], Mapping[K, B]]: ...
+@overload
+def jacobian(fun: Callable[P, object], argnums: int = 0) -> Transformed[P, object]: ...
 def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., object]:
     """The Jacobian of ``fun`` with respect to argument ``argnums``, by one reverse sweep per output.
 
     The result has the output's structure with, at each output leaf, a tree shaped
     like the argument (as ``jax.jacrev``); a scalar output gives the gradient.
     Meant for small inputs and outputs.
+
+    Typed for ``argnums`` 0 and 1 and an output that is a scalar (the argument's
+    type), a tuple, sequence or mapping of scalars (that container of the argument's
+    type); other outputs, nested ones included, give ``object``.
+
+    >>> jacobian(lambda x: (x[0] * x[1], x[0] + x[1]))((2.0, 3.0))
+    ((3.0, 2.0), (1.0, 1.0))
     """
 
-    def jacobian_fun(*args: object) -> object:
+    def jacobian_fun(*args: object, **kwargs: object) -> object:
         (n,) = normalize_argnums(argnums, len(args))
 
         def of_one(x: object) -> object:
-            return fun(*args[:n], x, *args[n + 1 :])
+            return fun(*args[:n], x, *args[n + 1 :], **kwargs)
 
         value, pullback = vjp(of_one, args[n])
         out_leaves, out_def = tree_flatten(value)
@@ -97,16 +174,38 @@ def jacobian(fun: Callable[..., object], argnums: int = 0) -> Callable[..., obje
             rows.append(pullback(tree_unflatten(out_def, basis))[0])
         return tree_unflatten(out_def, cast("list[float]", rows))  # a tree per output leaf
 
+    wrapping(jacobian_fun, "jacobian", fun)
     return jacobian_fun
 
 
+@overload
+def hessian(
+    fun: Callable[Concatenate[float, P], Scalar], argnums: Literal[0] = 0
+) -> Callable[Concatenate[float, P], float]: ...
+@overload
+def hessian(
+    fun: Callable[Concatenate[Floats, P], Scalar], argnums: Literal[0] = 0
+) -> Callable[Concatenate[Floats, P], tuple[Floats, ...]]: ...
+@overload
+def hessian(
+    fun: Callable[Concatenate[PMap[K, float], P], Scalar], argnums: Literal[0] = 0
+) -> Callable[Concatenate[PMap[K, float], P], PMap[K, PMap[K, float]]]: ...
+@overload
+def hessian(fun: Callable[P, Scalar], argnums: int = 0) -> Transformed[P, object]: ...
 def hessian(fun: Callable[..., Scalar], argnums: int = 0) -> Callable[..., object]:
     """The Hessian of scalar ``fun``: the Jacobian of its gradient (reverse over reverse).
 
     For an argument that is a tuple of n floats the result is an n-by-n tuple of
     tuples; for a tree, the tree of trees.
+
+    Typed by ``fun``'s first parameter: a float gives a float, a tuple of floats
+    (any length, or a fixed one) a tuple of such tuples, a ``PMap`` of floats a
+    ``PMap`` of such maps. Other arguments, and ``argnums`` other than 0, give
+    ``object``: Python's types cannot say "a tree of trees shaped like the argument".
     """
-    return jacobian(grad(fun, argnums), argnums)
+    hessian_fun = jacobian(grad(fun, argnums), argnums)
+    wrapping(hessian_fun, "hessian", fun)
+    return hessian_fun
 
 
 def hvp(fun: Callable[[A], Scalar], x: A, v: A) -> A:

@@ -14,7 +14,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
+from functools import update_wrapper
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
 from pyrsistent import PVector, pvector
 
@@ -26,9 +27,33 @@ from tape.value import Scalar, Value
 
 A = TypeVar("A")
 B = TypeVar("B")
+C = TypeVar("C")
 T = TypeVar("T")
 Aux = TypeVar("Aux")
+R_co = TypeVar("R_co", covariant=True)
 P = ParamSpec("P")
+
+
+class Transformed(Protocol[P, R_co]):
+    """A function made from ``fun`` by a transformation (``grad``, ``jacobian``, ...):
+    it takes ``fun``'s parameters and keeps ``fun`` as ``__wrapped__``.
+
+    The catch-all overloads, whose results Python's types cannot describe, return
+    this rather than a plain ``Callable``: when ``fun`` is an unannotated lambda or a
+    ``Callable[..., X]``, mypy cannot choose between overloads and falls back to
+    ``Any`` for this type, where for plain Callables it would make the call
+    an untyped one (an error under ``--strict``).
+    """
+
+    __wrapped__: Callable[..., object]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+def wrapping(transformed: Callable[..., object], transformation: str, fun: Callable[..., object]) -> None:
+    """Name ``transformed`` after ``transformation(fun)``; give it ``fun``'s docstring and ``__wrapped__``."""
+    update_wrapper(transformed, fun, assigned=("__doc__",), updated=())
+    transformed.__name__ = f"{transformation}({getattr(fun, '__name__', 'fun')})"
 
 
 def unwrap(x: object, tape: Recording) -> object:
@@ -73,7 +98,7 @@ def _array_gradient(like: Sequence[object], g: object) -> object:
         if g.__class__ is float:
             return _container(like, (_container(row, (0.0,) * len(row)) for row in rows))
         data = cast("list[list[float]]", g)
-        return _container(like, (_container(row, grad_row) for row, grad_row in zip(rows, data)))
+        return _container(like, (_container(row, grad_row) for row, grad_row in zip(rows, data, strict=True)))
     if g.__class__ is float:
         return _container(like, (0.0,) * len(like))
     return _container(like, cast("list[float]", g))
@@ -131,7 +156,7 @@ def _evaluate(
 
 
 @overload
-def value_and_grad(  # type: ignore[overload-overlap]  # Literal[0] is narrower than int
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
     fun: Callable[Concatenate[A, P], Scalar],
     argnums: Literal[0] = 0,
     has_aux: Literal[False] = False,
@@ -147,7 +172,7 @@ def value_and_grad(
     arrays: bool = False,
 ) -> Callable[Concatenate[A, P], tuple[tuple[float, Aux], A]]: ...
 @overload
-def value_and_grad(  # type: ignore[overload-overlap]  # Literal[1] is narrower than int
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
     fun: Callable[Concatenate[A, B, P], Scalar],
     argnums: Literal[1],
     has_aux: Literal[False] = False,
@@ -155,13 +180,53 @@ def value_and_grad(  # type: ignore[overload-overlap]  # Literal[1] is narrower 
     arrays: bool = False,
 ) -> Callable[Concatenate[A, B, P], tuple[float, B]]: ...
 @overload
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], tuple[Scalar, Aux]],
+    argnums: Literal[1],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, P], tuple[tuple[float, Aux], B]]: ...
+@overload
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], Scalar],
+    argnums: tuple[Literal[0], Literal[1]],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, P], tuple[float, tuple[A, B]]]: ...
+@overload
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], tuple[Scalar, Aux]],
+    argnums: tuple[Literal[0], Literal[1]],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, P], tuple[tuple[float, Aux], tuple[A, B]]]: ...
+@overload
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, C, P], Scalar],
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, C, P], tuple[float, tuple[A, B, C]]]: ...
+@overload
+def value_and_grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, C, P], tuple[Scalar, Aux]],
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, C, P], tuple[tuple[float, Aux], tuple[A, B, C]]]: ...
+@overload
 def value_and_grad(
     fun: Callable[P, Scalar],
     argnums: int | tuple[int, ...],
     has_aux: Literal[False] = False,
     *,
     arrays: bool = False,
-) -> Callable[P, tuple[float, object]]: ...
+) -> Transformed[P, tuple[float, object]]: ...
 @overload
 def value_and_grad(
     fun: Callable[P, tuple[Scalar, Aux]],
@@ -169,7 +234,7 @@ def value_and_grad(
     has_aux: Literal[True],
     *,
     arrays: bool = False,
-) -> Callable[P, tuple[tuple[float, Aux], object]]: ...
+) -> Transformed[P, tuple[tuple[float, Aux], object]]: ...
 def value_and_grad(
     fun: Callable[..., object],
     argnums: int | tuple[int, ...] = 0,
@@ -188,19 +253,23 @@ def value_and_grad(
     arguments reaches ``fun`` as one :class:`tape.Array` node rather than a
     sequence of Values: layer-level code (:mod:`tape.arrays`) then records a few
     nodes per batch. Gradients come back in the same containers either way.
+
+    Typed for ``argnums`` 0, 1, ``(0, 1)`` and ``(0, 1, 2)``: the gradient has the
+    selected argument's type, or a tuple of those types. Other ``argnums`` give
+    ``object``. Under mypy an unannotated lambda with more than one overload to
+    choose from (any ``argnums`` but the default) gives ``Any``.
     """
 
     def value_and_grad_fun(*args: object, **kwargs: object) -> object:
         value, aux, grads = _evaluate(fun, argnums, has_aux, args, kwargs, arrays)
         return ((value, aux), grads) if has_aux else (value, grads)
 
-    value_and_grad_fun.__name__ = f"value_and_grad({getattr(fun, '__name__', 'fun')})"
-    value_and_grad_fun.__doc__ = fun.__doc__
+    wrapping(value_and_grad_fun, "value_and_grad", fun)
     return value_and_grad_fun
 
 
 @overload
-def grad(  # type: ignore[overload-overlap]  # Literal[0] is narrower than int
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
     fun: Callable[Concatenate[A, P], Scalar],
     argnums: Literal[0] = 0,
     has_aux: Literal[False] = False,
@@ -216,7 +285,7 @@ def grad(
     arrays: bool = False,
 ) -> Callable[Concatenate[A, P], tuple[A, Aux]]: ...
 @overload
-def grad(  # type: ignore[overload-overlap]  # Literal[1] is narrower than int
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
     fun: Callable[Concatenate[A, B, P], Scalar],
     argnums: Literal[1],
     has_aux: Literal[False] = False,
@@ -224,13 +293,61 @@ def grad(  # type: ignore[overload-overlap]  # Literal[1] is narrower than int
     arrays: bool = False,
 ) -> Callable[Concatenate[A, B, P], B]: ...
 @overload
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], tuple[Scalar, Aux]],
+    argnums: Literal[1],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, P], tuple[B, Aux]]: ...
+@overload
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], Scalar],
+    argnums: tuple[Literal[0], Literal[1]],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, P], tuple[A, B]]: ...
+@overload
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, P], tuple[Scalar, Aux]],
+    argnums: tuple[Literal[0], Literal[1]],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, P], tuple[tuple[A, B], Aux]]: ...
+@overload
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, C, P], Scalar],
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    has_aux: Literal[False] = False,
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, C, P], tuple[A, B, C]]: ...
+@overload
+def grad(  # type: ignore[overload-overlap]  # a Literal argnums is narrower than int
+    fun: Callable[Concatenate[A, B, C, P], tuple[Scalar, Aux]],
+    argnums: tuple[Literal[0], Literal[1], Literal[2]],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Callable[Concatenate[A, B, C, P], tuple[tuple[A, B, C], Aux]]: ...
+@overload
 def grad(
     fun: Callable[P, Scalar],
     argnums: int | tuple[int, ...],
     has_aux: Literal[False] = False,
     *,
     arrays: bool = False,
-) -> Callable[P, object]: ...
+) -> Transformed[P, object]: ...
+@overload
+def grad(
+    fun: Callable[P, tuple[Scalar, Aux]],
+    argnums: int | tuple[int, ...],
+    has_aux: Literal[True],
+    *,
+    arrays: bool = False,
+) -> Transformed[P, tuple[object, Aux]]: ...
 def grad(
     fun: Callable[..., object],
     argnums: int | tuple[int, ...] = 0,
@@ -252,8 +369,7 @@ def grad(
         _, aux, grads = _evaluate(fun, argnums, has_aux, args, kwargs, arrays)
         return (grads, aux) if has_aux else grads
 
-    grad_fun.__name__ = f"grad({getattr(fun, '__name__', 'fun')})"
-    grad_fun.__doc__ = fun.__doc__
+    wrapping(grad_fun, "grad", fun)
     return grad_fun
 
 

@@ -55,6 +55,18 @@ USER_CODE = dedent(
         return tape.vsum(losses) / len(losses)
 
 
+    def weighted(p: PMap[str, float], scale: float) -> tape.Scalar:
+        return p["w"] * scale
+
+
+    def curve(x: tuple[float, ...]) -> tape.Scalar:
+        return x[0] * x[0] * x[1]
+
+
+    def both(x: tuple[float, ...]) -> tuple[tape.Scalar, tape.Scalar]:
+        return x[0] * x[1], x[0] + x[1]
+
+
     scalars = pmap({"w": 0.5, "b": -1.0})
     vectors = pmap({"w": pvector([1.0, 2.0])})
     model = MLP(2, [4, 2], activation="tanh")
@@ -63,6 +75,11 @@ USER_CODE = dedent(
     state = opt.init(params)
     value, grads = tape.value_and_grad(loss)(params, [[0.5, -0.5]], [1])
     new_params, new_state = opt.step(params, grads, state)
+    vjp_value, pullback = tape.vjp(weighted, scalars, 2.0)
+    with tape.Tape() as t:
+        x, y = t.watch(1.0), t.watch(2.0)
+        z = x * y
+        watched = t.watch_tree(vectors)
     """
 )
 
@@ -93,15 +110,43 @@ REVEALS = [
     pytest.param(Reveal("state", OPT_STATE), id="opt-state"),
     pytest.param(Reveal("new_params", PARAMS), id="step-params"),
     pytest.param(Reveal("new_state", OPT_STATE), id="step-state"),
+    pytest.param(Reveal("tape.numerical_grad(energy, scalars)", f"{PMAP}[str, float]"), id="numerical-grad"),
     pytest.param(
-        Reveal("tape.numerical_grad(energy, scalars)", f"{PMAP}[str, float]"),
-        id="numerical-grad",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="tape/gradient_check.py types numerical_grad as returning object, not the "
-            "differentiated argument's type as tape.grad does",
+        Reveal(
+            "tape.numerical_grad(weighted, scalars, 2.0, argnums=(0, 1))", f"tuple[{PMAP}[str, float], float]"
         ),
+        id="numerical-grad-argnums-tuple",
     ),
+    pytest.param(
+        Reveal("tape.grad(weighted, (0, 1))(scalars, 2.0)", f"tuple[{PMAP}[str, float], float]"),
+        id="grad-argnums-tuple",
+    ),
+    pytest.param(
+        Reveal(
+            "tape.value_and_grad(weighted, (0, 1))(scalars, 2.0)",
+            f"tuple[float, tuple[{PMAP}[str, float], float]]",
+        ),
+        id="value-and-grad-argnums-tuple",
+    ),
+    pytest.param(Reveal("vjp_value", "float"), id="vjp-value"),
+    pytest.param(Reveal("pullback(1.0)", f"tuple[{PMAP}[str, float], float]"), id="vjp-pullback"),
+    pytest.param(Reveal("tape.jacobian(both)((1.0, 2.0))", "tuple[tuple[float, ...], ...]"), id="jacobian"),
+    pytest.param(
+        Reveal("tape.hessian(curve)((1.0, 2.0))", "tuple[tuple[float, ...], ...]"), id="hessian-tuple"
+    ),
+    pytest.param(
+        Reveal("tape.hessian(energy)(scalars)", f"{PMAP}[str, {PMAP}[str, float]]"), id="hessian-pmap"
+    ),
+    pytest.param(Reveal("t.gradient(z, (x, y))", "tuple[float, float]"), id="gradient-tuple"),
+    pytest.param(Reveal('t.gradient(z, {"x": x})', "dict[str, float]"), id="gradient-dict"),
+    pytest.param(
+        Reveal('t.gradient(z, pmap({"w": pvector([x, y])}))', f"{PMAP}[str, {PVECTOR}[float]]"),
+        id="gradient-pmap-of-vectors",
+    ),
+    pytest.param(
+        Reveal("t.gradient(z, watched)", f"{PMAP}[str, {PVECTOR}[float]]"), id="gradient-watched-tree"
+    ),
+    pytest.param(Reveal('t.gradient(z, {"x": x, "pair": (x, y)})', "object"), id="gradient-other-tree"),
 ]
 
 

@@ -7,10 +7,12 @@ import math
 
 import pytest
 from hypothesis import given
+from pyrsistent import pmap, pvector
 
 import tape
 from tape import NonFiniteError, Tape, TapeError, Value
 from tape.testing import scalars
+from tests.tape.test_tree import assert_identical
 
 
 def test_nodes_are_frozen_and_hold_op_parents_value_partials() -> None:
@@ -90,6 +92,36 @@ def test_gradient_structures_follow_sources() -> None:
     assert t.gradient(z, x) == 2.0
     assert t.gradient(z, (x, y)) == (2.0, 1.0)
     assert t.gradient(z, {"b": [y], "a": x}) == {"a": 2.0, "b": [1.0]}
+
+
+def test_each_typed_tree_of_sources_gives_that_tree_of_floats() -> None:
+    """The trees ``Tape.gradient``'s overloads name come back in the same containers, with
+    float leaves (an Array's gradient a tuple), as their types say."""
+    with Tape() as t:
+        x, y = t.watch(2.0), t.watch(3.0)
+        row = t.watch_array([1.0, 2.0])
+        z = x * y + tape.arrays.mean(row)
+    pairs: list[tuple[object, object]] = [
+        (t.gradient(z, (x,)), (3.0,)),
+        (t.gradient(z, (x, y)), (3.0, 2.0)),
+        (t.gradient(z, (x, y, x)), (3.0, 2.0, 3.0)),
+        (t.gradient(z, [x, y]), [3.0, 2.0]),
+        (t.gradient(z, pvector([x, y])), pvector([3.0, 2.0])),
+        (t.gradient(z, ((x,), (y,))), ((3.0,), (2.0,))),
+        (t.gradient(z, [[x], [y]]), [[3.0], [2.0]]),
+        (t.gradient(z, pvector([pvector([x])])), pvector([pvector([3.0])])),
+        (t.gradient(z, (row, row)), ((0.5, 0.5), (0.5, 0.5))),
+        (t.gradient(z, [row]), [(0.5, 0.5)]),
+        (t.gradient(z, {"x": x}), {"x": 3.0}),
+        (t.gradient(z, pmap({"x": x})), pmap({"x": 3.0})),
+        (t.gradient(z, {"x": [x, y]}), {"x": [3.0, 2.0]}),
+        (t.gradient(z, pmap({"w": pvector([x, y])})), pmap({"w": pvector([3.0, 2.0])})),
+        (t.gradient(z, pmap({"w": pvector([pvector([y])])})), pmap({"w": pvector([pvector([2.0])])})),
+        (t.gradient(z, {"r": row}), {"r": (0.5, 0.5)}),
+        (t.gradient(z, pmap({"r": row})), pmap({"r": (0.5, 0.5)})),
+    ]
+    for got, expected in pairs:
+        assert_identical(got, expected)
 
 
 def test_million_op_chain_has_no_recursion() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import cast
 
 import pytest
 from hypothesis import given
@@ -75,7 +74,7 @@ def smooth(x: tuple[float, ...]) -> tape.Scalar:
 
 @given(st.tuples(scalars(), scalars(), scalars()))
 def test_hessian_is_symmetric_and_matches_hvp(x: tuple[float, float, float]) -> None:
-    H = cast("tuple[tuple[float, ...], ...]", tape.hessian(smooth)(x))
+    H = tape.hessian(smooth)(x)
     for i in range(3):
         for j in range(3):
             assert math.isclose(H[i][j], H[j][i], rel_tol=1e-9, abs_tol=1e-12)
@@ -175,6 +174,45 @@ def test_vjp_pullback_and_jacobian() -> None:
     assert tape.jacobian(f)((2.0, 3.0)) == ((3.0, 2.0), (1.0, 1.0), (4.0, 0.0))
     with pytest.raises(ValueError, match="structure"):
         pullback((1.0, 0.0))  # type: ignore[arg-type]
+
+
+def test_jacobian_and_hessian_pass_keyword_arguments_on_and_differentiate_argnums_1() -> None:
+    def f(x: tuple[float, float], *, scale: float) -> tuple[tape.Scalar, tape.Scalar]:
+        return (scale * x[0] * x[1], x[0])
+
+    def g(c: float, x: tuple[float, float], *, scale: float) -> tape.Scalar:
+        return scale * c * x[0] * x[0] * x[1]
+
+    assert tape.jacobian(f)((2.0, 3.0), scale=2.0) == ((6.0, 4.0), (1.0, 0.0))
+    assert tape.hessian(g, 1)(1.0, (1.0, 2.0), scale=3.0) == ((12.0, 6.0), (6.0, 0.0))
+    assert tape.jacobian(lambda c, x: c * x, 1)(2.0, 5.0) == 2.0
+
+
+def test_vjp_of_four_primals_gives_one_gradient_per_primal() -> None:
+    def f(a: float, b: float, c: float, d: float) -> tape.Scalar:
+        return a * b + c * d
+
+    value, pullback = tape.vjp(f, 1.0, 2.0, 3.0, 4.0)
+    assert value == 14.0
+    assert pullback(2.0) == (4.0, 2.0, 8.0, 6.0)
+
+
+def test_transformed_functions_are_named_after_and_wrap_their_function() -> None:
+    def loss(x: float, y: float) -> tape.Scalar:
+        """The loss."""
+        return x * y
+
+    made = {
+        "grad": tape.grad(loss, (0, 1)),
+        "value_and_grad": tape.value_and_grad(loss),
+        "jacobian": tape.jacobian(loss),
+        "hessian": tape.hessian(loss),
+    }
+    for name, transformed in made.items():
+        assert transformed.__name__ == f"{name}(loss)"
+        assert transformed.__doc__ == "The loss."
+        assert getattr(transformed, "__wrapped__", None) is loss
+    assert tape.hessian(loss)(1.0, 2.0) == 0.0
 
 
 def test_hessian_of_a_tree_argument() -> None:

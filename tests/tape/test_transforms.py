@@ -182,7 +182,10 @@ def test_has_aux_returns_aux_alongside_and_unwraps_tape_values() -> None:
 
 
 def test_has_aux_with_tuple_argnums() -> None:
-    (value, aux), grads = value_and_grad(lambda a, b: (a * b, {"sum": a + b}), (0, 1), has_aux=True)(2.0, 5.0)
+    def f(a: Scalar, b: Scalar) -> tuple[Scalar, dict[str, Scalar]]:
+        return a * b, {"sum": a + b}
+
+    (value, aux), grads = value_and_grad(f, (0, 1), has_aux=True)(2.0, 5.0)
     assert (value, aux, grads) == (10.0, {"sum": 7.0}, (5.0, 2.0))
 
 
@@ -252,7 +255,10 @@ def test_a_function_not_depending_on_its_argument_has_zero_gradients(tree: objec
 
 
 def test_gradient_is_zero_for_an_argument_the_result_ignores() -> None:
-    assert grad(lambda a, b: b * b, (0, 1))(1.0, 3.0) == (0.0, 6.0)
+    def f(a: Scalar, b: Scalar) -> Scalar:
+        return b * b
+
+    assert grad(f, (0, 1))(1.0, 3.0) == (0.0, 6.0)
 
 
 @given(xs)
@@ -379,9 +385,7 @@ def test_nested_grad_matches_central_differences_of_grad(x: float) -> None:
         return tape.sigmoid(v) * tape.tanh(2.0 * v) + v * v * v
 
     first = grad(f)
-    assert grad(first)(x) == pytest.approx(
-        cast(float, numerical_grad(first, x, eps=1e-5)), rel=1e-5, abs=1e-6
-    )
+    assert grad(first)(x) == pytest.approx(numerical_grad(first, x, eps=1e-5), rel=1e-5, abs=1e-6)
 
 
 # --- stop_gradient ----------------------------------------------------------------------------------
