@@ -10,7 +10,9 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -250,6 +252,10 @@ def test_data_flags_without_a_file_and_files_for_other_runs_are_refused(
         (("train", "--target", "y"), "--target applies to a data file: add --data FILE.csv"),
         (("train", "--task", "regression"), "--task applies to a data file"),
         (
+            ("train", "--resume", str(_checkpoint(runs["iris-csv"])), "--data", "x.csv", "--target", "y"),
+            "drop --data, --target (only --epochs",
+        ),
+        (
             ("evaluate", str(_checkpoint(runs["iris-builtin"])), "--data", "x.csv"),
             "--data needs a run trained on a CSV file (fnn train --data)",
         ),
@@ -262,3 +268,59 @@ def test_data_flags_without_a_file_and_files_for_other_runs_are_refused(
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.describe()
         assert says in result.stderr
     assert re.search(r"--input-file FILE\.csv", run_cli(tmp_path, "predict", "--help").ok().stdout)
+
+
+def _set(path: tuple[str, ...], value: object) -> Callable[[dict[str, Any]], None]:
+    def edit(payload: dict[str, Any]) -> None:
+        inner = payload["metadata"]
+        for key in path[:-1]:
+            inner = inner[key]
+        inner[path[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("run_name", "edit", "says"),
+    [
+        ("iris-csv", _set(("columns",), None), "columns are not an object with features and labels"),
+        ("iris-csv", _set(("columns", "labels"), ["setosa"]), "class labels are fewer than two"),
+        (
+            "iris-csv",
+            _set(("columns", "labels"), ["a", "a", "b"]),
+            "are not a list of distinct non-empty names",
+        ),
+        (
+            "iris-csv",
+            _set(("columns", "features"), ["a", "species"]),
+            "feature columns are empty or hold the target",
+        ),
+        ("iris-csv", _set(("columns", "labels"), ["a", "b", "c", "d"]), "does not fit the model its config"),
+        ("iris-csv", _set(("columns", "features"), ["a", "b"]), "does not fit the model its config"),
+        ("iris-csv", _set(("config", "task"), "regression"), "has class labels for a regression run"),
+        (
+            "iris-csv",
+            _set(("config", "task"), "clustering"),
+            "--task must be one of classification, regression",
+        ),
+        (
+            "iris-csv",
+            _set(("config", "target"), None),
+            "a data file, its target column and its task go together",
+        ),
+        ("iris-csv", _set(("config", "dataset"), "iris"), "unknown dataset 'iris'; choose one of: csv"),
+        (
+            "iris-builtin",
+            _set(("columns",), {"features": ["a"], "labels": None}),
+            "names data columns but its config",
+        ),
+    ],
+)
+def test_tampered_data_columns_are_one_line(
+    runs: dict[str, Run], tmp_path: Path, run_name: str, edit: Callable[[dict[str, Any]], None], says: str
+) -> None:
+    tampered = tmp_path / "checkpoint.json"
+    rewrite_checkpoint(_checkpoint(runs[run_name]), tampered, edit)
+    result = run_cli(tmp_path, "predict", str(tampered), "--input", "1,2,3,4")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.describe()
+    assert says in result.stderr and "Traceback" not in result.stderr, result.describe()
