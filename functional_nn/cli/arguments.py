@@ -45,7 +45,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands; ``--help`` shows every default."""
-    p = _Parser(prog=PROG, description="Train and use pure-Python MLPs on embedded datasets.")
+    p = _Parser(prog=PROG, description="Train and use pure-Python MLPs on embedded datasets or CSV files.")
     p.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = Config()

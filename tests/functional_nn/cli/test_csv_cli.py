@@ -324,3 +324,25 @@ def test_tampered_data_columns_are_one_line(
     result = run_cli(tmp_path, "predict", str(tampered), "--input", "1,2,3,4")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.describe()
     assert says in result.stderr and "Traceback" not in result.stderr, result.describe()
+
+
+def test_predict_input_file_for_a_builtin_run_takes_the_columns_in_order(
+    runs: dict[str, Run], tmp_path: Path
+) -> None:
+    checkpoint = str(_checkpoint(runs["iris-builtin"]))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("w,x,y,z\n5.1,3.5,1.4,0.2\n6.3,2.8,5.1,1.5\n")
+    table = list(
+        csv.reader(
+            io.StringIO(run_cli(tmp_path, "predict", checkpoint, "--input-file", str(rows)).ok().stdout)
+        )
+    )
+    assert table[0] == ["predicted", "P(0)", "P(1)", "P(2)"] and len(table) == 3
+    single = run_cli(tmp_path, "predict", checkpoint, "--input", "6.3,2.8,5.1,1.5").ok().lines()
+    assert [line.split(": ")[1].split()[0] for line in single] == table[2][1:]
+    assert table[2][0] == next(line for line in single if "<- predicted" in line).split(":")[0].removeprefix(
+        "class "
+    )
+    rows.write_text("w,x,y\n1,2,3\n")
+    wrong = run_cli(tmp_path, "predict", checkpoint, "--input-file", str(rows))
+    assert wrong.returncode == 2 and "rows.csv has 3 columns; the model takes 4 features" in wrong.stderr
