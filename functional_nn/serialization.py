@@ -39,7 +39,6 @@ import math
 import os
 import re
 import secrets
-import stat
 import sys
 import time
 from collections.abc import Mapping
@@ -48,6 +47,8 @@ from typing import TypeAlias, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
+from functional_nn.files import FileRefused, open_regular, read_regular_file
+from functional_nn.files import reason as _reason
 from optimizers.state import (
     OptState,
     Shape,
@@ -361,10 +362,6 @@ def _create_temporary(folder: str, data: bytes) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary file name in {folder}")  # pragma: no cover
 
 
-def _reason(error: OSError) -> str:
-    return error.strerror or str(error) or type(error).__name__
-
-
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` all or nothing: a fsynced temporary file in the same
     folder, atomically renamed over ``path``; the folder is fsynced too.
@@ -406,48 +403,9 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(directory)
 
 
-def _describe_mode(mode: int) -> str:
-    kinds = [
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISLNK, "a symbolic link"),
-    ]
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0)
-_NO_WAIT = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
-
-
-def _open_regular(path: str, follow: bool = True) -> tuple[int, os.stat_result]:
-    """A descriptor open for reading on the regular file at ``path``, and its ``fstat``.
-
-    Anything else (a folder, a FIFO, a device, a socket) is refused before it is
-    opened, and again after, in case it was swapped in between. Raises ``OSError``
-    for what the system refuses and :class:`CheckpointError` ("it is a FIFO, ...")
-    for what is not a file.
-    """
-    before = os.stat(path) if follow else os.lstat(path)
-    if not stat.S_ISREG(before.st_mode):
-        raise CheckpointError(f"it is {_describe_mode(before.st_mode)}, not a regular file")
-    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
-    handle = os.open(path, _READ_FLAGS | _NO_WAIT | nofollow)
-    try:
-        info = os.fstat(handle)
-        if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(f"it is {_describe_mode(info.st_mode)}, not a regular file")
-    except BaseException:
-        os.close(handle)
-        raise
-    return handle, info
-
-
 def _read_head(path: str, size: int) -> bytes:
     """The first ``size`` bytes of the regular file at ``path`` (not following a symbolic link)."""
-    handle, _ = _open_regular(path, follow=False)
+    handle, _ = open_regular(path, follow=False)
     try:
         return os.read(handle, size)
     finally:
@@ -490,7 +448,7 @@ def remove_stale_temporaries(
             if _tag(match[1], _read_head(path, _TAGGED_BYTES)) != match[2]:
                 continue
             os.unlink(path)
-        except (OSError, CheckpointError):
+        except (OSError, FileRefused):
             continue
         removed.append(path)
     return removed
@@ -628,41 +586,6 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return out
 
 
-def _read_limited(where: str, max_bytes: int) -> bytes:
-    """The whole regular file at ``where``, if it holds at most ``max_bytes`` bytes.
-
-    The size is checked before reading, and the read stops one byte past the limit
-    in case the file grows (or, like those of ``/proc``, reports no size).
-    """
-    try:
-        handle, info = _open_regular(where)
-    except CheckpointError as error:
-        raise CheckpointError(f"cannot read {where}: {error}") from error
-    except OSError as error:
-        raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
-    try:
-        _check_size(info.st_size, max_bytes, where)
-        chunks: list[bytes] = []
-        left = max_bytes + 1
-        wanted = info.st_size + 1
-        while left > 0:
-            chunk = os.read(handle, min(left, max(wanted, 1 << 16)))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-            wanted = 1 << 16
-    except OSError as error:
-        raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
-    finally:
-        os.close(handle)
-    if left <= 0:
-        raise CheckpointError(
-            f"{where} holds more than {max_bytes} bytes, over the limit (pass a larger max_bytes to allow it)"
-        )
-    return b"".join(chunks)
-
-
 def load_checkpoint(
     path: str | os.PathLike[str],
     like: object | None = None,
@@ -687,7 +610,10 @@ def load_checkpoint(
     """
     _check_limit(max_bytes)
     where = os.fspath(path)
-    raw = _read_limited(where, max_bytes)
+    try:
+        raw = read_regular_file(where, max_bytes)
+    except FileRefused as error:
+        raise CheckpointError(str(error)) from error
     too_large: list[_TooLarge] = []
     try:
         document = json.loads(

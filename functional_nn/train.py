@@ -66,6 +66,7 @@ __all__ = [
     "epoch_key",
     "evaluate",
     "fit",
+    "regression_errors",
     "run_epoch",
     "supervised_loss",
     "train_step",
@@ -189,6 +190,27 @@ def evaluate(model: MLP, params: Params, dataset: Dataset) -> tuple[float, float
             total += float(mse_loss(out[0], float(target)))
     n = len(dataset)
     return total / n, (correct / n if classify else math.nan)
+
+
+def regression_errors(model: MLP, params: Params, dataset: Dataset) -> tuple[float, float]:
+    """Root mean squared error and mean absolute error of a one-output model on a regression
+    ``dataset`` (floats, no tape); the square of the first is :func:`evaluate`'s loss.
+
+    >>> from functional_nn.dataloader import Dataset
+    >>> from pyrsistent import pmap, pvector
+    >>> model = MLP(1, [1], activation="identity")
+    >>> layer = pmap({"weight": pvector([pvector([1.0])]), "bias": pvector([0.0])})
+    >>> params = pmap({"layers": pvector([layer])})
+    >>> regression_errors(model, params, Dataset.from_rows([[1.0], [2.0]], [4.0, 2.0]))
+    (2.1213203435596424, 1.5)
+    """
+    if dataset.num_classes is not None:
+        raise TypeError(
+            f"dataset {dataset.name!r} is a classification dataset; regression errors need targets"
+        )
+    errors = [float(model.apply(params, x)[0]) - float(t) for x, t in zip(dataset.inputs, dataset.targets)]
+    n = len(errors)
+    return math.sqrt(math.fsum(e * e for e in errors) / n), math.fsum(abs(e) for e in errors) / n
 
 
 def epoch_key(key: random.Key, epoch: int) -> random.Key:

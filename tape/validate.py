@@ -18,6 +18,8 @@ __all__ = [
     "batch_lengths",
     "class_target",
     "class_targets",
+    "int_text",
+    "number_text",
     "finite_number",
     "float_matrix",
     "float_vector",
@@ -115,3 +117,38 @@ def class_targets(targets: Sequence[object], rows: int, classes: int, where: str
         raise TypeError(f"{where}: targets must be a sequence of ints, not {type(targets).__name__}")
     batch_lengths(rows, len(targets), where, "rows of logits")
     return tuple(class_target(t, classes, f"{where}: row {i}") for i, t in enumerate(targets))
+
+
+def number_text(text: str, where: str) -> float:
+    """``text`` (a cell of a text file, say) as a finite float; a ValueError naming ``where`` otherwise.
+
+    Surrounding spaces are allowed; ``nan``, ``inf`` and what ``float`` does not read are not.
+
+    >>> number_text(" 2.5e1 ", "line 2"), number_text("-3", "line 2")
+    (25.0, -3.0)
+    >>> number_text("nan", "line 4, column 'x'")
+    Traceback (most recent call last):
+    ...
+    ValueError: line 4, column 'x': 'nan' is not a finite number
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        shown = text.strip()
+        raise ValueError(f"{where}: {shown!r} is {'empty' if not shown else 'not a number'}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {text.strip()!r} is not a finite number")
+    return value
+
+
+def int_text(text: str) -> int | None:
+    """``text`` as an int if it is one written in decimal digits (a sign and spaces allowed), else None.
+
+    >>> int_text(" -7 "), int_text("7.0"), int_text("1_000"), int_text("seven")
+    (-7, None, None, None)
+    """
+    stripped = text.strip()
+    digits = stripped[1:] if stripped[:1] in ("+", "-") else stripped
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(stripped)

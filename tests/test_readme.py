@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +80,52 @@ def test_every_name_the_readme_imports_from_functional_nn_is_there() -> None:
     missing = [name for name in names if not hasattr(package, name)]
     assert missing == []
     assert set(names) <= set(package.__all__)
+
+
+_TIMING = re.compile(r" \| \d+\.\ds$")
+
+
+def _without_timing(lines: list[str]) -> list[str]:
+    return [_TIMING.sub("", line) for line in lines]
+
+
+def test_the_csv_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    """Each ``$`` command of "Training on your own CSV file", run in bash with ``fnn`` and
+    ``python`` the installed package's, prints the lines shown after it (epochs elided by
+    ``...`` are left out; epoch times are not compared)."""
+    section = README.split("### Training on your own CSV file", 1)[1]
+    block = re.search(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.group(1).splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    assert [command.split()[:2] for command, _ in steps] == [
+        ["python", "-c"],
+        ["fnn", "train"],
+        ["fnn", "evaluate"],
+        ["fnn", "predict"],
+        ["fnn", "predict"],
+    ]
+    prelude = (
+        f'fnn() {{ "{sys.executable}" -m functional_nn "$@"; }}; python() {{ "{sys.executable}" "$@"; }}\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for command, shown in steps:
+        done = subprocess.run(
+            ["bash", "-c", prelude + command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0 and done.stderr == "", (command, done.stderr)
+        printed = done.stdout.splitlines()
+        epochs_shown = {line.split("|")[0] for line in shown if line.startswith("epoch ")}
+        kept = [
+            line for line in printed if not line.startswith("epoch ") or line.split("|")[0] in epochs_shown
+        ]
+        assert _without_timing(kept) == _without_timing([line for line in shown if line != "..."]), command

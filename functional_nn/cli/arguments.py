@@ -7,6 +7,7 @@ import importlib.metadata
 from typing import NoReturn
 
 from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, validate
+from functional_nn.csv_data import TASKS
 from functional_nn.datasets import DATASET_NAMES
 
 PROG = "fnn"
@@ -44,12 +45,13 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands; ``--help`` shows every default."""
-    p = _Parser(prog=PROG, description="Train and use pure-Python MLPs on embedded datasets.")
+    p = _Parser(prog=PROG, description="Train and use pure-Python MLPs on embedded datasets or CSV files.")
     p.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = Config()
     t = sub.add_parser("train", help="train an MLP (defaults: the digits set)")
-    t.add_argument("--dataset", choices=DATASET_NAMES, default=d.dataset, help=f"(default: {d.dataset})")
+    t.add_argument("--dataset", choices=DATASET_NAMES, default=None, help=f"(default: {d.dataset})")
+    _data_flags(t)
     t.add_argument(
         "--hidden",
         type=hidden_sizes,
@@ -114,8 +116,21 @@ def parser() -> argparse.ArgumentParser:
                 default=None,
                 help="evaluate on all of this dataset (default: the run's test split)",
             )
+            c.add_argument(
+                "--data",
+                default=None,
+                metavar="FILE.csv",
+                help="evaluate on all of this CSV file, with the run's columns (for a run trained on --data)",
+            )
         else:
-            c.add_argument("--input", required=True, help='comma-separated features, e.g. "0.5,-1.2"')
+            given = c.add_mutually_exclusive_group(required=True)
+            given.add_argument("--input", help='comma-separated features, e.g. "0.5,-1.2"')
+            given.add_argument(
+                "--input-file",
+                metavar="FILE.csv",
+                help="predict every row of this CSV file (a header naming the features; a target "
+                "column is ignored); writes CSV to stdout",
+            )
         c.add_argument(
             "--activation",
             choices=ACTIVATIONS,
@@ -126,11 +141,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _data_flags(t: argparse.ArgumentParser) -> None:
+    """``fnn train``'s flags for training on a CSV file."""
+    t.add_argument(
+        "--data",
+        default=None,
+        metavar="FILE.csv",
+        help="train on this CSV file: a header line, numeric features, one target column "
+        "(instead of --dataset)",
+    )
+    t.add_argument("--target", default=None, metavar="COLUMN", help="the target column (default: the last)")
+    t.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help="(default: inferred from the target column: regression if it holds numbers that are "
+        "not all integers, else classification)",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The training config the flags describe."""
+    """The training config the flags describe (a data file's fields are filled in by ``train``)."""
     d = Config()
     config = Config(
-        dataset=args.dataset,
+        dataset=args.dataset or d.dataset,
         hidden=tuple(args.hidden),
         activation=args.activation,
         epochs=args.epochs if args.epochs is not None else d.epochs,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
 import optimizers
 from functional_nn import datasets, random
 from functional_nn.activations import ActivationName
-from functional_nn.cli.config import TEST_FRACTION, VALIDATION_FRACTION, Config, validate
+from functional_nn.cli.config import TEST_FRACTION, VALIDATION_FRACTION, Config, UsageError, validate
+from functional_nn.csv_data import CsvData, CsvError, CsvSchema, Task, read_csv
 from functional_nn.dataloader import Dataset, train_test_split
 from functional_nn.datasets import Standardizer
 from functional_nn.mlp import MLP
@@ -52,6 +54,8 @@ class Setup:
     model: MLP
     optimizer: optimizers.Optimizer
     steps_per_epoch: int
+    schema: CsvSchema | None = None
+    """What the data file's columns mean (``None`` for an embedded dataset)."""
 
 
 def outputs(data: Dataset) -> int:
@@ -59,22 +63,57 @@ def outputs(data: Dataset) -> int:
     return data.num_classes if data.num_classes is not None else 1
 
 
+def read_data_file(path: str, *, target: str | None = None, task: str | None = None) -> CsvData:
+    """The CSV file a run trains on, its problems as a :class:`UsageError` (one line)."""
+    try:
+        return read_csv(path, target=target, task=cast("Task | None", task))
+    except CsvError as error:
+        raise UsageError(str(error)) from error
+
+
+def load_data(config: Config) -> tuple[Dataset, CsvSchema | None]:
+    """The whole dataset a config names, and its columns' meaning if it is a data file.
+
+    A data file must still have the SHA-256 its run recorded.
+    """
+    if config.data is None:
+        return datasets.load(config.dataset, key=run_keys(config.seed).data), None
+    data = read_data_file(config.data, target=config.target, task=config.task)
+    if data.sha256 != config.data_sha256:
+        raise UsageError(
+            f"{config.data} has changed since the run trained on it (its SHA-256 is now "
+            f"{data.sha256[:16]}..., the run's {str(config.data_sha256)[:16]}...); restore it or train anew"
+        )
+    return data.dataset, data.schema
+
+
+def build_model(config: Config, n_in: int, n_out: int) -> MLP:
+    """The MLP a config describes, for ``n_in`` features and ``n_out`` outputs."""
+    return MLP(
+        n_in,
+        [*config.hidden, n_out],
+        activation=cast(ActivationName, config.activation),
+        dropout=config.dropout,
+    )
+
+
 def build(config: Config) -> Setup:
     """Load and split the data, standardise it on the training part, build model and optimizer."""
     validate(config)
     keys = run_keys(config.seed)
-    data = datasets.load(config.dataset, key=keys.data)
-    rest, test = train_test_split(data, TEST_FRACTION, key=keys.split)
-    train, validation = train_test_split(rest, VALIDATION_FRACTION, key=keys.validation)
+    data, schema = load_data(config)
+    try:
+        rest, test = train_test_split(data, TEST_FRACTION, key=keys.split)
+        train, validation = train_test_split(rest, VALIDATION_FRACTION, key=keys.validation)
+    except ValueError as error:
+        where = os.path.basename(config.data or config.dataset)
+        raise UsageError(
+            f"{where} has {len(data)} rows, too few to split off test and validation rows ({error})"
+        ) from error
     train, validation, test, standardizer = datasets.standardize(train, validation, test)
-    model = MLP(
-        data.num_features,
-        [*config.hidden, outputs(data)],
-        activation=cast(ActivationName, config.activation),
-        dropout=config.dropout,
-    )
+    model = build_model(config, data.num_features, outputs(data))
     steps = math.ceil(len(train) / config.batch_size)
-    return Setup(train, validation, test, standardizer, model, make_optimizer(config, steps), steps)
+    return Setup(train, validation, test, standardizer, model, make_optimizer(config, steps), steps, schema)
 
 
 def _schedule(config: Config, steps_per_epoch: int) -> optimizers.LearningRate:

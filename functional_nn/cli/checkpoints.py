@@ -2,7 +2,9 @@
 
 A run checkpoint is a :mod:`functional_nn.training_state` checkpoint whose metadata
 also holds ``kind`` (``"fnn-train"``), ``run_format`` (:data:`RUN_FORMAT`), the
-``config`` and the ``standardizer`` fitted on the training split.
+``config``, the ``standardizer`` fitted on the training split and ``columns``: for a
+run on a data file, ``{"features": [names], "labels": [class labels] or null}``
+(the target and task are in the config), else ``null``.
 
 Run formats:
 
@@ -11,8 +13,9 @@ Run formats:
    run had ``restored_best_epoch``; no ``training_version`` or ``stopped_early``.
 2. the config's new fields; the training state as :mod:`functional_nn.training_state`
    writes it (``key`` is the training key, see :func:`~functional_nn.cli.assembly.run_keys`).
+3. the config's ``target`` and ``task``; ``columns``.
 
-A format 1 file is read by upgrading its metadata to format 2 in memory; nothing on
+A format 1 or 2 file is read by upgrading its metadata to the current format in memory; nothing on
 disk is rewritten until the run saves again.
 """
 
@@ -29,27 +32,40 @@ from functional_nn import random
 from functional_nn.activations import ActivationName
 from functional_nn.cli.assembly import run_keys
 from functional_nn.cli.config import Config
+from functional_nn.csv_data import CsvSchema, Task
 from functional_nn.datasets import Standardizer
 from functional_nn.mlp import MLP
 from functional_nn.serialization import Checkpoint, CheckpointError, Json, load_checkpoint
 from functional_nn.training_state import RESERVED_KEYS, TRAINING_VERSION
 
 KIND = "fnn-train"
-RUN_FORMAT = 2
+RUN_FORMAT = 3
 """The version of the run metadata ``fnn train`` writes (see the module's docstring)."""
 
-_FIELDS_ADDED = {1: frozenset({"data", "data_sha256", "model", "shards", "compile"}), 2: frozenset()}
-_KEYS = frozenset({"kind", "run_format", "config", "standardizer"}) | RESERVED_KEYS
+_FIELDS_ADDED = {
+    1: frozenset({"data", "data_sha256", "model", "shards", "compile", "target", "task"}),
+    2: frozenset({"target", "task"}),
+    3: frozenset(),
+}
+_KEYS_2 = frozenset({"kind", "run_format", "config", "standardizer"}) | RESERVED_KEYS
+_KEYS = _KEYS_2 | {"columns"}
 _V1_KEYS = frozenset({"kind", "config", "epochs_done", "key", "standardizer", "history", "early_stopping"})
 
 
-def run_metadata(config: Config, standardizer: Standardizer) -> dict[str, Json]:
-    """The metadata ``fnn train`` stores beside the training state."""
+def run_metadata(
+    config: Config, standardizer: Standardizer, schema: CsvSchema | None = None
+) -> dict[str, Json]:
+    """The metadata ``fnn train`` stores beside the training state (``schema``: a data file's columns)."""
+    columns: Json = None
+    if schema is not None:
+        labels: Json = None if schema.labels is None else list(schema.labels)
+        columns = {"features": list(schema.features), "labels": labels}
     return {
         "kind": KIND,
         "run_format": RUN_FORMAT,
         "config": config.to_json(),
         "standardizer": {"mean": list(standardizer.mean), "scale": list(standardizer.scale)},
+        "columns": columns,
     }
 
 
@@ -62,6 +78,39 @@ class SavedRun:
     standardizer: Standardizer
     checkpoint: Checkpoint
     run_format: int
+    schema: CsvSchema | None = None
+    """The data file's columns, for a run on one (``None`` for an embedded dataset)."""
+
+
+def _names(value: object, what: str) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise CheckpointError(f"the checkpoint's {what} are not a list of distinct non-empty names")
+    return tuple(cast("list[str]", value))
+
+
+def _schema(raw: object, config: Config) -> CsvSchema | None:
+    """The data file's columns in a checkpoint, checked against its config."""
+    if config.data is None or config.target is None or config.task is None:
+        if raw is not None:
+            raise CheckpointError("the checkpoint names data columns but its config no data file")
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"features", "labels"}:
+        raise CheckpointError("the checkpoint's columns are not an object with features and labels")
+    features = _names(raw["features"], "feature columns")
+    if not features or config.target in features:
+        raise CheckpointError("the checkpoint's feature columns are empty or hold the target")
+    if config.task == "regression":
+        if raw["labels"] is not None:
+            raise CheckpointError("the checkpoint has class labels for a regression run")
+        return CsvSchema(features, config.target, "regression", None)
+    labels = _names(raw["labels"], "class labels")
+    if len(labels) < 2:
+        raise CheckpointError("the checkpoint's class labels are fewer than two")
+    return CsvSchema(features, config.target, cast(Task, config.task), labels)
 
 
 def _standardizer(raw: object) -> Standardizer:
@@ -124,16 +173,20 @@ def read_run(path: str | os.PathLike[str], checkpoint: Checkpoint | None = None)
         )
     if version == 1 and "run_format" in meta:
         raise CheckpointError(f"{where} names run format 1, which never named itself")
-    if version == RUN_FORMAT and set(meta) != _KEYS:
-        raise CheckpointError(f"{where} has run metadata keys {sorted(meta)}, expected {sorted(_KEYS)}")
+    keys = {2: _KEYS_2, RUN_FORMAT: _KEYS}.get(version)
+    if keys is not None and set(meta) != keys:
+        raise CheckpointError(f"{where} has run metadata keys {sorted(meta)}, expected {sorted(keys)}")
     try:
         config = Config.from_json(meta.get("config"), fields_added=_FIELDS_ADDED[version])
         standardizer = _standardizer(meta.get("standardizer"))
-        upgraded = dict(meta) if version == RUN_FORMAT else _upgrade_from_1(meta, config)
+        upgraded = dict(meta) if version != 1 else _upgrade_from_1(meta, config)
+        if version != RUN_FORMAT:
+            upgraded.update(run_format=RUN_FORMAT, columns=None, config=config.to_json())
+        schema = _schema(upgraded["columns"], config)
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from error
     return SavedRun(
-        config, standardizer, Checkpoint(checkpoint.params, checkpoint.opt_state, upgraded), version
+        config, standardizer, Checkpoint(checkpoint.params, checkpoint.opt_state, upgraded), version, schema
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib
 import math
 import os
@@ -12,11 +13,20 @@ from typing import TextIO
 
 from functional_nn import datasets
 from functional_nn.cli.arguments import PROG, config_from_args, parser
-from functional_nn.cli.assembly import Setup, build, outputs, run_keys
+from functional_nn.cli.assembly import (
+    Setup,
+    build,
+    build_model,
+    make_optimizer,
+    outputs,
+    read_data_file,
+    run_keys,
+)
 from functional_nn.cli.checkpoints import KIND, SavedRun, infer_mlp, read_run, run_metadata
-from functional_nn.cli.config import Config, UsageError
+from functional_nn.cli.config import DATA_FILE, Config, UsageError, validate
 from functional_nn.cli.plot import MISSING_MATPLOTLIB, save_plot
 from functional_nn.cli.progress import Progress, metrics_csv
+from functional_nn.csv_data import CsvData, CsvError, CsvSchema, read_csv_inputs, read_csv_like
 from functional_nn.dataloader import Dataset
 from functional_nn.datasets import Standardizer
 from functional_nn.functional import argmax, softmax
@@ -37,8 +47,10 @@ from functional_nn.train import (
     TrainingState,
     evaluate,
     fit,
+    regression_errors,
 )
 from functional_nn.training_state import read_training_state, save_training_state
+from optimizers import Optimizer
 
 CHECKPOINT_NAME = "checkpoint.json"
 METRICS_NAME = "metrics.csv"
@@ -77,19 +89,19 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
         )
 
 
-def _checked_state(path: str, saved: SavedRun, setup: Setup) -> TrainingState:
-    """The run's training state, every part checked against the model and optimizer of ``setup``."""
+def _checked_state(path: str, saved: SavedRun, model: MLP, optimizer: Optimizer) -> TrainingState:
+    """The run's training state, every part checked against the run's model and optimizer."""
     try:
-        params = setup.model.check_params(saved.checkpoint.params)
+        params = model.check_params(saved.checkpoint.params)
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path} does not fit the model its config describes: {error}") from error
     try:
-        state = read_training_state(saved.checkpoint, params, setup.optimizer.init(params))
+        state = read_training_state(saved.checkpoint, params, optimizer.init(params))
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from error
     if state.key != run_keys(saved.config.seed).train:
         raise CheckpointError(f"{path}: its key is not the one its config's seed gives")
-    if len(saved.standardizer.mean) != setup.model.n_in:
+    if len(saved.standardizer.mean) != model.n_in:
         raise CheckpointError(f"{path} has a standardizer for {len(saved.standardizer.mean)} features")
     return state
 
@@ -101,11 +113,36 @@ class _Start:
     config: Config
     resumed: TrainingState | None
     out_dir: str | None
+    data: CsvData | None = None
+    """The data file, as read when the run started (not when resuming)."""
+
+
+def _data_config(args: argparse.Namespace, config: Config) -> tuple[Config, CsvData | None]:
+    """The config with ``--data``'s file, target and task filled in (and the file as read)."""
+    if not args.data:
+        for flag, value in (("--target", args.target), ("--task", args.task)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to a data file: add --data FILE.csv")
+        return config, None
+    if args.dataset is not None:
+        raise UsageError("--data and --dataset each name the data to train on: give one")
+    data = read_data_file(args.data, target=args.target, task=args.task)
+    filled = replace(
+        config,
+        dataset=DATA_FILE,
+        data=os.path.abspath(args.data),
+        data_sha256=data.sha256,
+        target=data.schema.target,
+        task=data.schema.task,
+    )
+    validate(filled)
+    return filled, data
 
 
 def _start(args: argparse.Namespace) -> _Start:
     if not args.resume:
-        return _Start(config_from_args(args), None, args.out)
+        config, data = _data_config(args, config_from_args(args))
+        return _Start(config, None, args.out, data)
     _check_resume_flags(args)
     saved = read_run(args.resume)
     config = saved.config if args.epochs is None else replace(saved.config, epochs=args.epochs)
@@ -113,7 +150,8 @@ def _start(args: argparse.Namespace) -> _Start:
         config = Config.from_json(config.to_json())  # the new --epochs checked like any config
     except CheckpointError as error:
         raise UsageError(str(error).replace("the checkpoint's config is invalid: ", "")) from error
-    state = _checked_state(args.resume, saved, build(config))
+    setup = build(config)
+    state = _checked_state(args.resume, saved, setup.model, setup.optimizer)
     if state.stopped_early:
         raise UsageError(
             f"{args.resume} is a run that stopped early after epoch {state.epochs_done} "
@@ -168,12 +206,17 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
         _prepare_out(out_dir)
     keys = run_keys(config.seed)
     params = setup.model.init(keys.init)
-    metadata = run_metadata(config, setup.standardizer)
+    metadata = run_metadata(config, setup.standardizer, setup.schema)
     last = start.resumed or TrainingState(
         params, setup.optimizer.init(params), 0, keys.train, EarlyStopping(), ()
     )
     quiet = bool(args.quiet)
     if not quiet:
+        if setup.schema is not None:
+            print(
+                _data_line(setup.schema, len(setup.train) + len(setup.validation) + len(setup.test), start),
+                file=out,
+            )
         print(_headline(config, setup, start), file=out, flush=True)
     progress = Progress(config.epochs, out, quiet, _bar_stream(args))
     finished: list[TrainingState] = [last]
@@ -226,12 +269,29 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
     print(f"test loss: {test_loss:.4f}", file=out)
     if not math.isnan(test_accuracy):
         print(f"test accuracy: {100 * test_accuracy:.1f}%", file=out)
+    else:
+        rmse, mae = regression_errors(setup.model, result.params, setup.test)
+        print(f"test rmse: {rmse:.4g}", file=out)
+        print(f"test mae: {mae:.4g}", file=out)
     return 0
 
 
+def _data_line(schema: CsvSchema, rows: int, start: _Start) -> str:
+    """What ``train`` read from a data file, and what it inferred."""
+    if schema.labels is not None:
+        task = f"classification into {len(schema.labels)} classes ({', '.join(schema.labels)})"
+    else:
+        task = "regression"
+    inferred = start.data.inferred if start.data is not None else None
+    how = f"; task inferred: {inferred} (--task sets it)" if inferred else ""
+    features = f"{len(schema.features)} feature{'s' if len(schema.features) > 1 else ''}"
+    return f"data: {rows} rows, {features}, target {schema.target!r}: {task}{how}"
+
+
 def _headline(config: Config, setup: Setup, start: _Start) -> str:
+    name = os.path.basename(config.data) if config.data is not None else config.dataset
     return (
-        f"training {config.dataset}: {len(setup.train)} train / {len(setup.validation)} validation / "
+        f"training {name}: {len(setup.train)} train / {len(setup.validation)} validation / "
         f"{len(setup.test)} test examples, MLP {setup.model.n_in}-"
         f"{'-'.join(str(s) for s in setup.model.sizes)} ({config.activation}), "
         f"{config.optimizer} lr {config.learning_rate():g}, {config.epochs} epochs"
@@ -265,6 +325,11 @@ class _Inference:
     standardizer: Standardizer | None
     run: SavedRun | None
 
+    @property
+    def schema(self) -> CsvSchema | None:
+        """The data file's columns, for a run trained on one."""
+        return self.run.schema if self.run is not None else None
+
 
 def _load_for_inference(path: str, activation: str | None) -> _Inference:
     checkpoint = load_checkpoint(path)
@@ -282,9 +347,16 @@ def _load_for_inference(path: str, activation: str | None) -> _Inference:
     if activation is not None:
         raise UsageError(f"--activation is for library checkpoints; {path} names its own")
     saved = read_run(path, checkpoint)
-    setup = build(saved.config)
-    params = _checked_state(path, saved, setup).params
-    return _Inference(setup.model, params, saved.standardizer, saved)
+    config = saved.config
+    if saved.schema is not None:  # the model without reading the data file, which may be gone
+        labels = saved.schema.labels
+        model = build_model(config, len(saved.schema.features), len(labels) if labels is not None else 1)
+        optimizer = make_optimizer(config, 1)  # for checking the state only: its schedule is not used
+    else:
+        setup = build(config)
+        model, optimizer = setup.model, setup.optimizer
+    params = _checked_state(path, saved, model, optimizer).params
+    return _Inference(model, params, saved.standardizer, saved)
 
 
 def confusion_matrix(model: MLP, params: Params, data: Dataset) -> list[list[int]]:
@@ -298,6 +370,15 @@ def confusion_matrix(model: MLP, params: Params, data: Dataset) -> list[list[int
 
 def _evaluation_data(args: argparse.Namespace, use: _Inference) -> tuple[Dataset, str]:
     model = use.model
+    if args.data:
+        return _file_evaluation_data(args, use)
+    if use.run is not None and use.run.config.data is not None and args.dataset:
+        raise UsageError(
+            f"{args.checkpoint} was trained on {os.path.basename(use.run.config.data)}; evaluate it on "
+            "a file of the same columns with --data"
+        )
+    if use.run is not None and use.run.config.data is not None:
+        return build(use.run.config).test, f"the {os.path.basename(use.run.config.data)} test split"
     if use.run is not None and (not args.dataset or args.dataset == use.run.config.dataset):
         return build(use.run.config).test, f"the {use.run.config.dataset} test split"
     if not args.dataset:
@@ -316,6 +397,22 @@ def _evaluation_data(args: argparse.Namespace, use: _Inference) -> tuple[Dataset
     return use.standardizer.transform(raw), f"all of {args.dataset}"
 
 
+def _file_evaluation_data(args: argparse.Namespace, use: _Inference) -> tuple[Dataset, str]:
+    if args.dataset:
+        raise UsageError("--data and --dataset each name the data to evaluate on: give one")
+    if use.schema is None or use.standardizer is None:
+        trained = f"on {use.run.config.dataset}" if use.run is not None else "by the library"
+        raise UsageError(
+            f"--data needs a run trained on a CSV file (fnn train --data); "
+            f"{args.checkpoint} was trained {trained}"
+        )
+    try:
+        data = read_csv_like(args.data, use.schema)
+    except CsvError as error:
+        raise UsageError(str(error)) from error
+    return use.standardizer.transform(data.dataset), f"all of {os.path.basename(args.data)}"
+
+
 def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     """``fnn evaluate``: loss, accuracy and confusion matrix on the test split (or another dataset)."""
     use = _load_for_inference(args.checkpoint, args.activation)
@@ -323,8 +420,15 @@ def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     loss, accuracy = evaluate(use.model, use.params, data)
     print(f"evaluated on {where} ({len(data)} examples)", file=out)
     print(f"loss: {loss:.4f}", file=out)
-    if data.num_classes is not None:
+    if data.num_classes is None:
+        rmse, mae = regression_errors(use.model, use.params, data)
+        print(f"rmse: {rmse:.4g}", file=out)
+        print(f"mae: {mae:.4g}", file=out)
+    else:
         print(f"accuracy: {100 * accuracy:.1f}%", file=out)
+        labels = use.schema.labels if use.schema is not None else None
+        if labels is not None:
+            print("classes: " + ", ".join(f"{k} {label}" for k, label in enumerate(labels)), file=out)
         matrix = confusion_matrix(use.model, use.params, data)
         width = max(3, *(len(str(c)) for row in matrix for c in row))
         print("confusion matrix (rows: true class, columns: predicted):", file=out)
@@ -334,9 +438,45 @@ def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _class_names(use: _Inference) -> list[str]:
+    labels = use.schema.labels if use.schema is not None else None
+    return list(labels) if labels is not None else [str(k) for k in range(use.model.sizes[-1])]
+
+
+def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int:
+    """``fnn predict --input-file``: one CSV row out per row in (header first)."""
+    schema = use.schema
+    try:
+        if schema is not None:
+            inputs = read_csv_inputs(args.input_file, schema.features, ignore=(schema.target,))
+        else:
+            inputs = read_csv_inputs(args.input_file, None)
+    except CsvError as error:
+        raise UsageError(str(error)) from error
+    if len(inputs.features) != use.model.n_in:
+        raise UsageError(
+            f"{args.input_file} has {len(inputs.features)} columns; the model takes {use.model.n_in} features"
+        )
+    writer = csv.writer(out, lineterminator="\n")
+    regression = use.model.sizes[-1] == 1
+    names = _class_names(use)
+    writer.writerow(["predicted"] if regression else ["predicted", *(f"P({name})" for name in names)])
+    for row in inputs.rows:
+        x = use.standardizer.apply(row) if use.standardizer is not None else row
+        result = [float(o) for o in use.model.apply(use.params, x)]
+        if regression:
+            writer.writerow([repr(result[0])])
+        else:
+            probs = softmax(result)
+            writer.writerow([names[argmax(probs)], *(f"{float(p):.4f}" for p in probs)])
+    return 0
+
+
 def run_predict(args: argparse.Namespace, out: TextIO) -> int:
-    """``fnn predict``: class probabilities (or the regression output) for one input row."""
+    """``fnn predict``: class probabilities (or the regression output) for one input row, or a file's."""
     use = _load_for_inference(args.checkpoint, args.activation)
+    if args.input_file is not None:
+        return _predict_file(args, use, out)
     model = use.model
     try:
         row = [float(part) for part in args.input.split(",")]
@@ -353,6 +493,7 @@ def run_predict(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     probs = softmax([float(o) for o in outputs_])
     best = argmax(probs)
+    names = [f"class {name}" for name in _class_names(use)] if use.schema is None else _class_names(use)
     for k, p in enumerate(probs):
-        print(f"class {k}: {float(p):.4f}" + ("  <- predicted" if k == best else ""), file=out)
+        print(f"{names[k]}: {float(p):.4f}" + ("  <- predicted" if k == best else ""), file=out)
     return 0

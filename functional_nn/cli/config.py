@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import cast
 
+from functional_nn.csv_data import TASKS
 from functional_nn.datasets import DATASET_NAMES
 from functional_nn.serialization import CheckpointError, Json
 
@@ -16,6 +17,8 @@ SCHEDULES = ("constant", "cosine", "step", "exponential", "warmup-cosine")
 MODELS = ("mlp",)
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
+DATA_FILE = "csv"
+"""The ``dataset`` of a run trained on a data file (``fnn train --data FILE.csv``)."""
 LARGEST_COUNT = 2**31 - 1
 """The largest epoch count, batch size, patience, hidden size or shard count a config takes."""
 
@@ -30,10 +33,12 @@ class UsageError(Exception):
 class Config:
     """Everything that determines a training run (saved in every checkpoint).
 
-    ``data`` and ``data_sha256`` name a data file and its SHA-256 (both ``None``: the
-    embedded ``dataset``), ``model`` the architecture, ``shards`` how many pieces a
-    batch's gradient is split into and ``compile`` whether the tape may be compiled.
-    They are stored and checked; runs use only their defaults so far.
+    ``data`` and ``data_sha256`` name a CSV file (its absolute path) and its SHA-256,
+    ``target`` its target column and ``task`` its task, as resolved when the run started
+    (all ``None``: the embedded ``dataset``; with a file, ``dataset`` is :data:`DATA_FILE`).
+    ``model`` names the architecture, ``shards`` how many pieces a batch's gradient is
+    split into and ``compile`` whether the tape may be compiled; these three are stored
+    and checked, and runs use only their defaults so far.
     """
 
     dataset: str = "digits"
@@ -55,6 +60,8 @@ class Config:
     model: str = "mlp"
     shards: int = 1
     compile: bool = True
+    target: str | None = None
+    task: str | None = None
 
     def learning_rate(self) -> float:
         """The learning rate, defaulting by optimizer (0.1 for SGD-like, 0.01 for Adam-like)."""
@@ -110,8 +117,10 @@ _KINDS: dict[str, type] = {
     "model": str,
     "shards": int,
     "compile": bool,
+    "target": str,
+    "task": str,
 }
-_OPTIONAL = frozenset({"lr", "momentum", "clip", "patience", "data", "data_sha256"})
+_OPTIONAL = frozenset({"lr", "momentum", "clip", "patience", "data", "data_sha256", "target", "task"})
 
 
 def _is_int(value: object) -> bool:
@@ -156,8 +165,9 @@ def _checked(name: str, value: object) -> object:
 
 def validate(config: Config) -> None:
     """Raise :class:`UsageError` for a config no run can use."""
+    datasets = DATASET_NAMES if config.data is None else (DATA_FILE,)
     choices = [
-        ("dataset", config.dataset, DATASET_NAMES),
+        ("dataset", config.dataset, datasets),
         ("activation", config.activation, ACTIVATIONS),
         ("optimizer", config.optimizer, OPTIMIZERS),
         ("schedule", config.schedule, SCHEDULES),
@@ -205,6 +215,15 @@ def validate(config: Config) -> None:
             f"data_sha256 must be 64 lowercase hex digits, got {config.data_sha256!r}",
         ),
         (config.data is None or bool(config.data), "the data file's path is empty"),
+        (
+            (config.data is None) == (config.target is None) == (config.task is None),
+            "a data file, its target column and its task go together",
+        ),
+        (config.target is None or bool(config.target), "the target column's name is empty"),
+        (
+            config.task is None or config.task in TASKS,
+            f"--task must be one of {', '.join(TASKS)}, got {config.task!r}",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -294,8 +294,9 @@ def _boundary_panel(ax: Axes, setup: Setup, params: Params, resolution: int) -> 
             linewidths=0.7,
             zorder=3,
         )
+    names = class_names(setup)
     handles = [
-        Line2D([], [], ls="", marker="s", ms=9, mfc=colors[c], mec="0.3", alpha=0.9, label=f"class {c}")
+        Line2D([], [], ls="", marker="s", ms=9, mfc=colors[c], mec="0.3", alpha=0.9, label=names[c])
         for c in range(k)
     ]
     handles += [
@@ -308,8 +309,24 @@ def _boundary_panel(ax: Axes, setup: Setup, params: Params, resolution: int) -> 
     ax.set_aspect("equal", adjustable="box")
     ax.set_anchor("W")  # the legend takes the room to the right
     ax.set_title("Decision boundary")
-    ax.set_xlabel("feature 1 (standardized)")
-    ax.set_ylabel("feature 2 (standardized)")
+    first, second = feature_names(setup)[:2]
+    ax.set_xlabel(f"{first} (standardized)")
+    ax.set_ylabel(f"{second} (standardized)")
+
+
+def class_names(setup: Setup) -> list[str]:
+    """The legend's class names: a data file's labels, else ``class 0``, ``class 1``, ..."""
+    labels = setup.schema.labels if setup.schema is not None else None
+    if labels is not None:
+        return list(labels)
+    return [f"class {c}" for c in range(setup.train.num_classes or 2)]
+
+
+def feature_names(setup: Setup) -> list[str]:
+    """The axes' feature names: a data file's columns, else ``feature 1``, ``feature 2``, ..."""
+    if setup.schema is not None:
+        return list(setup.schema.features)
+    return [f"feature {j + 1}" for j in range(setup.train.num_features)]
 
 
 def _curve_panel(ax: Axes, setup: Setup, params: Params) -> None:
@@ -335,8 +352,8 @@ def _curve_panel(ax: Axes, setup: Setup, params: Params) -> None:
     outputs = [float(setup.model.apply(params, (x,))[0]) for x in grid]
     ax.plot([x * scale + mean for x in grid], outputs, color="black", lw=2.2, label="model", zorder=3)
     ax.set_title("Model fit")
-    ax.set_xlabel("x")
-    ax.set_ylabel("target")
+    ax.set_xlabel(feature_names(setup)[0] if setup.schema is not None else "x")
+    ax.set_ylabel(setup.schema.target if setup.schema is not None else "target")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", framealpha=0.9)
 

@@ -186,8 +186,11 @@ def test_train_on_each_dataset_prints_the_test_metrics(runs: dict[str, Run], dat
     lines = result.lines()
     assert result.stderr == "", result.describe()
     if dataset == REGRESSION:
-        assert len(lines) == 2, result.describe()
+        assert len(lines) == 4, result.describe()
         assert "accuracy" not in result.stdout
+        assert re.fullmatch(r"test rmse: \d+\.\d+", lines[2]) and re.fullmatch(
+            r"test mae: \d+\.\d+", lines[3]
+        )
     else:
         assert len(lines) == 3, result.describe()
         assert TEST_ACCURACY.fullmatch(lines[2]), result.describe()
@@ -242,7 +245,7 @@ def test_progress_without_tqdm_is_plain_epoch_lines(runs: dict[str, Run]) -> Non
 def test_progress_for_regression_shows_no_accuracy(runs: dict[str, Run]) -> None:
     result = runs["progress-sine"].ok()
     lines = result.lines()
-    assert len(lines) == 4, result.describe()
+    assert len(lines) == 6, result.describe()
     assert epoch_line(1, 2, classify=False).fullmatch(lines[1]), result.describe()
     assert epoch_line(2, 2, classify=False).fullmatch(lines[2]), result.describe()
     assert TEST_LOSS.fullmatch(lines[3]), result.describe()
@@ -280,7 +283,10 @@ def test_out_holds_a_checkpoint_and_per_epoch_metrics(runs: dict[str, Run]) -> N
         "model": "mlp",
         "shards": 1,
         "compile": True,
+        "target": None,
+        "task": None,
     }
+    assert meta["columns"] is None
     loaded = load_checkpoint(path)
     assert loaded.opt_state is not None and loaded.metadata["epochs_done"] == 2
     columns, rows = metrics_rows(result.out / "metrics.csv")
@@ -623,7 +629,10 @@ def parse_evaluation(result: Run) -> tuple[str, int, str, str | None, list[list[
     first = re.fullmatch(r"evaluated on (.+) \((\d+) examples\)", lines[0])
     loss = re.fullmatch(rf"loss: ({LOSS})", lines[1])
     assert first and loss, result.describe()
-    if len(lines) == 2:
+    if len(lines) == 4:  # regression: rmse and mae follow, the loss is the mse
+        rmse = re.fullmatch(r"rmse: (\d+\.?\d*(?:e-?\d+)?)", lines[2])
+        assert rmse and re.fullmatch(r"mae: \S+", lines[3]), result.describe()
+        assert abs(float(rmse.group(1)) ** 2 - float(loss.group(1))) <= 1e-3, result.describe()
         return first.group(1), int(first.group(2)), loss.group(1), None, None
     accuracy = re.fullmatch(rf"accuracy: ({PERCENT})", lines[2])
     assert accuracy and lines[3] == "confusion matrix (rows: true class, columns: predicted):", (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -11,7 +12,14 @@ import pytest
 
 from functional_nn import random
 from functional_nn.cli import Config, Setup, build
-from functional_nn.cli.plot import MISSING_MATPLOTLIB, PLOT_FILENAME, class_margins, save_plot
+from functional_nn.cli.plot import (
+    MISSING_MATPLOTLIB,
+    PLOT_FILENAME,
+    class_margins,
+    class_names,
+    feature_names,
+    save_plot,
+)
 from functional_nn.functional import argmax
 from functional_nn.mlp import MLP, Params
 from functional_nn.train import EpochLog
@@ -145,3 +153,17 @@ def test_a_failed_render_leaves_no_temporary_file(tmp_path: Path, monkeypatch: p
     with pytest.raises(RuntimeError, match="disk on fire"):
         save_plot(str(tmp_path), setup, params, _history(2))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_data_files_labels_and_columns_name_the_legend_and_axes(tmp_path: Path) -> None:
+    data = tmp_path / "m.csv"
+    moons = build(Config(dataset="moons", hidden=(4,)))
+    rows = [*moons.train, *moons.validation, *moons.test]
+    data.write_text("u,v,kind\n" + "".join(f"{x!r},{y!r},{'ab'[int(t)]}\n" for (x, y), t in rows))
+    sha = hashlib.sha256(data.read_bytes()).hexdigest()
+    config = Config(
+        dataset="csv", hidden=(4,), data=str(data), data_sha256=sha, target="kind", task="classification"
+    )
+    setup = build(config)
+    assert (class_names(setup), feature_names(setup)) == (["a", "b"], ["u", "v"])
+    assert (class_names(moons), feature_names(moons)) == (["class 0", "class 1"], ["feature 1", "feature 2"])
