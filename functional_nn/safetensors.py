@@ -470,8 +470,8 @@ def load_safetensors(
     With ``like`` the params have exactly ``like``'s structure and container types, and
     every parameter must be in the file with ``like``'s shape (as
     :func:`functional_nn.serialization.load_state_dict` checks). Without it they are a
-    dict from tensor name to nested tuples of floats (a float for shape ``[]``; an
-    empty tensor is ``()`` whatever its shape).
+    dict from tensor name to nested tuples of floats (a float for shape ``[]``; dimensions
+    after a zero one leave no trace: shape ``[0, 3]`` reads as ``()``).
     ``names`` (parameter name -> tensor name, as given to :func:`save_safetensors`)
     reads tensors saved under other names; the file must hold exactly those tensors.
     F64, F32, F16 and BF16 tensors are read, as floats.
