@@ -330,10 +330,10 @@ def _entry(name: str, info: object) -> _Entry:
             f"{where} must be an object of dtype, shape and data_offsets, not {_short(found)}"
         )
     dtype = info["dtype"]
-    if dtype not in _READ:
+    if not isinstance(dtype, str) or dtype not in _READ:
         known = (
             "holds no floats (this library reads F64, F32, F16 and BF16)"
-            if dtype in _NOT_FLOATS
+            if isinstance(dtype, str) and dtype in _NOT_FLOATS
             else "is unknown"
         )
         raise CheckpointError(f"{where} has the dtype {_short(dtype)}, which {known}")

@@ -269,6 +269,8 @@ TWO = struct.pack("<2d", 1.0, 2.0)
         (file_of({"w": {**W, "extra": 1}}, TWO), "must be an object of dtype, shape and data_offsets"),
         (file_of({"w": {**W, "dtype": "F128"}}, TWO), "dtype 'F128', which is unknown"),
         (file_of({"w": {**W, "dtype": "I64"}}, TWO), "dtype 'I64', which holds no floats"),
+        (file_of({"w": {**W, "dtype": ["F64"]}}, TWO), r"dtype \['F64'\], which is unknown"),
+        (file_of({"w": {**W, "dtype": None}}, TWO), "dtype None, which is unknown"),
         (file_of({"w": {**W, "shape": [-2]}}, TWO), "not a list of integers >= 0"),
         (file_of({"w": {**W, "shape": [2.0]}}, TWO), "not a list of integers >= 0"),
         (file_of({"w": {**W, "shape": [True, 2]}}, TWO), "not a list of integers >= 0"),
@@ -304,6 +306,58 @@ def test_a_damaged_or_hostile_file_is_refused_naming_the_problem(
 ) -> None:
     with pytest.raises(CheckpointError, match=message):
         load_safetensors(write(tmp_path, raw))
+
+
+SIZES = {"F64": 8, "F32": 4, "F16": 2}
+
+
+@st.composite
+def nearly_valid_files(draw: st.DrawFn) -> bytes:
+    """A valid file of random tensors, then maybe one field of its header or its length changed."""
+    specs = draw(
+        st.lists(
+            st.tuples(st.sampled_from(sorted(SIZES)), st.lists(st.integers(0, 3), max_size=3)),
+            max_size=3,
+        )
+    )
+    header: dict[str, Any] = {}
+    offset = 0
+    for index, (dtype, shape) in enumerate(specs):
+        size = math.prod(shape) * SIZES[dtype]
+        header[f"t{index}"] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    data = draw(st.binary(min_size=offset, max_size=offset))
+    mutate: bool = draw(st.booleans())
+    if header and mutate:
+        entry = header[draw(st.sampled_from(sorted(header)))]
+        field = draw(st.sampled_from(["dtype", "shape", "data_offsets"]))
+        entry[field] = draw(
+            st.one_of(
+                st.sampled_from(["F64", "F32", "F16", "I8", "BF16", "X"]),
+                st.lists(st.integers(-1, 2 * offset + 1), max_size=3),
+                st.integers(-1, 3),
+                st.none(),
+            )
+        )
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))] + draw(st.binary(max_size=3))
+    return file_of(header, data, pad=draw(st.booleans()))
+
+
+@given(nearly_valid_files())
+def test_whatever_a_header_says_we_refuse_it_or_read_what_the_package_reads(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    path = write(tmp_path_factory.mktemp("fuzz"), raw)
+    try:
+        loaded = load_safetensors(path).params
+    except CheckpointError:
+        return
+    theirs = safetensors.numpy.load(raw)
+    assert set(loaded) == set(theirs)
+    for name, array in theirs.items():
+        want = float(array) if array.ndim == 0 else as_tuples(array.astype(np.float64).tolist())
+        assert loaded[name] == want
 
 
 def test_a_header_without_tensors_is_an_empty_file_of_tensors(tmp_path: Path) -> None:
