@@ -33,6 +33,7 @@ from functional_nn.loss import (
 )
 from functional_nn.mlp import MLP, Params, named_parameters, num_params
 from functional_nn.regularization import dropout
+from functional_nn.safetensors import load_safetensors, save_safetensors
 from functional_nn.serialization import (
     Checkpoint,
     CheckpointError,
@@ -65,6 +66,7 @@ __all__ = [
     "hinge_loss",
     "hinge_loss_batch",
     "load_checkpoint",
+    "load_safetensors",
     "load_state_dict",
     "log_softmax",
     "logsumexp",
@@ -77,6 +79,7 @@ __all__ = [
     "predict",
     "random",
     "save_checkpoint",
+    "save_safetensors",
     "softmax",
     "state_dict",
     "train_test_split",
