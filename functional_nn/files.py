@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
-__all__ = ["FileRefused", "describe_mode", "open_regular", "read_regular_file", "reason"]
+__all__ = [
+    "FileRefused",
+    "check_max_bytes",
+    "describe_mode",
+    "no_duplicate_keys",
+    "open_regular",
+    "read_regular_file",
+    "reason",
+    "short",
+]
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0)
 _NO_WAIT = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
@@ -100,3 +110,38 @@ def read_regular_file(where: str, max_bytes: int) -> bytes:
             f"{where} holds more than {max_bytes} bytes, over the limit (pass a larger max_bytes to allow it)"
         )
     return b"".join(chunks)
+
+
+def check_max_bytes(max_bytes: object) -> int:
+    """``max_bytes`` if it is an int >= 0 (a size limit); a ValueError otherwise."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be an int >= 0, got {short(max_bytes)}")
+    return max_bytes
+
+
+def short(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut short: a hostile file can hold enormous values."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a huge int's repr is refused; deep nesting
+        return f"a value of type {type(value).__name__}"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def no_duplicate_keys(
+    refuse: Callable[[str], Exception],
+) -> Callable[[list[tuple[str, object]]], dict[str, object]]:
+    """A ``json.loads`` ``object_pairs_hook`` refusing a key given twice in one object (a file
+    could then show a reader one value and a loader the other): ``refuse(key)`` is raised."""
+
+    def hook(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise refuse(short(key))
+                seen.add(key)
+        return out
+
+    return hook

@@ -33,17 +33,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeAlias, TypeVar, cast, overload
 
+from functional_nn.files import FileRefused, check_max_bytes, no_duplicate_keys, read_regular_file, short
 from functional_nn.serialization import (
     CheckpointError,
     Nested,
-    _reason,
-    _short,
     load_state_dict,
     state_dict,
     write_atomically,
@@ -108,7 +106,7 @@ def _check_text(text: object, where: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise CheckpointError(
-            f"{where} {_short(text)} holds a lone surrogate, which UTF-8 cannot hold"
+            f"{where} {short(text)} holds a lone surrogate, which UTF-8 cannot hold"
         ) from error
     return text
 
@@ -139,8 +137,8 @@ def _misfit(what: str, want: Sequence[str], have: Sequence[str]) -> CheckpointEr
     missing = [name for name in want if name not in set(have)]
     unexpected = sorted(set(have) - set(want))
     return CheckpointError(
-        f"{what}: missing {_short(missing, 200) if missing else 'nothing'}, "
-        f"unexpected {_short(unexpected, 200) if unexpected else 'nothing'}"
+        f"{what}: missing {short(missing, 200) if missing else 'nothing'}, "
+        f"unexpected {short(unexpected, 200) if unexpected else 'nothing'}"
     )
 
 
@@ -200,7 +198,7 @@ def save_safetensors(
     non-string metadata entry or a folder that cannot be written.
     """
     if dtype not in _WRITE:
-        raise ValueError(f"dtype must be one of {', '.join(map(repr, _WRITE))}, not {_short(dtype)}")
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, _WRITE))}, not {short(dtype)}")
     tensors = state_dict(params)
     renamed = {name: name for name in tensors} if names is None else _check_names(names)
     if set(renamed) != set(tensors):
@@ -210,7 +208,7 @@ def save_safetensors(
         if not isinstance(metadata, Mapping):
             raise CheckpointError(f"metadata must map str to str, not be a {type(metadata).__name__}")
         header[_METADATA] = {
-            _check_text(key, "a metadata key"): _check_text(value, f"metadata[{_short(key)}]")
+            _check_text(key, "a metadata key"): _check_text(value, f"metadata[{short(key)}]")
             for key, value in metadata.items()
         }
     chunks: list[bytes] = []
@@ -236,73 +234,16 @@ def save_safetensors(
 # --- reading ---------------------------------------------------------------------------
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
-_OPEN_FLAGS = (
-    os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
-)
-
-
 def _read_regular(where: str, max_bytes: int) -> bytes:
-    """The bytes of the regular file at ``where``, refused unless it holds at most ``max_bytes``.
-
-    The kind and size are checked before opening, again on the open descriptor (in
-    case the file was swapped), and the read stops one byte past the limit.
-    """
     try:
-        if not stat.S_ISREG(mode := os.stat(where).st_mode):
-            raise CheckpointError(f"cannot read {where}: it is {_kind(mode)}, not a regular file")
-        handle = os.open(where, _OPEN_FLAGS)
-    except OSError as error:
-        raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
-    try:
-        info = os.fstat(handle)
-        if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(f"cannot read {where}: it is {_kind(info.st_mode)}, not a regular file")
-        if info.st_size > max_bytes:
-            raise CheckpointError(
-                f"{where} is {info.st_size} bytes, over the limit of {max_bytes} (pass a larger max_bytes)"
-            )
-        chunks: list[bytes] = []
-        left = max_bytes + 1
-        while left > 0:
-            chunk = os.read(handle, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as error:
-        raise CheckpointError(f"cannot read {where}: {_reason(error)}") from error
-    finally:
-        os.close(handle)
-    if left <= 0:
-        raise CheckpointError(
-            f"{where} holds more than {max_bytes} bytes, over the limit (pass a larger max_bytes)"
-        )
-    return b"".join(chunks)
+        return read_regular_file(where, max_bytes)
+    except FileRefused as error:
+        raise CheckpointError(str(error)) from error
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise CheckpointError(f"the header gives the key {_short(key)} twice in one object")
-            seen.add(key)
-    return out
+_unique_keys = no_duplicate_keys(
+    lambda key: CheckpointError(f"the header gives the key {key} twice in one object")
+)
 
 
 def _reject_constant(name: str) -> object:
@@ -323,11 +264,11 @@ class _Entry:
 
 
 def _entry(name: str, info: object) -> _Entry:
-    where = f"tensor {_short(name)}"
+    where = f"tensor {short(name)}"
     if not isinstance(info, dict) or set(info) != _ENTRY_KEYS:
         found = sorted(info) if isinstance(info, dict) else type(info).__name__
         raise CheckpointError(
-            f"{where} must be an object of dtype, shape and data_offsets, not {_short(found)}"
+            f"{where} must be an object of dtype, shape and data_offsets, not {short(found)}"
         )
     dtype = info["dtype"]
     if not isinstance(dtype, str) or dtype not in _READ:
@@ -336,25 +277,25 @@ def _entry(name: str, info: object) -> _Entry:
             if isinstance(dtype, str) and dtype in _NOT_FLOATS
             else "is unknown"
         )
-        raise CheckpointError(f"{where} has the dtype {_short(dtype)}, which {known}")
+        raise CheckpointError(f"{where} has the dtype {short(dtype)}, which {known}")
     shape = info["shape"]
     if not isinstance(shape, list) or not all(_is_int(n) and n >= 0 for n in shape):
-        raise CheckpointError(f"{where} has the shape {_short(shape)}, not a list of integers >= 0")
+        raise CheckpointError(f"{where} has the shape {short(shape)}, not a list of integers >= 0")
     if len(shape) > MAX_DIMENSIONS:
         raise CheckpointError(f"{where} has {len(shape)} dimensions, more than {MAX_DIMENSIONS}")
     if 0 in shape and math.prod(shape[: shape.index(0)]) > _MAX_EMPTY_ROWS:
-        raise CheckpointError(f"{where} is empty but has more than {_MAX_EMPTY_ROWS} rows: {_short(shape)}")
+        raise CheckpointError(f"{where} is empty but has more than {_MAX_EMPTY_ROWS} rows: {short(shape)}")
     offsets = info["data_offsets"]
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(n) for n in offsets)):
-        raise CheckpointError(f"{where} has the data_offsets {_short(offsets)}, not a list of two integers")
+        raise CheckpointError(f"{where} has the data_offsets {short(offsets)}, not a list of two integers")
     begin, end = offsets
     if not 0 <= begin <= end:
-        raise CheckpointError(f"{where} has the data_offsets {_short(offsets)}; need 0 <= begin <= end")
+        raise CheckpointError(f"{where} has the data_offsets {short(offsets)}; need 0 <= begin <= end")
     size = math.prod(shape) * _READ[dtype][1]
     if end - begin != size:
         raise CheckpointError(
             f"{where} of dtype {dtype} and shape {shape} needs {size} bytes, but its data_offsets "
-            f"{_short(offsets)} span {end - begin}"
+            f"{short(offsets)} span {end - begin}"
         )
     return _Entry(name, dtype, tuple(shape), begin, end)
 
@@ -382,25 +323,25 @@ def _parse_header(raw: bytes) -> tuple[list[_Entry], dict[str, str], int]:
             f"its header is not UTF-8 ({error.reason} at byte {8 + error.start})"
         ) from error
     except (ValueError, RecursionError) as error:
-        raise CheckpointError(f"its header is not JSON ({_short(str(error), 120)})") from error
+        raise CheckpointError(f"its header is not JSON ({short(str(error), 120)})") from error
     if not isinstance(header, dict):  # pragma: no cover - it starts with '{' and parsed
         raise CheckpointError("its header is not a JSON object")
     raw_metadata = header.pop(_METADATA, {})
     if not isinstance(raw_metadata, dict) or not all(isinstance(v, str) for v in raw_metadata.values()):
-        raise CheckpointError(f"its {_METADATA} must be an object of strings, not {_short(raw_metadata)}")
+        raise CheckpointError(f"its {_METADATA} must be an object of strings, not {short(raw_metadata)}")
     entries = [_entry(name, info) for name, info in header.items()]
     data_length = len(raw) - 8 - length
     position = 0
     previous = "the start of the data"
     for entry in sorted(entries, key=lambda e: (e.begin, e.end)):
         if entry.begin < position:
-            raise CheckpointError(f"tensor {_short(entry.name)} overlaps {previous}")
+            raise CheckpointError(f"tensor {short(entry.name)} overlaps {previous}")
         if entry.begin > position:
             raise CheckpointError(
-                f"there is a gap of {entry.begin - position} bytes before tensor {_short(entry.name)}"
+                f"there is a gap of {entry.begin - position} bytes before tensor {short(entry.name)}"
             )
         position = entry.end
-        previous = f"tensor {_short(entry.name)}"
+        previous = f"tensor {short(entry.name)}"
     if position != data_length:
         raise CheckpointError(
             f"its tensors cover {position} bytes, but the file holds {data_length} bytes of data"
@@ -421,7 +362,7 @@ def _values(raw: bytes, start: int, entry: _Entry) -> tuple[float, ...]:
     if not all(map(math.isfinite, values)):
         index, value = next((i, x) for i, x in enumerate(values) if not math.isfinite(x))
         raise CheckpointError(
-            f"tensor {_short(entry.name)} holds {value!r} at element {index}; only finite values load"
+            f"tensor {short(entry.name)} holds {value!r} at element {index}; only finite values load"
         )
     return values
 
@@ -438,8 +379,7 @@ def _nest(values: tuple[float, ...], shape: tuple[int, ...]) -> Tensor:
 
 
 def _check_limit(max_bytes: int) -> None:
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-        raise ValueError(f"max_bytes must be an int >= 0, got {_short(max_bytes)}")
+    check_max_bytes(max_bytes)
 
 
 @overload

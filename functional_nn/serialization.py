@@ -47,7 +47,14 @@ from typing import TypeAlias, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from functional_nn.files import FileRefused, open_regular, read_regular_file
+from functional_nn.files import (
+    FileRefused,
+    check_max_bytes,
+    no_duplicate_keys,
+    open_regular,
+    read_regular_file,
+    short,
+)
 from functional_nn.files import reason as _reason
 from optimizers.state import (
     OptState,
@@ -275,13 +282,7 @@ def _canonical(payload: Mapping[str, object]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _short(value: object, limit: int = 60) -> str:
-    """``repr(value)``, cut short: a damaged file can hold enormous values."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # a huge int's repr is refused; deep nesting
-        return f"a value of type {type(value).__name__}"
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+_short = short
 
 
 _SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
@@ -463,8 +464,7 @@ def _check_size(size: int, max_bytes: int, what: str) -> None:
 
 
 def _check_limit(max_bytes: int) -> None:
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-        raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
+    check_max_bytes(max_bytes)
 
 
 def save_checkpoint(
@@ -574,16 +574,9 @@ def _refuse_too_large(path: str, document: object, first: _TooLarge) -> None:
     )
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """An object of the file, refused if a key appears twice (a reader could be shown either value)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise CheckpointError(f"the checkpoint has the key {_short(key)} twice in one object")
-            seen.add(key)
-    return out
+_unique_keys = no_duplicate_keys(
+    lambda key: CheckpointError(f"the checkpoint has the key {key} twice in one object")
+)
 
 
 def load_checkpoint(
