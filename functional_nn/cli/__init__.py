@@ -22,7 +22,7 @@ from typing import TextIO
 
 from functional_nn.cli.arguments import PROG, join_input_values, parser
 from functional_nn.cli.assembly import Setup, build, run_keys
-from functional_nn.cli.commands import run_evaluate, run_predict, run_train
+from functional_nn.cli.commands import run_evaluate, run_export, run_predict, run_train
 from functional_nn.cli.config import Config, UsageError
 from functional_nn.serialization import CheckpointError
 
@@ -44,7 +44,7 @@ def _silence_stdout() -> None:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     stream = out or sys.stdout
-    commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+    commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "export": run_export}
     try:
         args = parser().parse_args(join_input_values(list(sys.argv[1:] if argv is None else argv)))
         status = commands[args.command](args, stream)

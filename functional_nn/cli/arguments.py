@@ -106,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     for name, about in (
         ("evaluate", "loss, accuracy and confusion matrix of a checkpoint"),
         ("predict", "class probabilities for one input"),
+        ("export", "write a checkpoint's model as safetensors for PyTorch and print the code loading it"),
     ):
         c = sub.add_parser(name, help=about)
         c.add_argument("checkpoint")
@@ -121,6 +122,14 @@ def parser() -> argparse.ArgumentParser:
                 default=None,
                 metavar="FILE.csv",
                 help="evaluate on all of this CSV file, with the run's columns (for a run trained on --data)",
+            )
+        elif name == "export":
+            c.add_argument("out", metavar="OUT.safetensors", help="the file to write (atomically)")
+            c.add_argument(
+                "--dtype",
+                choices=("F64", "F32"),
+                default="F64",
+                help="the tensors' type: float64 (exact) or float32",
             )
         else:
             given = c.add_mutually_exclusive_group(required=True)

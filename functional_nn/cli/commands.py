@@ -29,6 +29,7 @@ from functional_nn.cli.progress import Progress, metrics_csv
 from functional_nn.csv_data import CsvData, CsvError, CsvSchema, read_csv_inputs, read_csv_like
 from functional_nn.dataloader import Dataset
 from functional_nn.datasets import Standardizer
+from functional_nn.export import export_torch
 from functional_nn.functional import argmax, softmax
 from functional_nn.mlp import MLP, Params
 from functional_nn.serialization import (
@@ -469,6 +470,16 @@ def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int
         else:
             probs = softmax(result)
             writer.writerow([names[argmax(probs)], *(f"{float(p):.4f}" for p in probs)])
+    return 0
+
+
+def run_export(args: argparse.Namespace, out: TextIO) -> int:
+    """``fnn export``: the model as safetensors under ``nn.Sequential``'s names, and its loading code."""
+    use = _load_for_inference(args.checkpoint, args.activation)
+    code = export_torch(args.out, use.model, use.params, dtype=args.dtype, standardizer=use.standardizer)
+    print(f"wrote {args.out}: {use.model!r} as {args.dtype} tensors; to load it in PyTorch:", file=out)
+    print(file=out)
+    print(code, file=out)
     return 0
 
 
