@@ -129,3 +129,29 @@ def test_the_csv_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
             line for line in printed if not line.startswith("epoch ") or line.split("|")[0] in epochs_shown
         ]
         assert _without_timing(kept) == _without_timing([line for line in shown if line != "..."]), command
+
+
+def test_the_export_example_is_what_fnn_export_prints(tmp_path: Path) -> None:
+    """The "To PyTorch" block is the command's real output for the README's moons run."""
+    section = README.split("### To PyTorch", 1)[1]
+    shown = re.search(
+        r"```text\n\$ fnn export moons/checkpoint.json moons.safetensors\n(.*?)```", section, re.S
+    )
+    assert shown is not None
+    fnn = [sys.executable, "-m", "functional_nn"]
+    train = [
+        "train",
+        "--dataset",
+        "moons",
+        "--hidden",
+        "16,16",
+        "--epochs",
+        "30",
+        "--out",
+        "moons",
+        "--quiet",
+    ]
+    subprocess.run([*fnn, *train], cwd=tmp_path, check=True, capture_output=True)
+    export = ["export", "moons/checkpoint.json", "moons.safetensors"]
+    printed = subprocess.run([*fnn, *export], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    assert printed.rstrip("\n") == shown.group(1).rstrip("\n")
