@@ -83,7 +83,13 @@ def _linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return tuple(out)
 
 
-LINEAR = define("linear", linear_kernel, vjp=_linear_vjp, jvp=_linear_jvp, builtin=True)
+def _linear_emit(c: Any, node: Node, operands: Any, v: str, s: str) -> list[str]:
+    _, _, slots = cast("tuple[Matrix, Matrix, tuple[int | None, ...]]", node.saved)
+    w, b, x = (c.arg(at, data) for at, data in zip(slots, operands, strict=True))
+    return [f"{v} = {c.ref(linear_kernel)}({w}, {b}, {x})", f"{s} = ({w}, {x}, {c.local(slots)})"]
+
+
+LINEAR = define("linear", linear_kernel, vjp=_linear_vjp, jvp=_linear_jvp, emit=_linear_emit, builtin=True)
 
 
 def linear(
@@ -117,6 +123,9 @@ def linear(
         return value
     slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, X))
     parents = tuple(at for at in slots if at is not None)
+    if recording.traces:  # b is saved nowhere else
+        operands = tuple(None if isinstance(v, Array) else d for v, d in ((W, w_m), (b, b_data), (X, x_m)))
+        return recording.record_traced(LINEAR, parents, value, (w_m, x_m, slots), operands, Array)
     return record_array(recording, LINEAR, parents, value, (w_m, x_m, slots))
 
 
