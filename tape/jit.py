@@ -27,8 +27,12 @@ What is traced, and what is not (as in JAX):
 
 - Every float of the arguments is an input, and with ``arrays=True`` (or the
   ``arrays`` of the differentiated function) every vector or matrix of floats is one.
-  Arguments that ``grad`` does not differentiate reach the function as plain floats,
-  as without jit; a float an op takes from them directly is read from the inputs.
+  A float of an argument that ``grad`` does not differentiate is watched too (it
+  reaches the function as a Value; its derivative is not computed). With ``arrays``, a
+  vector or matrix of floats there reaches the function as plain floats, as without
+  jit: an array op that takes it (``linear``'s batch, ``mse``'s targets, ``scale``'s
+  mask) reads it from the inputs on later calls, but Python arithmetic on its floats
+  before an op is frozen at the first call's values.
 - A sequence of ints that an op saves (the class targets of a cross-entropy) is read
   from the inputs on later calls; any other int, and anything that is not a float,
   is static: the cache key holds its value, and a new value traces again. So does
@@ -58,6 +62,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from operator import itemgetter
 from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
@@ -75,7 +80,7 @@ __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-CHUNK_LINES = 2000
+CHUNK_LINES = 5000
 """The most lines one generated function holds; larger graphs are split into several."""
 
 
@@ -204,11 +209,17 @@ def _name_of(obj: object, hint: str | None) -> str:
 class _Emitter:
     """What emit rules call to name values, constants and kernels in the generated code."""
 
-    def __init__(self, gathered: dict[int, tuple[int, ...]], int_inputs: list[tuple[int, tuple[int, ...]]]):
+    def __init__(
+        self,
+        gathered: dict[int, tuple[int, ...]],
+        int_inputs: list[tuple[int, tuple[int, ...]]],
+        shapes: dict[int, tuple[int, ...]],
+    ):
         self.namespace: dict[str, object] = {}
         self._refs: dict[int, str] = {}
         self._gathered = gathered  # id of a fresh float -> (input index, element indices...)
         self._int_inputs = int_inputs  # (input index, values) of the int sequences
+        self._shapes = shapes  # input index -> shape of the float arrays gathered from
         self.bound_ints: set[int] = set()
         self.uses: set[str] = set()
         self.locals: dict[int, int | None] = {}  # parent position -> index in the vjp buffer
@@ -221,7 +232,15 @@ class _Emitter:
             return found
         base = _name_of(obj, hint)
         name, k = base, 1
-        while name in self.namespace or name in ("inputs", "abs", "sum", "map", "Node"):
+        while name in self.namespace or name in (
+            "inputs",
+            "shared",
+            "abs",
+            "sum",
+            "map",
+            "Node",
+            "itemgetter",
+        ):
             k += 1
             name = f"{base}_{k}"
         self.namespace[name] = obj
@@ -281,7 +300,8 @@ class _Emitter:
             return None
         index = where[0]
         matrix = first.__class__ is not float
-        if (len(where) == 3) != matrix:
+        shape = (len(data), len(first)) if matrix else (len(data),)
+        if (len(where) == 3) != matrix or self._shapes.get(index) != shape:
             return None
         for i, item in enumerate(data):
             row = item if matrix else (item,)
@@ -314,6 +334,13 @@ class _Emitter:
         used = frozenset(self.uses)
         self.uses = set()
         return used
+
+
+def _is_number(expr: str) -> bool:
+    try:
+        return math.isfinite(float(expr))
+    except ValueError:
+        return False
 
 
 def _paren(expr: str) -> str:
@@ -390,8 +417,8 @@ def _generate(
             add([f"{v} = {forward}  # {op.name}"], {v})
         else:
             emitter.locals = {p: k for k, p in enumerate(dict.fromkeys(node.parents)) if relevant[p]}
-            lines = _array_code(emitter, trace, i, node)
-            add([f"{lines[0]}  # {op.name}", *lines[1:]], {v, f"s{i}"})
+            code = _array_code(emitter, trace, i, node)
+            add([f"{code[0]}  # {op.name}", *code[1:]], {v, f"s{i}"})
 
     # backward: the sweep, top down, skipping a node whose adjoint is exactly zero
     initialised: set[int] = set()
@@ -407,23 +434,30 @@ def _generate(
             targets = [p for p in dict.fromkeys(node.parents) if relevant[p]]
             if not targets:
                 continue
-            lines = [f"# backward of v{i} ({op.name})"]
-            defs: set[str] = set()
-            for p in targets:
-                reached[p] = True
-                defs.add(f"g{p}")
-                if p not in initialised:
-                    lines.append(f"g{p} = 0.0")
-                    initialised.add(p)
+            defs = {f"g{p}" for p in targets}
             emitter.uses.update({g, *defs})
-            lines.append(f"if {g}:")
+            lines: list[str] = []
             if op.kind == "scalar":
                 _, partials = _scalar_code(emitter, trace, i, node)
-                for p, partial in zip(node.parents, partials, strict=True):
-                    if relevant[p]:
-                        term = g if partial == "1.0" else f"{g} * {_paren(partial)}"
-                        lines.append(f"    g{p} += {term}")
+                chosen = [(p, q) for p, q in zip(node.parents, partials, strict=True) if relevant[p]]
+                # constant finite partials pass exactly nothing down from a zero adjoint: no test needed
+                test = not all(_is_number(q) for _, q in chosen)
+                for p, partial in chosen:
+                    reached[p] = True
+                    term = g if partial == "1.0" else f"{g} * {_paren(partial)}"
+                    first = p not in initialised
+                    initialised.add(p)
+                    total = f"0.0 + {term}" if first else f"g{p} + {term}"
+                    if test:
+                        total = f"{total} if {g} else {'0.0' if first else f'g{p}'}"
+                    lines.append(f"g{p} = {total}")
+                lines[0] += f"  # {op.name}: backward of v{i}"
             else:
+                for p in targets:
+                    reached[p] = True
+                    if p not in initialised:
+                        lines.append(f"g{p} = 0.0")
+                        initialised.add(p)
                 distinct = list(dict.fromkeys(node.parents))
                 local = {p: k for k, p in enumerate(distinct)}
                 buffer = ", ".join(f"g{p}" if relevant[p] else "0.0" for p in distinct)
@@ -432,6 +466,7 @@ def _generate(
                 vjp = emitter.ref(op.vjp, f"{op.name}_vjp")
                 emitter.uses.update({f"v{i}", f"s{i}"})
                 lines += [
+                    f"if {g}:  # {op.name}: backward of v{i}, by its vjp rule",
                     f"    buffer = [{buffer}]",
                     f"    {vjp}(Node({emitter.ref(op, op.name)}, {parents!r}, v{i}, s{i}), {g}, buffer)",
                     f"    {back}{',' if len(distinct) == 1 else ''} = buffer",
@@ -456,6 +491,7 @@ def _generate(
     ]
     body = loads + blocks
     emitter.namespace["Node"] = Node
+    emitter.namespace["itemgetter"] = itemgetter
     source = _assemble(body, name)
     return _Program(
         source, emitter.namespace, tuple(ops.values()), frozenset(emitter.bound_ints), source.count("\n")
@@ -486,25 +522,33 @@ def _assemble(blocks: list[_Block], name: str) -> str:
                 last_use[var] = c
             for var in block.defs:
                 first_def.setdefault(var, c)
-    slots: dict[str, int] = {}
+    latest: dict[str, int] = {}  # a variable's slot in the shared list, as last stored
+    size = 0
     out = []
     for c, chunk in enumerate(chunks):
         uses = set().union(*(b.uses for b in chunk))
         defs = set().union(*(b.defs for b in chunk))
         loads = sorted(v for v in uses if first_def.get(v, c) < c)
         stores = sorted(v for v in defs if last_use.get(v, -1) > c)
-        for v in stores:
-            slots.setdefault(v, len(slots))
         out.append(f"def {name}_part{c}(inputs, shared):")
-        out += [f"    {v} = shared[{slots[v]}]" for v in loads]
+        if len(loads) == 1:
+            out.append(f"    {loads[0]} = shared[{latest[loads[0]]}]")
+        elif loads:
+            out.append(
+                f"    {', '.join(loads)} = itemgetter({', '.join(str(latest[v]) for v in loads)})(shared)"
+            )
         for block in chunk:
             out += [f"    {line}" for line in block.lines]
-        out += [f"    shared[{slots[v]}] = {v}" for v in stores]
+        if stores:
+            out.append(f"    shared[{size}:{size + len(stores)}] = ({', '.join(stores)},)")
+            for k, v in enumerate(stores):
+                latest[v] = size + k
+            size += len(stores)
         if not chunk[-1].lines[-1].startswith("return"):
             out.append("    return None")
         out.append("")
     calls = [f"    {name}_part{c}(inputs, shared)" for c in range(len(chunks) - 1)]
-    out += [f"def {name}(inputs):", f"    shared = [None] * {len(slots)}", *calls]
+    out += [f"def {name}(inputs):", f"    shared = [None] * {size}", *calls]
     out.append(f"    return {name}_part{len(chunks) - 1}(inputs, shared)")
     return "\n".join(out) + "\n"
 
@@ -613,7 +657,7 @@ def _trace(
             new: list[object] = []
             for k, (leaf, kind) in enumerate(zip(leaves, kinds, strict=True)):
                 index = start + k
-                if kind in ("f", "a") and watch:
+                if kind == "f" or (kind == "a" and watch):
                     if kind == "f":
                         watched: Value | Array = trace.watch(leaf)
                         load = f"inputs[{index}]"
@@ -626,12 +670,10 @@ def _trace(
                         )
                     inputs_at[watched.position] = (index, load)
                     new.append(watched)
-                elif kind in ("f", "a"):
+                elif kind == "a":
                     copy = _fresh(leaf)
                     keep.append(copy)
-                    if kind == "f":
-                        gathered[id(copy)] = (index,)
-                    elif copy[0].__class__ is float:
+                    if copy[0].__class__ is float:
                         for i, x in enumerate(copy):
                             gathered[id(x)] = (index, i)
                     else:
@@ -712,7 +754,8 @@ def _trace(
                 return ((value, aux_tree), grad_result) if has_aux else (value, grad_result)
             return (grad_result, aux_tree) if has_aux else grad_result
 
-    emitter = _Emitter(gathered, int_inputs)
+    shapes = {k: _shape(leaf) for k, leaf in enumerate(flat.leaves) if flat.kinds[k] == "a"}
+    emitter = _Emitter(gathered, int_inputs, shapes)
     name = "".join(ch if ch.isalnum() else "_" for ch in getattr(fun, "__name__", "fun")).strip("_") or "fun"
     program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
     traced = time.process_time()
