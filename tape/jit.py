@@ -80,7 +80,7 @@ __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-CHUNK_LINES = 5000
+CHUNK_LINES = 2000
 """The most lines one generated function holds; larger graphs are split into several."""
 
 
@@ -394,6 +394,7 @@ def _generate(
 
     blocks: list[_Block] = []
     ops: dict[int, tuple[Op, int]] = {}
+    kept: dict[int, tuple[list[str], frozenset[str]]] = {}  # a scalar node's partials for the backward
 
     def add(lines: list[str], defs: set[str]) -> None:
         blocks.append(_Block(lines, frozenset(defs), emitter.take_uses()))
@@ -413,8 +414,10 @@ def _generate(
             add([f"{v} = {load}  # input {index}"], {v})
             continue
         if op.kind == "scalar":
-            forward, _ = _scalar_code(emitter, trace, i, node)
+            forward, partials = _scalar_code(emitter, trace, i, node)
             add([f"{v} = {forward}  # {op.name}"], {v})
+            if relevant[i]:
+                kept[i] = (partials, blocks[-1].uses | {v})
         else:
             emitter.locals = {p: k for k, p in enumerate(dict.fromkeys(node.parents)) if relevant[p]}
             code = _array_code(emitter, trace, i, node)
@@ -438,19 +441,25 @@ def _generate(
             emitter.uses.update({g, *defs})
             lines: list[str] = []
             if op.kind == "scalar":
-                _, partials = _scalar_code(emitter, trace, i, node)
+                partials, used = kept[i]
+                emitter.uses.update(used)
                 chosen = [(p, q) for p, q in zip(node.parents, partials, strict=True) if relevant[p]]
                 # constant finite partials pass exactly nothing down from a zero adjoint: no test needed
                 test = not all(_is_number(q) for _, q in chosen)
+                firsts: list[str] = []
                 for p, partial in chosen:
                     reached[p] = True
                     term = g if partial == "1.0" else f"{g} * {_paren(partial)}"
                     first = p not in initialised
                     initialised.add(p)
+                    if first:
+                        firsts.append(f"g{p}")
                     total = f"0.0 + {term}" if first else f"g{p} + {term}"
-                    if test:
-                        total = f"{total} if {g} else {'0.0' if first else f'g{p}'}"
-                    lines.append(f"g{p} = {total}")
+                    lines.append(f"{'    ' if test else ''}g{p} = {total}")
+                if test:
+                    lines.insert(0, f"if {g}:")
+                    if firsts:
+                        lines += ["else:", f"    {' = '.join(firsts)} = 0.0"]
                 lines[0] += f"  # {op.name}: backward of v{i}"
             else:
                 for p in targets:
