@@ -53,7 +53,7 @@ into functions of at most 2,000 lines, so compiling stays linear in the graph.
 >>> import tape
 >>> f = tape.jit(tape.value_and_grad(lambda x: tape.relu(x) * x))
 >>> f(3.0), f(-2.0)
-((9.0, 6.0), (0.0, 0.0))
+((9.0, 6.0), (-0.0, 0.0))
 """
 
 from __future__ import annotations
