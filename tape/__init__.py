@@ -8,8 +8,8 @@ The package is layered bottom to top, imports pointing down only:
 3. ``validate``: one validator per kind of input.
 4. ``value``, ``array``: the front-ends, Value and Array.
 5. ``ops``: the op families, each owning its ops' kernels and rules.
-6. ``gradient_tape``, ``transforms``, ``forward``, ``higher_order``, ``gradient_check``,
-   ``arrays``, ``graph``, ``testing``: the public facade.
+6. ``gradient_tape``, ``transforms``, ``jit``, ``forward``, ``higher_order``,
+   ``gradient_check``, ``arrays``, ``graph``, ``testing``: the public facade.
 
 >>> import tape
 >>> tape.grad(lambda x: tape.tanh(x) * x)(0.5)  # doctest: +ELLIPSIS
@@ -20,11 +20,12 @@ from tape import arrays, tree
 from tape.array import Array
 from tape.core.node import Node
 from tape.core.op import REGISTRY, Op
-from tape.errors import GradientCheckError, NonFiniteError, TapeError
+from tape.errors import GradientCheckError, NonFiniteError, TapeError, TracingError
 from tape.forward import ForwardTape, jvp
 from tape.gradient_check import GradientReport, check_gradients, numerical_grad
 from tape.gradient_tape import Tape
 from tape.higher_order import hessian, hvp, jacobian, vjp
+from tape.jit import jit
 from tape.ops.elementwise import exp, leaky_relu, log, relu, sigmoid, sqrt, tanh
 from tape.ops.reductions import dot, vsum
 from tape.primitives import define
@@ -43,6 +44,7 @@ __all__ = [
     "Scalar",
     "Tape",
     "TapeError",
+    "TracingError",
     "Value",
     "arrays",
     "check_gradients",
@@ -53,6 +55,7 @@ __all__ = [
     "hessian",
     "hvp",
     "jacobian",
+    "jit",
     "jvp",
     "leaky_relu",
     "log",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import update_wrapper
-from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, Protocol, TypeVar, cast, overload
 
 from pyrsistent import PVector, pvector
 
@@ -91,7 +91,7 @@ def _container(like: object, items: Iterable[object]) -> object:
     return tuple(items)
 
 
-def _array_gradient(like: Sequence[object], g: object) -> object:
+def array_gradient(like: Sequence[object], g: object) -> object:
     """An array leaf's gradient (0.0 or nested lists from the sweep) in ``like``'s containers."""
     if isinstance(like[0], (list, tuple, PVector)):
         rows = cast("Sequence[Sequence[float]]", like)
@@ -102,6 +102,22 @@ def _array_gradient(like: Sequence[object], g: object) -> object:
     if g.__class__ is float:
         return _container(like, (0.0,) * len(like))
     return _container(like, cast("list[float]", g))
+
+
+class Differentiated(NamedTuple):
+    """What a function made by :func:`grad` or :func:`value_and_grad` computes (read by :mod:`tape.jit`)."""
+
+    fun: Callable[..., object]
+    argnums: int | tuple[int, ...]
+    has_aux: bool
+    arrays: bool
+    with_value: bool
+
+
+def differentiated(fun: Callable[..., object]) -> Differentiated | None:
+    """The :class:`Differentiated` record of a function made by :func:`grad` or :func:`value_and_grad`."""
+    spec = getattr(fun, "differentiated", None)
+    return spec if isinstance(spec, Differentiated) else None
 
 
 def _evaluate(
@@ -146,7 +162,7 @@ def _evaluate(
             at = leaf.position
             g = sweep[at] if at < len(sweep) else 0.0
             if not isinstance(leaf, Value):
-                g = _array_gradient(cast("Sequence[object]", originals[k]), g)
+                g = array_gradient(cast("Sequence[object]", originals[k]), g)
             grads.append(g)
         results.append(tree_unflatten(treedef, grads))  # type: ignore[arg-type]  # Value/Array leaves in a float tree
     value = unwrap(out, tape)
@@ -265,6 +281,7 @@ def value_and_grad(
         return ((value, aux), grads) if has_aux else (value, grads)
 
     wrapping(value_and_grad_fun, "value_and_grad", fun)
+    value_and_grad_fun.__dict__["differentiated"] = Differentiated(fun, argnums, has_aux, arrays, True)
     return value_and_grad_fun
 
 
@@ -370,6 +387,7 @@ def grad(
         return (grads, aux) if has_aux else grads
 
     wrapping(grad_fun, "grad", fun)
+    grad_fun.__dict__["differentiated"] = Differentiated(fun, argnums, has_aux, arrays, False)
     return grad_fun
 
 

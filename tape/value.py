@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Union, cast
 from tape.core.node import Tracked
 from tape.core.op import Op, register_binder
 from tape.core.recording import Recording
-from tape.errors import TapeError
+from tape.errors import TapeError, TracingError
 from tape.validate import number
 
 __all__ = ["Primal", "Scalar", "Value", "apply", "apply_nary", "constant", "innermost", "install", "lift"]
@@ -65,7 +65,7 @@ class Value(Tracked):
         return primal
 
     def __float__(self) -> float:
-        return self.data
+        return _concrete(self, "float()")
 
     def __repr__(self) -> str:
         if self.tape is None:
@@ -73,19 +73,19 @@ class Value(Tracked):
         return f"Value({self.data!r}, op={self.tape.op_name(self.position)!r}, position={self.position})"
 
     def __bool__(self) -> bool:
-        return self.data != 0.0
+        return _concrete(self, "bool()") != 0.0
 
     def __lt__(self, other: Scalar) -> bool:
-        return self.data < _data(other)
+        return _concrete(self, "<") < _data(other, "<")
 
     def __le__(self, other: Scalar) -> bool:
-        return self.data <= _data(other)
+        return _concrete(self, "<=") <= _data(other, "<=")
 
     def __gt__(self, other: Scalar) -> bool:
-        return self.data > _data(other)
+        return _concrete(self, ">") > _data(other, ">")
 
     def __ge__(self, other: Scalar) -> bool:
-        return self.data >= _data(other)
+        return _concrete(self, ">=") >= _data(other, ">=")
 
     def __pos__(self) -> Value:
         return self
@@ -131,8 +131,25 @@ def install(name: str, method: Callable[..., object]) -> None:
     setattr(Value, name, method)
 
 
-def _data(x: Scalar) -> float:
-    return x.data if isinstance(x, Value) else x
+def _concrete(x: Value, what: str) -> float:
+    """``x``'s float for Python control flow; a :class:`TracingError` while a compiler traces it."""
+    value = x
+    while True:
+        recording = value.tape
+        if recording is not None and recording.traces:
+            raise TracingError(
+                f"{what} on a Value that tape.jit is tracing: a branch on a traced number would be "
+                "replayed for every later input; mark that argument static (static_argnums), or use "
+                "an op whose branch is compiled (relu, abs, leaky_relu)"
+            )
+        primal = value.primal
+        if primal.__class__ is float:
+            return primal
+        value = cast(Value, primal)
+
+
+def _data(x: Scalar, what: str) -> float:
+    return _concrete(x, what) if isinstance(x, Value) else x
 
 
 def constant(x: Primal) -> Value:
@@ -194,6 +211,9 @@ def apply(op: Op, *args: Scalar) -> Value:
     if recording is None:
         return constant(value)
     partials = tuple(op.partials[k](value, *primals) for k in tracked)
+    if recording.traces:
+        operands = tuple(None if k in tracked else primal for k, primal in enumerate(primals))
+        return recording.record_traced(op, tuple(parents), value, partials, operands, Value)
     return recording.record(op, tuple(parents), value, partials, Value)
 
 
@@ -215,6 +235,11 @@ def apply_nary(op: Op, *sequences: Sequence[Scalar]) -> Scalar:
         for j in wanted:
             parents.append(cast(Value, sequence[j]).position)
             partials.append(local[j])
+    if recording.traces:
+        operands = tuple(
+            tuple(None if is_tracked else primal for primal, is_tracked in items) for items in lifted
+        )
+        return recording.record_traced(op, tuple(parents), value, tuple(partials), operands, Value)
     return recording.record(op, tuple(parents), value, tuple(partials), Value)
 
 

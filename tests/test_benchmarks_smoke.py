@@ -127,8 +127,11 @@ def test_w4_baseline_matches_library(digits: DigitsProblem) -> None:
 
 BUILDERS: dict[str, Callable[[RegressionProblem, GraphProblem, DigitsProblem], Workload]] = {
     "W1": lambda r, g, d: suite.w1(r),
+    "W1 jit": lambda r, g, d: suite.w1_jit(r),
     "W1 scalar": lambda r, g, d: suite.w1_scalar(r),
+    "W1 scalar jit": lambda r, g, d: suite.w1_scalar_jit(r),
     "W2": lambda r, g, d: suite.w2(g),
+    "W2 jit": lambda r, g, d: suite.w2_jit(g),
     "W3": lambda r, g, d: suite.w3(d),
     "W4": lambda r, g, d: suite.w4(d),
 }

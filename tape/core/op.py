@@ -166,5 +166,12 @@ def define(
 REGISTRY: Mapping[str, Op] = MappingProxyType(_REGISTRY)
 """Every primitive op by name (read-only)."""
 
-LEAF = define("leaf", lambda x: x, constant_partials=(1.0,), float_kernel=float, builtin=True)
+LEAF = define(
+    "leaf",
+    lambda x: x,
+    constant_partials=(1.0,),
+    float_kernel=float,
+    emit=lambda c, v, x: (x, ("1.0",)),
+    builtin=True,
+)
 """What ``watch`` records: the identity on a watched value."""

@@ -66,6 +66,11 @@ class Recording:
 
     __slots__ = ("_check_finite", "_closed", "_opened", "_paused_gc", "_plain")
 
+    traces = False
+    """Whether a compiler is tracing this recording (:mod:`tape.jit`): its values stand for
+    later inputs, so recording keeps every operand (:meth:`record_traced`) and Python
+    branches on its values are refused."""
+
     def __init__(self, *, check_finite: bool = False) -> None:
         self._opened = next(_clock)
         self._closed: int | None = None
@@ -140,6 +145,18 @@ class Recording:
     ) -> H:
         """Record ``op`` (inputs at ``parents``) and return a new ``kind`` handle for its value."""
         raise NotImplementedError
+
+    def record_traced(
+        self,
+        op: Op,
+        parents: tuple[int, ...],
+        value: object,
+        saved: tuple[object, ...] | None,
+        operands: tuple[object, ...],
+        kind: type[H],
+    ) -> H:
+        """:meth:`record`, also given every operand (``None`` for a tracked one), for a tracing recording."""
+        return self.record(op, parents, value, saved, kind)
 
     def _refuse(self, op: Op) -> None:
         """Raise for a closed recording (called only off the fast path)."""

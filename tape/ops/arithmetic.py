@@ -1,6 +1,7 @@
 """Arithmetic on scalar Values: ``+ - * / **``, negation and ``abs``.
 
-Each op is one :func:`~tape.core.op.define` entry; the operators installed on
+Each op is one :func:`~tape.core.op.define` entry (with its ``emit`` rule for
+:mod:`tape.jit`: the Python it compiles to, forward and partials); the operators installed on
 :class:`~tape.value.Value` below record through it. ``+``, ``-``, ``*`` and unary
 ``-`` have fast paths for the common case (two Values of one tape, or a Value and a
 float) that record the entry's own constant partials; they are taken only while the
@@ -46,8 +47,22 @@ def _abs(x: Primal) -> Primal:
     return abs(x) if x.__class__ is float else cast(Value, x).__abs__()
 
 
-ADD = define("add", operator.add, constant_partials=(1.0, 1.0), float_kernel=operator.add, builtin=True)
-SUB = define("sub", operator.sub, constant_partials=(1.0, -1.0), float_kernel=operator.sub, builtin=True)
+ADD = define(
+    "add",
+    operator.add,
+    constant_partials=(1.0, 1.0),
+    float_kernel=operator.add,
+    emit=lambda c, v, x, y: (f"{x} + {y}", ("1.0", "1.0")),
+    builtin=True,
+)
+SUB = define(
+    "sub",
+    operator.sub,
+    constant_partials=(1.0, -1.0),
+    float_kernel=operator.sub,
+    emit=lambda c, v, x, y: (f"{x} - {y}", ("1.0", "-1.0")),
+    builtin=True,
+)
 MUL = define(
     "mul",
     operator.mul,
@@ -55,6 +70,7 @@ MUL = define(
     lambda v, x, y: x,
     recompute=True,
     float_kernel=operator.mul,
+    emit=lambda c, v, x, y: (f"{x} * {y}", (y, x)),
     builtin=True,
 )
 DIV = define(
@@ -63,6 +79,10 @@ DIV = define(
     lambda v, x, y: p_div(1.0, y),
     lambda v, x, y: -p_div(v, y),
     float_kernel=floats.div,
+    emit=lambda c, v, x, y: (
+        f"{c.ref(floats.div)}({x}, {y})",
+        (f"{c.ref(floats.div)}(1.0, {y})", f"-{c.ref(floats.div)}({v}, {y})"),
+    ),
     builtin=True,
 )
 POW = define(
@@ -71,10 +91,31 @@ POW = define(
     lambda v, x, y: y * p_pow(x, y - 1.0),
     lambda v, x, y: 0.0 if v.__class__ is float and v == 0.0 else p_log(x) * v,  # 0 ** y: 0, as PyTorch
     float_kernel=floats.pow,
+    emit=lambda c, v, x, y: (
+        f"{c.ref(floats.pow)}({x}, {y})",
+        (
+            f"{y} * {c.ref(floats.pow)}({x}, {y} - 1.0)",
+            f"0.0 if {v} == 0.0 else {c.ref(floats.log)}({x}) * {v}",
+        ),
+    ),
     builtin=True,
 )
-NEG = define("neg", operator.neg, constant_partials=(-1.0,), float_kernel=operator.neg, builtin=True)
-ABS = define("abs", _abs, lambda v, x: _sign(x), float_kernel=abs, builtin=True)
+NEG = define(
+    "neg",
+    operator.neg,
+    constant_partials=(-1.0,),
+    float_kernel=operator.neg,
+    emit=lambda c, v, x: (f"-{x}", ("-1.0",)),
+    builtin=True,
+)
+ABS = define(
+    "abs",
+    _abs,
+    lambda v, x: _sign(x),
+    float_kernel=abs,
+    emit=lambda c, v, x: (f"abs({x})", (f"1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0)",)),
+    builtin=True,
+)
 
 _ADD_BOTH = cast("tuple[float, float]", ADD.constant_partials)
 _ADD_FIRST = (_ADD_BOTH[0],)
@@ -96,7 +137,7 @@ def _add(self: Value, other: Scalar) -> Value:
                     _ADD_BOTH,
                     Value,
                 )
-        elif cls is float:
+        elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(ADD, (self.position,), self.primal + other, _ADD_FIRST, Value)
     return apply(ADD, self, other)
 
@@ -114,7 +155,7 @@ def _sub(self: Value, other: Scalar) -> Value:
                     _SUB_BOTH,
                     Value,
                 )
-        elif cls is float:
+        elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(SUB, (self.position,), self.primal - other, _SUB_FIRST, Value)
     return apply(SUB, self, other)
 
@@ -133,7 +174,7 @@ def _mul(self: Value, other: Scalar) -> Value:
                     None,
                     Value,
                 )
-        elif cls is float:
+        elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(MUL, (self.position,), self.primal * other, (other,), Value)
     return apply(MUL, self, other)
 

@@ -51,6 +51,16 @@ _RULES: dict[str, tuple[Callable[[float], float], Callable[..., Primal]]] = {
 }
 """Each unary function's float kernel and partial rule: its only definition."""
 
+_EMIT: dict[str, Callable[..., tuple[str, tuple[str, ...]]]] = {
+    "exp": lambda c, v, x: (f"{c.ref(floats.exp)}({x})", (v,)),
+    "log": lambda c, v, x: (f"{c.ref(floats.log)}({x})", (f"{c.ref(floats.div)}(1.0, {x})",)),
+    "sqrt": lambda c, v, x: (f"{c.ref(floats.sqrt)}({x})", (f"{c.ref(floats.div)}(0.5, {v})",)),
+    "tanh": lambda c, v, x: (f"{c.ref(floats.tanh)}({x})", (f"1.0 - {v} * {v}",)),
+    "sigmoid": lambda c, v, x: (f"{c.ref(floats.sigmoid)}({x})", (f"{v} * (1.0 - {v})",)),
+    "relu": lambda c, v, x: (f"0.0 if {x} <= 0.0 else {x}", (f"1.0 if {x} > 0.0 else 0.0",)),
+}
+"""Each unary function's ``emit`` rule for :mod:`tape.jit`: the kernel and the partial above, as Python."""
+
 
 def _primal_forward(name: str, kernel: Callable[[float], float]) -> Callable[[Primal], Primal]:
     """The forward rule on primals: the kernel on a float, the method on an enclosing Value."""
@@ -88,14 +98,23 @@ def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., Pr
             return 0.0
         return tuple(tuple(map(mul, dr, slopes(xr, yr))) for dr, xr, yr in zip(dX, X, value, strict=True))
 
-    return define(f"array_{name}", forward, vjp=vjp, jvp=jvp, builtin=True)
+    def emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+        x = c.var(node.parents[0])
+        return [f"{v} = {c.ref(forward, f'array_{name}')}({x})", f"{s} = ({x},)"]
+
+    return define(f"array_{name}", forward, vjp=vjp, jvp=jvp, emit=emit, builtin=True)
 
 
 SCALAR_OPS: dict[str, Op] = {}
 ARRAY_OPS: dict[str, Op] = {}
 for _name, (_kernel, _partial) in _RULES.items():
     SCALAR_OPS[_name] = define(
-        _name, _primal_forward(_name, _kernel), _partial, float_kernel=_kernel, builtin=True
+        _name,
+        _primal_forward(_name, _kernel),
+        _partial,
+        float_kernel=_kernel,
+        emit=_EMIT[_name],
+        builtin=True,
     )
     if _name in ("relu", "tanh", "sigmoid"):
         ARRAY_OPS[_name] = _array_op(_name, _kernel, _partial)
@@ -117,6 +136,10 @@ LEAKY_RELU = define(
     lambda v, x, slope: 1.0 if x > 0.0 else slope,
     lambda v, x, slope: 0.0 if x > 0.0 else x,
     float_kernel=leaky_relu_kernel,
+    emit=lambda c, v, x, slope: (
+        f"{x} if {x} > 0.0 else {slope} * {x}",
+        (f"1.0 if {x} > 0.0 else {slope}", f"0.0 if {x} > 0.0 else {x}"),
+    ),
     builtin=True,
 )
 ARRAY_LEAKY_RELU = _array_op(

@@ -42,8 +42,17 @@ def _index_jvp(value: Any, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return 0.0 if is_zero(dX) else dX[index]
 
 
-ROW = define("array_row", lambda data, i: data[i], vjp=_row_vjp, jvp=_index_jvp, builtin=True)
-ITEM = define("array_item", lambda data, i: data[i], vjp=_item_vjp, jvp=_index_jvp, builtin=True)
+def _index_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+    index, n = cast("tuple[int, int]", node.saved)
+    return [f"{v} = {c.var(node.parents[0])}[{index}]", f"{s} = ({index}, {n})"]
+
+
+ROW = define(
+    "array_row", lambda data, i: data[i], vjp=_row_vjp, jvp=_index_jvp, emit=_index_emit, builtin=True
+)
+ITEM = define(
+    "array_item", lambda data, i: data[i], vjp=_item_vjp, jvp=_index_jvp, emit=_index_emit, builtin=True
+)
 
 
 def _getitem(self: Array, index: int) -> Any:
@@ -71,7 +80,18 @@ def _stack_jvp(value: Vector, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return tuple(float(t) for t in tangents)
 
 
-STACK = define("array_stack", lambda values: tuple(values), vjp=_stack_vjp, jvp=_stack_jvp, builtin=True)
+def _stack_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+    return [f"{v} = ({', '.join(c.var(p) for p in node.parents)},)", f"{s} = ()"]
+
+
+STACK = define(
+    "array_stack",
+    lambda values: tuple(values),
+    vjp=_stack_vjp,
+    jvp=_stack_jvp,
+    emit=_stack_emit,
+    builtin=True,
+)
 
 
 def stack(values: Sequence[Scalar]) -> Array | Vector:
@@ -113,7 +133,12 @@ def _scale_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return 0.0 if is_zero(dX) else _scale_forward(dX, factors)
 
 
-SCALE = define("array_scale", _scale_forward, vjp=_scale_vjp, jvp=_scale_jvp, builtin=True)
+def _scale_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+    x, factors = c.var(node.parents[0]), c.constant(cast("tuple[Matrix]", node.saved)[0])
+    return [f"{v} = {c.ref(_scale_forward)}({x}, {factors})", f"{s} = ({factors},)"]
+
+
+SCALE = define("array_scale", _scale_forward, vjp=_scale_vjp, jvp=_scale_jvp, emit=_scale_emit, builtin=True)
 
 
 def scale(X: Array | Sequence[Sequence[Scalar]], factors: Sequence[Sequence[float]]) -> Array | Rows:

@@ -84,7 +84,13 @@ def _linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return tuple(out)
 
 
-LINEAR = define("linear", linear_kernel, vjp=_linear_vjp, jvp=_linear_jvp, builtin=True)
+def _linear_emit(c: Any, node: Node, operands: Any, v: str, s: str) -> list[str]:
+    _, _, slots = cast("tuple[Matrix, Matrix, tuple[int | None, ...]]", node.saved)
+    w, b, x = (c.arg(at, data) for at, data in zip(slots, operands, strict=True))
+    return [f"{v} = {c.ref(linear_kernel)}({w}, {b}, {x})", f"{s} = ({w}, {x}, {c.local(slots)})"]
+
+
+LINEAR = define("linear", linear_kernel, vjp=_linear_vjp, jvp=_linear_jvp, emit=_linear_emit, builtin=True)
 
 
 # --- relu then linear, fused: one op whose input is the relu's pre-activation ------------------
@@ -134,8 +140,26 @@ def _relu_linear_forward(W: Matrix, b: Vector | None, Z: Matrix) -> Matrix:
     return linear_kernel(W, b, tuple(tuple(map(relu_kernel, row)) for row in Z))
 
 
+def _relu_rows(Z: Matrix) -> Matrix:
+    return cast(Matrix, array_relu(Z))
+
+
+def _relu_linear_emit(c: Any, node: Node, operands: Any, v: str, s: str) -> list[str]:
+    _, _, slots = cast("tuple[Matrix, Matrix, tuple[int | None, ...]]", node.saved)
+    w, b, z = (c.arg(at, data) for at, data in zip(slots, operands, strict=True))
+    return [
+        f"{s} = ({w}, {c.ref(_relu_rows)}({z}), {c.local(slots)})",
+        f"{v} = {c.ref(linear_kernel)}({w}, {b}, {s}[1])",
+    ]
+
+
 RELU_LINEAR = define(
-    "relu_linear", _relu_linear_forward, vjp=_relu_linear_vjp, jvp=_relu_linear_jvp, builtin=True
+    "relu_linear",
+    _relu_linear_forward,
+    vjp=_relu_linear_vjp,
+    jvp=_relu_linear_jvp,
+    emit=_relu_linear_emit,
+    builtin=True,
 )
 """``linear(W, b, relu(Z))`` as one op: the relu's output is not a node of its own, and
 the backward pass skips the input-gradient entries the relu turns off."""
@@ -157,7 +181,13 @@ def relu_linear(
     value = linear_kernel(w_data, b_data, H)
     slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, Z))
     parents = tuple(at for at in slots if at is not None)
-    return record_array(cast("Recording", recording), RELU_LINEAR, parents, value, (w_data, H, slots))
+    tracking = cast("Recording", recording)
+    if tracking.traces:  # b is saved nowhere else
+        operands = tuple(
+            None if isinstance(v, Array) else d for v, d in ((W, w_data), (b, b_data), (Z, None))
+        )
+        return tracking.record_traced(RELU_LINEAR, parents, value, (w_data, H, slots), operands, Array)
+    return record_array(tracking, RELU_LINEAR, parents, value, (w_data, H, slots))
 
 
 def _checked(W: object, b: object, x_m: Matrix) -> tuple[Matrix, Vector | None]:
@@ -199,6 +229,9 @@ def linear(
         return value
     slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, X))
     parents = tuple(at for at in slots if at is not None)
+    if recording.traces:  # b is saved nowhere else
+        operands = tuple(None if isinstance(v, Array) else d for v, d in ((W, w_m), (b, b_data), (X, x_m)))
+        return recording.record_traced(LINEAR, parents, value, (w_m, x_m, slots), operands, Array)
     return record_array(recording, LINEAR, parents, value, (w_m, x_m, slots))
 
 

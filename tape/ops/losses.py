@@ -61,11 +61,24 @@ def _cross_entropy_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> A
     return total / len(probs)
 
 
+def cross_entropy_node(Z: Matrix, targets: tuple[int, ...]) -> tuple[float, tuple[object, ...]]:
+    """A cross-entropy node's value and what it saves (each row's softmax, the targets)."""
+    value, probs = _cross_entropy_rows(Z, targets)
+    return value, (probs, targets)
+
+
+def _cross_entropy_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+    probs, targets = cast("tuple[list[list[float]], tuple[int, ...]]", node.saved)
+    checked = f"{c.ref(class_targets)}({c.ints(targets)}, {len(targets)}, {len(probs[0])}, 'jit: targets')"
+    return [f"{v}, {s} = {c.ref(cross_entropy_node)}({c.var(node.parents[0])}, {checked})"]
+
+
 CROSS_ENTROPY = define(
     "array_cross_entropy",
     _cross_entropy_forward,
     vjp=_cross_entropy_vjp,
     jvp=_cross_entropy_jvp,
+    emit=_cross_entropy_emit,
     builtin=True,
 )
 
@@ -134,7 +147,12 @@ def _mse_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return 2.0 * total / (len(Y) * len(Y[0]))
 
 
-MSE = define("array_mse", _mse_forward, vjp=_mse_vjp, jvp=_mse_jvp, builtin=True)
+def _mse_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+    y, t = c.var(node.parents[0]), c.constant(cast("tuple[Matrix, Matrix]", node.saved)[1])
+    return [f"{v} = {c.ref(_mse_forward)}({y}, {t})", f"{s} = ({y}, {t})"]
+
+
+MSE = define("array_mse", _mse_forward, vjp=_mse_vjp, jvp=_mse_jvp, emit=_mse_emit, builtin=True)
 
 
 def _same_shape(rows: Sequence[Sequence[object]], targets: Matrix, where: str) -> None:

@@ -46,10 +46,29 @@ def _ones(value: Primal, xs: Sequence[Primal]) -> Sequence[float]:
     return (1.0,) * len(xs)
 
 
+def _items(exprs: Sequence[str]) -> str:
+    return f"({', '.join(exprs)},)"
+
+
 DOT = define(
-    "dot", dot, lambda v, xs, ys: ys, lambda v, xs, ys: xs, nary=True, float_kernel=dot, builtin=True
+    "dot",
+    dot,
+    lambda v, xs, ys: ys,
+    lambda v, xs, ys: xs,
+    nary=True,
+    float_kernel=dot,
+    emit=lambda c, v, xs, ys: (f"sum(map({c.ref(mul)}, {_items(xs)}, {_items(ys)}), 0.0)", (ys, xs)),
+    builtin=True,
 )
-VSUM = define("vsum", vsum, _ones, nary=True, float_kernel=vsum, builtin=True)
+VSUM = define(
+    "vsum",
+    vsum,
+    _ones,
+    nary=True,
+    float_kernel=vsum,
+    emit=lambda c, v, xs: (f"sum({_items(xs)}, 0.0)", (["1.0"] * len(xs),)),
+    builtin=True,
+)
 
 
 # --- the mean of an Array -------------------------------------------------------------------
@@ -77,7 +96,12 @@ def _mean_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
     return 0.0 if is_zero(dX) else _mean_forward(dX)
 
 
-MEAN = define("array_mean", _mean_forward, vjp=_mean_vjp, jvp=_mean_jvp, builtin=True)
+def _mean_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
+    x = c.var(node.parents[0])
+    return [f"{v} = {c.ref(_mean_forward)}({x})", f"{s} = {node.saved!r}"]
+
+
+MEAN = define("array_mean", _mean_forward, vjp=_mean_vjp, jvp=_mean_jvp, emit=_mean_emit, builtin=True)
 
 
 def mean(X: Array | Sequence[Scalar] | Sequence[Sequence[Scalar]]) -> Scalar:

@@ -35,7 +35,7 @@ from tests.benchmarks.workloads import (
 
 __all__ = ["WORKLOADS", "Settings", "main"]
 
-WORKLOADS = ("W1", "W1-scalar", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W1-jit", "W1-scalar", "W1-scalar-jit", "W2", "W2-jit", "W3", "W4")
 """The names ``--workloads`` accepts (case, ``-`` and spaces do not matter)."""
 
 
@@ -110,14 +110,22 @@ def _log(message: str) -> None:
 def _workloads(chosen: Sequence[str]) -> list[Workload]:
     """The chosen workloads at full size, in table order."""
     out: list[Workload] = []
-    if "W1" in chosen or "W1-scalar" in chosen:
+    if {"W1", "W1-jit", "W1-scalar", "W1-scalar-jit"} & set(chosen):
         regression = regression_problem()
         if "W1" in chosen:
             out.append(suite.w1(regression))
+        if "W1-jit" in chosen:
+            out.append(suite.w1_jit(regression))
         if "W1-scalar" in chosen:
             out.append(suite.w1_scalar(regression))
-    if "W2" in chosen:
-        out.append(suite.w2(graph_problem()))
+        if "W1-scalar-jit" in chosen:
+            out.append(suite.w1_scalar_jit(regression))
+    if "W2" in chosen or "W2-jit" in chosen:
+        graph = graph_problem()
+        if "W2" in chosen:
+            out.append(suite.w2(graph))
+        if "W2-jit" in chosen:
+            out.append(suite.w2_jit(graph))
     if "W3" in chosen or "W4" in chosen:
         digits = digits_problem()
         if "W3" in chosen:

@@ -28,6 +28,7 @@ from tests.benchmarks.workloads import (
     library_w1_scalar_step,
     library_w1_step,
     library_w2,
+    library_w2_jit,
     library_w3_epoch,
     library_w4,
 )
@@ -44,8 +45,11 @@ __all__ = [
     "discrepancy",
     "trained_params",
     "w1",
+    "w1_jit",
     "w1_scalar",
+    "w1_scalar_jit",
     "w2",
+    "w2_jit",
     "w3",
     "w4",
 ]
@@ -274,6 +278,61 @@ def w2(problem: GraphProblem) -> Workload:
         ("lib/base", "mg/lib", "lib/torch", "mg/floats"),
         (Target("mg/lib", 8.0, at_most=False, note="eager"), Target("mg/lib", 30.0, at_most=False)),
         ("W2 floats: the same graph evaluated on bare Python floats, forward only (no autodiff).",),
+    )
+
+
+def _first_call(run: Callable[[], object]) -> float:
+    """CPU seconds of ``run``'s first call: for a jitted row, tracing and compiling (and one run)."""
+    started = time.process_time()
+    run()
+    return time.process_time() - started
+
+
+def w1_jit(problem: RegressionProblem) -> Workload:
+    """W1 with the loss and gradient compiled by ``tape.jit`` (array nodes)."""
+    step = library_w1_step(problem, jit=True)
+    built = _first_call(lambda: step(problem.params))
+    others = {k: v for k, v in w1(problem).implementations.items() if k in ("baseline", "micrograd")}
+    return Workload(
+        "W1 jit",
+        "W1 compiled by tape.jit, array nodes",
+        "one SGD step",
+        {"library": _thunk(lambda: step(problem.params)), **others},
+        ("lib/base", "mg/lib"),
+        (Target("lib/base", 0.8, at_most=True),),
+        (f"W1 jit: trace + compile + first step {built:.3g} s, once; the rows time later steps.",),
+    )
+
+
+def w1_scalar_jit(problem: RegressionProblem) -> Workload:
+    """W1 scalar with the loss and gradient compiled by ``tape.jit``: straight-line scalar code."""
+    step = library_w1_scalar_step(problem, jit=True)
+    built = _first_call(lambda: step(problem.params))
+    others = {k: v for k, v in w1_scalar(problem).implementations.items() if k != "library"}
+    return Workload(
+        "W1 scalar jit",
+        "W1 scalar compiled by tape.jit",
+        "one SGD step",
+        {"library": _thunk(lambda: step(problem.params)), **others},
+        ("lib/base", "mg/lib"),
+        (Target("lib/base", 2.0, at_most=True),),
+        (f"W1 scalar jit: trace + compile + first step {built:.3g} s, once; the rows time later steps.",),
+    )
+
+
+def w2_jit(problem: GraphProblem) -> Workload:
+    """W2 replayed by code ``tape.jit`` compiled: forward and backward as straight-line Python."""
+    run = library_w2_jit(problem)
+    built = _first_call(run)
+    others = {k: v for k, v in w2(problem).implementations.items() if k != "library"}
+    return Workload(
+        "W2 jit",
+        f"W2 compiled by tape.jit, {len(problem.program):,} ops",
+        "forward + backward",
+        {"library": _thunk(run), **others},
+        ("lib/base", "mg/lib", "mg/floats"),
+        (Target("mg/lib", 30.0, at_most=False, note="jit replay"),),
+        (f"W2 jit: trace + compile + first run {built:.3g} s, once; the rows time the replay.",),
     )
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "library_w1_scalar_step",
     "library_w1_step",
     "library_w2",
+    "library_w2_jit",
     "library_w3_epoch",
     "library_w4",
     "regression_problem",
@@ -77,12 +78,13 @@ def regression_problem(
 
 
 def library_w1_step(
-    problem: RegressionProblem, *, arrays: bool = True
+    problem: RegressionProblem, *, arrays: bool = True, jit: bool = False
 ) -> Callable[[Params], tuple[float, Params]]:
     """One full-batch SGD step with this library: ``params -> (loss before the step, new params)``.
 
     With ``arrays=True`` (as :mod:`functional_nn.train` does) the batch goes through
-    the layer-level tape nodes; with ``arrays=False`` through scalar Values.
+    the layer-level tape nodes; with ``arrays=False`` through scalar Values. With
+    ``jit=True`` the loss and its gradient run as code compiled by :func:`tape.jit`.
     """
     model = problem.model
     xs, ys = problem.inputs, problem.targets
@@ -94,6 +96,8 @@ def library_w1_step(
         return mse_loss_batch([out[0] for out in outputs], targets)
 
     loss_and_grad = tape.value_and_grad(loss, arrays=arrays)
+    if jit:
+        loss_and_grad = tape.jit(loss_and_grad)
     optimizer = optimizers.sgd(problem.lr)
     state = optimizer.init(problem.params)
 
@@ -105,11 +109,14 @@ def library_w1_step(
     return step
 
 
-def library_w1_scalar_step(problem: RegressionProblem) -> Callable[[Params], tuple[float, Params]]:
+def library_w1_scalar_step(
+    problem: RegressionProblem, *, jit: bool = False
+) -> Callable[[Params], tuple[float, Params]]:
     """W1 as the README's first example writes it: one scalar loss per example, then an SGD step.
 
     ``params -> (loss before the step, new params)``, the same numbers as
-    :func:`library_w1_step`, recording one node per neuron and example.
+    :func:`library_w1_step`, recording one node per neuron and example (``jit=True``:
+    compiled by :func:`tape.jit` on the first call).
     """
     model = problem.model
     xs, ys = problem.inputs, problem.targets
@@ -119,6 +126,8 @@ def library_w1_scalar_step(problem: RegressionProblem) -> Callable[[Params], tup
         return tape.vsum(losses) / len(losses)
 
     loss_and_grad = tape.value_and_grad(loss)
+    if jit:
+        loss_and_grad = tape.jit(loss_and_grad)
     optimizer = optimizers.sgd(problem.lr)
     state = optimizer.init(problem.params)
 
@@ -225,6 +234,18 @@ def library_w2(problem: GraphProblem) -> tuple[float, list[float]]:
         leaves = [t.watch(x) for x in problem.leaves]
         out = replay(problem.program, leaves)[-1]
     return out.data, t.gradient(out, leaves)
+
+
+def library_w2_jit(problem: GraphProblem) -> Callable[[], tuple[float, list[float]]]:
+    """W2 through :func:`tape.jit`: the same output and gradient, compiled on the first call."""
+    program = problem.program
+    leaves = list(problem.leaves)
+    compiled = tape.jit(tape.value_and_grad(lambda xs: replay(program, xs)[-1]))
+
+    def run() -> tuple[float, list[float]]:
+        return compiled(leaves)
+
+    return run
 
 
 # --- W3 and W4: digits -------------------------------------------------------------------

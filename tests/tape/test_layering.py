@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tape.ops",),
     ("tape.graph", "tape.gradient_tape", "tape.arrays", "tape.primitives"),
     ("tape.transforms",),
+    ("tape.jit",),
     ("tape.forward",),
     ("tape.higher_order",),
     ("tape.gradient_check",),

@@ -1,0 +1,879 @@
+"""``jit``: compile a function's recorded tape to straight-line Python, and replay it.
+
+On the first call for an input structure, :func:`jit` runs the function once on a
+tracing tape (every float of the arguments watched), turns the frozen nodes into
+Python source, one line per op, compiles it and caches it; later calls with new
+numbers run the compiled code only. For what :func:`tape.grad` and
+:func:`tape.value_and_grad` return, the trace is of the differentiated function and
+the generated code holds its forward pass and its backward pass (the reverse sweep,
+written out), so ``jit(value_and_grad(loss))`` is the one-line speed-up.
+
+Each op's ``emit`` rule, beside its other rules in its family file, gives the code:
+
+- a scalar op: ``emit(c, v, *args) -> (forward, partials)``, Python expressions of
+  the operands' expressions ``args`` (sequences of them for an ``nary`` op), the
+  partials also of the value's name ``v``; ``c.ref(obj)`` names a kernel the code calls.
+- an array op: ``emit(c, node, operands, v, s) -> lines``, statements setting the
+  value ``v`` and what the op's own ``vjp`` rule reads, ``s``; the backward pass
+  calls that ``vjp``. ``c.var(position)``, ``c.arg(position, data)``,
+  ``c.constant(data)``, ``c.ints(targets)`` and ``c.local(slots)`` give expressions.
+
+An op without an ``emit`` rule (a user's op) compiles to calls of its own rules.
+The generated code makes the same float operations in the same order as the
+interpreted tape, so results are equal bit for bit, and branches inside ops
+(``relu``, ``abs``, ``leaky_relu``) stay data-dependent code.
+
+What is traced, and what is not (as in JAX):
+
+- Every float of the arguments is an input, and with ``arrays=True`` (or the
+  ``arrays`` of the differentiated function) every vector or matrix of floats is one.
+  A float of an argument that ``grad`` does not differentiate is watched too (it
+  reaches the function as a Value; its derivative is not computed). With ``arrays``, a
+  vector or matrix of floats there reaches the function as plain floats, as without
+  jit: an array op that takes it (``linear``'s batch, ``mse``'s targets, ``scale``'s
+  mask) reads it from the inputs on later calls, but Python arithmetic on its floats
+  before an op is frozen at the first call's values.
+- A sequence of ints that an op saves (the class targets of a cross-entropy) is read
+  from the inputs on later calls; any other int, and anything that is not a float,
+  is static: the cache key holds its value, and a new value traces again. So does
+  ``static_argnums``; keyword arguments are static.
+- Python control flow on a traced Value (``if x > 0``, ``bool(x)``, ``float(x)``)
+  cannot be replayed and raises :class:`tape.TracingError`; reading ``x.data`` or
+  computing in Python on the floats of an argument cannot be seen, and is frozen at
+  the values of the first call. Branch inside ops, or make the argument static.
+- Nested tapes inside the function (a ``grad`` or ``jvp`` it calls) are traced through
+  the library's nesting; an op whose derivative rule branches on its input (relu,
+  abs) then raises :class:`tape.TracingError` rather than freezing the branch.
+
+The cache holds the 32 most recently used structures (``cache_size``). Each compiled
+function checks, at every call, the ``version`` of every op it uses: redefining one
+with ``define(..., replace=True)`` makes it trace again. Large graphs are split
+into functions of at most 2,000 lines, so compiling stays linear in the graph.
+
+>>> import tape
+>>> f = tape.jit(tape.value_and_grad(lambda x: tape.relu(x) * x))
+>>> f(3.0), f(-2.0)
+((9.0, 6.0), (-0.0, 0.0))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from operator import itemgetter
+from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
+
+from pyrsistent import PVector, pvector
+
+from tape.array import Array
+from tape.core.node import Node, Tracked
+from tape.core.op import Op
+from tape.gradient_tape import Tape, is_float_array
+from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
+from tape.tree import TreeDef, tree_flatten, tree_unflatten
+from tape.value import Value
+
+__all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+CHUNK_LINES = 2000
+"""The most lines one generated function holds; larger graphs are split into several."""
+
+
+class TraceTape(Tape):
+    """The tape :func:`jit` traces on: it keeps every op's operands, constants included."""
+
+    __slots__ = ("operands",)
+
+    traces = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.operands: dict[int, tuple[object, ...]] = {}
+
+    def record_traced(
+        self,
+        op: Op,
+        parents: tuple[int, ...],
+        value: object,
+        saved: tuple[object, ...] | None,
+        operands: tuple[object, ...],
+        kind: type[Any],
+    ) -> Any:
+        """Record as :meth:`record` does, keeping ``operands`` (``None`` where tracked)."""
+        self.operands[len(self)] = operands
+        return self.record(op, parents, value, saved, kind)
+
+
+# --- input structure --------------------------------------------------------------------
+
+
+def _is_int_sequence(x: object) -> bool:
+    if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
+        return False
+    return all(type(item) is int for item in cast("Sequence[object]", x))
+
+
+def _array_leaf(x: object) -> bool:
+    return is_float_array(x) or _is_int_sequence(x)
+
+
+def _shape(data: Sequence[Any]) -> tuple[int, ...]:
+    return (len(data),) if data[0].__class__ is float else (len(data), len(data[0]))
+
+
+class _Flat(NamedTuple):
+    key: Hashable
+    leaves: list[Any]
+    treedefs: list[TreeDef[Any] | None]  # None for a static argument
+    counts: list[int]
+    kinds: list[str]  # per leaf: "f" float, "a" float array, "i" int sequence, "s" static
+
+
+def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> _Flat | None:
+    """The arguments' leaves and the structure key; ``None`` when one is tracked by a tape."""
+    key: list[Hashable] = []
+    leaves: list[Any] = []
+    treedefs: list[TreeDef[Any] | None] = []
+    counts: list[int] = []
+    kinds: list[str] = []
+    for n, arg in enumerate(args):
+        if n in static:
+            key.append(("static", _hashable(arg, f"static argument {n}")))
+            treedefs.append(None)
+            counts.append(0)
+            continue
+        flat, treedef = tree_flatten(arg, _array_leaf if arrays else _is_int_sequence)
+        described: list[Hashable] = [treedef]
+        for leaf in flat:
+            item: Any = leaf
+            if item.__class__ is float:
+                kinds.append("f")
+                described.append("f")
+            elif isinstance(item, (list, tuple, PVector)):
+                if type(item[0]) is int:
+                    kinds.append("i")
+                    described.append(("i", len(item)))
+                else:
+                    kinds.append("a")
+                    described.append(("a", _shape(item)))
+            elif isinstance(item, Tracked) and item.tape is not None:
+                return None
+            else:
+                kinds.append("s")
+                described.append(("s", type(item), _hashable(item, f"a leaf of argument {n}")))
+        key.append(tuple(described))
+        leaves.extend(flat)
+        treedefs.append(treedef)
+        counts.append(len(flat))
+    return _Flat(tuple(key), leaves, treedefs, counts, kinds)
+
+
+def _hashable(x: object, where: str) -> Hashable:
+    try:
+        hash(x)
+    except TypeError:
+        raise TypeError(f"jit: {where} is static and must be hashable, not {type(x).__name__}") from None
+    return x
+
+
+def _fresh(x: Any) -> Any:
+    """A copy of a float (or float array) made of new float objects, in the same containers."""
+    if x.__class__ is float:
+        return x * 1.0  # a new object, the same bits
+    items = [_fresh(item) for item in x]
+    if isinstance(x, PVector):
+        return pvector(items)
+    return items if isinstance(x, list) else tuple(items)
+
+
+# --- code generation -----------------------------------------------------------------------
+
+
+class _Block(NamedTuple):
+    lines: list[str]
+    defs: frozenset[str]
+    uses: frozenset[str]
+
+
+def _name_of(obj: object, hint: str | None) -> str:
+    raw = hint or getattr(obj, "__name__", "") or "k"
+    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in raw).strip("_") or "k"
+    return name if not name[0].isdigit() else f"k{name}"
+
+
+class _Emitter:
+    """What emit rules call to name values, constants and kernels in the generated code."""
+
+    def __init__(
+        self,
+        gathered: dict[int, tuple[int, ...]],
+        int_inputs: list[tuple[int, tuple[int, ...]]],
+        shapes: dict[int, tuple[int, ...]],
+    ):
+        self.namespace: dict[str, object] = {}
+        self._refs: dict[int, str] = {}
+        self._gathered = gathered  # id of a fresh float -> (input index, element indices...)
+        self._int_inputs = int_inputs  # (input index, values) of the int sequences
+        self._shapes = shapes  # input index -> shape of the float arrays gathered from
+        self.bound_ints: set[int] = set()
+        self.uses: set[str] = set()
+        self.locals: dict[int, int | None] = {}  # parent position -> index in the vjp buffer
+        self.input_loads: dict[str, str] = {}  # input variable -> how it is loaded
+
+    def ref(self, obj: object, hint: str | None = None) -> str:
+        """A global name for ``obj`` (a kernel, a constant) in the generated code."""
+        found = self._refs.get(id(obj))
+        if found is not None:
+            return found
+        base = _name_of(obj, hint)
+        name, k = base, 1
+        while name in self.namespace or name in (
+            "inputs",
+            "shared",
+            "abs",
+            "sum",
+            "map",
+            "Node",
+            "itemgetter",
+        ):
+            k += 1
+            name = f"{base}_{k}"
+        self.namespace[name] = obj
+        self._refs[id(obj)] = name
+        return name
+
+    def var(self, position: int) -> str:
+        """The variable holding the value recorded at ``position``."""
+        name = f"v{position}"
+        self.uses.add(name)
+        return name
+
+    def _input(self, index: int, load: str) -> str:
+        name = f"x{index}"
+        self.input_loads.setdefault(name, load)
+        self.uses.add(name)
+        return name
+
+    def constant(self, data: object) -> str:
+        """An expression for an untracked operand: read from the inputs where it came from them."""
+        if data is None or isinstance(data, (bool, int)):
+            return repr(data)
+        if data.__class__ is float:
+            value: float = data
+            where = self._gathered.get(id(data))
+            if where is not None:
+                index, *at = where
+                return self._input(index, f"inputs[{index}]") + "".join(f"[{i}]" for i in at)
+            if math.isfinite(value):
+                return (
+                    f"({value!r})"
+                    if value < 0.0 or (value == 0.0 and math.copysign(1.0, value) < 0)
+                    else repr(value)
+                )
+            return self.ref(data, "nan" if math.isnan(value) else ("inf" if value > 0 else "minus_inf"))
+        if isinstance(data, tuple) and data:
+            whole = self._whole_input(data)
+            if whole is not None:
+                return whole
+            if any(self._holds_gathered(item) for item in data):
+                return f"({', '.join(self.constant(item) for item in data)},)"
+        return self.ref(data, "constant")
+
+    def _holds_gathered(self, item: object) -> bool:
+        if item.__class__ is float:
+            return id(item) in self._gathered
+        return isinstance(item, tuple) and any(self._holds_gathered(x) for x in item)
+
+    def _whole_input(self, data: tuple[Any, ...]) -> str | None:
+        """The name of an input array that ``data`` is, element for element, or ``None``."""
+        first = data[0]
+        probe = (
+            first if first.__class__ is float else (first[0] if isinstance(first, tuple) and first else None)
+        )
+        where = self._gathered.get(id(probe)) if probe is not None else None
+        if where is None:
+            return None
+        index = where[0]
+        matrix = first.__class__ is not float
+        shape = (len(data), len(first)) if matrix else (len(data),)
+        if (len(where) == 3) != matrix or self._shapes.get(index) != shape:
+            return None
+        for i, item in enumerate(data):
+            row = item if matrix else (item,)
+            for j, x in enumerate(row):
+                if self._gathered.get(id(x)) != ((index, i, j) if matrix else (index, i)):
+                    return None
+        load = f"tuple(map(tuple, inputs[{index}]))" if matrix else f"tuple(inputs[{index}])"
+        name = f"m{index}"
+        self.input_loads.setdefault(name, load)
+        self.uses.add(name)
+        return name
+
+    def ints(self, values: tuple[int, ...]) -> str:
+        """An expression for ints an op saved: the one int-sequence input equal to them, else a constant."""
+        matches = [index for index, given in self._int_inputs if given == values]
+        if len(matches) == 1:
+            self.bound_ints.add(matches[0])
+            return self._input(matches[0], f"inputs[{matches[0]}]")
+        return repr(values)
+
+    def arg(self, position: int | None, data: object) -> str:
+        """The operand at ``position`` when tracked, else the constant ``data``."""
+        return self.var(position) if position is not None else self.constant(data)
+
+    def local(self, slots: Sequence[int | None]) -> str:
+        """Tape positions as indices into the backward buffer (``None`` where no gradient is wanted)."""
+        return repr(tuple(None if at is None else self.locals.get(at) for at in slots))
+
+    def take_uses(self) -> frozenset[str]:
+        used = frozenset(self.uses)
+        self.uses = set()
+        return used
+
+
+def _is_number(expr: str) -> bool:
+    try:
+        return math.isfinite(float(expr))
+    except ValueError:
+        return False
+
+
+def _paren(expr: str) -> str:
+    return expr if expr.replace("_", "").replace(".", "").isalnum() else f"({expr})"
+
+
+class _Program(NamedTuple):
+    source: str
+    namespace: dict[str, object]
+    ops: tuple[tuple[Op, int], ...]
+    bound_ints: frozenset[int]
+    lines: int
+
+
+def _generate(
+    trace: TraceTape,
+    inputs_at: dict[int, tuple[int, str]],
+    outputs: list[object],
+    target: int | None,
+    wanted: list[int],
+    emitter: _Emitter,
+    name: str,
+) -> _Program:
+    """Python source for the traced graph: forward, then (with a ``target``) the reverse sweep.
+
+    ``inputs_at`` maps a watched leaf's position to its input index and kind; ``outputs``
+    are positions (ints) or constants (anything else, wrapped in a 1-tuple); ``wanted``
+    the leaves whose gradients are returned after the outputs.
+    """
+    nodes = trace.nodes
+    count = len(nodes)
+    needed = [False] * count
+    for out in outputs:
+        if isinstance(out, int):
+            needed[out] = True
+    if target is not None:
+        needed[target] = True
+    for i in range(count - 1, -1, -1):
+        if needed[i]:
+            for p in nodes[i].parents:
+                needed[p] = True
+    relevant = [False] * count
+    reached = [False] * count
+    if target is not None and wanted:
+        for at in wanted:
+            relevant[at] = True
+        for i in range(min(wanted), count):
+            if not relevant[i] and any(relevant[p] for p in nodes[i].parents):
+                relevant[i] = True
+        reached[target] = relevant[target]
+
+    blocks: list[_Block] = []
+    ops: dict[int, tuple[Op, int]] = {}
+    kept: dict[int, tuple[list[str], frozenset[str]]] = {}  # a scalar node's partials for the backward
+
+    def add(lines: list[str], defs: set[str]) -> None:
+        blocks.append(_Block(lines, frozenset(defs), emitter.take_uses()))
+
+    def note(op: Op) -> None:
+        ops.setdefault(id(op), (op, op.version))
+
+    # forward
+    for i, node in enumerate(nodes):
+        if not needed[i]:
+            continue
+        op = node.op
+        note(op)
+        v = f"v{i}"
+        if not node.parents:
+            index, load = inputs_at[i]
+            add([f"{v} = {load}  # input {index}"], {v})
+            continue
+        if op.kind == "scalar":
+            forward, partials = _scalar_code(emitter, trace, i, node)
+            add([f"{v} = {forward}  # {op.name}"], {v})
+            if relevant[i]:
+                kept[i] = (partials, blocks[-1].uses | {v})
+        else:
+            emitter.locals = {p: k for k, p in enumerate(dict.fromkeys(node.parents)) if relevant[p]}
+            code = _array_code(emitter, trace, i, node)
+            add([f"{code[0]}  # {op.name}", *code[1:]], {v, f"s{i}"})
+
+    # backward: the sweep, top down, skipping a node whose adjoint is exactly zero
+    initialised: set[int] = set()
+    if target is not None and reached[target]:
+        add([f"g{target} = 1.0  # the seed: d out / d out"], {f"g{target}"})
+        initialised.add(target)
+        for i in range(target, min(wanted) - 1, -1):
+            if not reached[i] or not nodes[i].parents:
+                continue
+            node = nodes[i]
+            op = node.op
+            g = f"g{i}"
+            targets = [p for p in dict.fromkeys(node.parents) if relevant[p]]
+            if not targets:
+                continue
+            defs = {f"g{p}" for p in targets}
+            emitter.uses.update({g, *defs})
+            lines: list[str] = []
+            if op.kind == "scalar":
+                partials, used = kept[i]
+                emitter.uses.update(used)
+                chosen = [(p, q) for p, q in zip(node.parents, partials, strict=True) if relevant[p]]
+                # constant finite partials pass exactly nothing down from a zero adjoint: no test needed
+                test = not all(_is_number(q) for _, q in chosen)
+                firsts: list[str] = []
+                for p, partial in chosen:
+                    reached[p] = True
+                    term = g if partial == "1.0" else f"{g} * {_paren(partial)}"
+                    first = p not in initialised
+                    initialised.add(p)
+                    if first:
+                        firsts.append(f"g{p}")
+                    total = f"0.0 + {term}" if first else f"g{p} + {term}"
+                    lines.append(f"{'    ' if test else ''}g{p} = {total}")
+                if test:
+                    lines.insert(0, f"if {g}:")
+                    if firsts:
+                        lines += ["else:", f"    {' = '.join(firsts)} = 0.0"]
+                lines[0] += f"  # {op.name}: backward of v{i}"
+            else:
+                for p in targets:
+                    reached[p] = True
+                    if p not in initialised:
+                        lines.append(f"g{p} = 0.0")
+                        initialised.add(p)
+                distinct = list(dict.fromkeys(node.parents))
+                local = {p: k for k, p in enumerate(distinct)}
+                buffer = ", ".join(f"g{p}" if relevant[p] else "0.0" for p in distinct)
+                back = ", ".join(f"g{p}" if relevant[p] else "_" for p in distinct)
+                parents = tuple(local[p] for p in node.parents)
+                vjp = emitter.ref(op.vjp, f"{op.name}_vjp")
+                emitter.uses.update({f"v{i}", f"s{i}"})
+                lines += [
+                    f"if {g}:  # {op.name}: backward of v{i}, by its vjp rule",
+                    f"    buffer = [{buffer}]",
+                    f"    {vjp}(Node({emitter.ref(op, op.name)}, {parents!r}, v{i}, s{i}), {g}, buffer)",
+                    f"    {back}{',' if len(distinct) == 1 else ''} = buffer",
+                ]
+            add(lines, defs)
+
+    results = []
+    for out in outputs:
+        if isinstance(out, int):
+            results.append(emitter.var(out))
+        else:
+            results.append(emitter.ref(cast(tuple[object], out)[0], "constant"))
+    for at in wanted:
+        results.append(f"g{at}" if at in initialised else "0.0")
+        if at in initialised:
+            emitter.uses.add(f"g{at}")
+    add([f"return [{', '.join(results)}]"], set())
+
+    loads = [
+        _Block([f"{var} = {load}"], frozenset({var}), frozenset())
+        for var, load in sorted(emitter.input_loads.items(), key=lambda item: int(item[0][1:]))
+    ]
+    body = loads + blocks
+    emitter.namespace["Node"] = Node
+    emitter.namespace["itemgetter"] = itemgetter
+    source = _assemble(body, name)
+    return _Program(
+        source, emitter.namespace, tuple(ops.values()), frozenset(emitter.bound_ints), source.count("\n")
+    )
+
+
+def _assemble(blocks: list[_Block], name: str) -> str:
+    """One function, or, past :data:`CHUNK_LINES`, parts sharing their live variables through a list."""
+    total = sum(len(b.lines) for b in blocks)
+    if total <= CHUNK_LINES:
+        lines = [f"def {name}(inputs):"]
+        for block in blocks:
+            lines += [f"    {line}" for line in block.lines]
+        return "\n".join(lines) + "\n"
+    chunks: list[list[_Block]] = [[]]
+    size = 0
+    for block in blocks:
+        if size + len(block.lines) > CHUNK_LINES and chunks[-1]:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(block)
+        size += len(block.lines)
+    first_def: dict[str, int] = {}
+    last_use: dict[str, int] = {}
+    for c, chunk in enumerate(chunks):
+        for block in chunk:
+            for var in block.uses:
+                last_use[var] = c
+            for var in block.defs:
+                first_def.setdefault(var, c)
+    latest: dict[str, int] = {}  # a variable's slot in the shared list, as last stored
+    size = 0
+    out = []
+    for c, chunk in enumerate(chunks):
+        uses = set().union(*(b.uses for b in chunk))
+        defs = set().union(*(b.defs for b in chunk))
+        loads = sorted(v for v in uses if first_def.get(v, c) < c)
+        stores = sorted(v for v in defs if last_use.get(v, -1) > c)
+        out.append(f"def {name}_part{c}(inputs, shared):")
+        if len(loads) == 1:
+            out.append(f"    {loads[0]} = shared[{latest[loads[0]]}]")
+        elif loads:
+            out.append(
+                f"    {', '.join(loads)} = itemgetter({', '.join(str(latest[v]) for v in loads)})(shared)"
+            )
+        for block in chunk:
+            out += [f"    {line}" for line in block.lines]
+        if stores:
+            out.append(f"    shared[{size}:{size + len(stores)}] = ({', '.join(stores)},)")
+            for k, v in enumerate(stores):
+                latest[v] = size + k
+            size += len(stores)
+        if not chunk[-1].lines[-1].startswith("return"):
+            out.append("    return None")
+        out.append("")
+    calls = [f"    {name}_part{c}(inputs, shared)" for c in range(len(chunks) - 1)]
+    out += [f"def {name}(inputs):", f"    shared = [None] * {size}", *calls]
+    out.append(f"    return {name}_part{len(chunks) - 1}(inputs, shared)")
+    return "\n".join(out) + "\n"
+
+
+def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str, list[str]]:
+    """A scalar node's forward expression and the partials of its tracked operands, in parent order."""
+    op = node.op
+    operands = trace.operands.get(i)
+    parents = iter(node.parents)
+    v = f"v{i}"
+    if operands is None:
+        args: list[Any] = [c.var(p) for p in node.parents]
+        tracked: list[Any] = [True] * len(args)
+    elif op.nary:
+        args, tracked = [], []
+        for sequence in cast("tuple[tuple[object, ...], ...]", operands):
+            args.append([c.var(next(parents)) if x is None else c.constant(x) for x in sequence])
+            tracked.append([x is None for x in sequence])
+    else:
+        args = [c.var(next(parents)) if x is None else c.constant(x) for x in operands]
+        tracked = [x is None for x in operands]
+    if op.emit is not None:
+        forward, partials = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *args))
+    else:
+        flat = ", ".join(f"[{', '.join(a)}]" if isinstance(a, list) else a for a in args)
+        forward = f"{c.ref(op.forward, op.name)}({flat})"
+        partials = [f"{c.ref(rule, f'{op.name}_d{k}')}({v}, {flat})" for k, rule in enumerate(op.partials)]
+        if op.nary:
+            partials = [[f"{p}[{j}]" for j in range(len(a))] for p, a in zip(partials, args, strict=True)]
+    chosen: list[str] = []
+    for partial, is_tracked in zip(partials, tracked, strict=True):
+        if isinstance(is_tracked, list):
+            chosen += [p for p, t in zip(partial, is_tracked, strict=True) if t]
+        elif is_tracked:
+            chosen.append(cast(str, partial))
+    return forward, chosen
+
+
+def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
+    op = node.op
+    v, s = f"v{i}", f"s{i}"
+    if op.emit is not None:
+        return cast("list[str]", op.emit(c, node, trace.operands.get(i), v, s))
+    saved = node.saved
+    if not (isinstance(saved, tuple) and len(saved) == 2 and isinstance(saved[1], tuple)):
+        raise TypeError(f"jit: op {op.name!r} has no emit rule and is not a tape.define array op")
+    data, slots = cast("tuple[tuple[object, ...], tuple[int | None, ...]]", saved)
+    args = [c.arg(at, d) for at, d in zip(slots, data, strict=True)]
+    call = f"{c.ref(op.forward, op.name)}({', '.join(args)})"
+    value = call if isinstance(node.value, tuple) else f"float({call})"
+    return [f"{v} = {value}", f"{s} = (({', '.join(args)},), {c.local(slots)})"]
+
+
+# --- tracing and the compiled function -------------------------------------------------------
+
+
+class Compiled(NamedTuple):
+    """One compiled function: its source, what it was built from, and how long building took."""
+
+    run: Callable[[list[Any]], list[Any]]
+    source: str
+    ops: tuple[tuple[Op, int], ...]
+    rebuild: Callable[[list[Any], list[Any]], object]
+    unbound_ints: tuple[int, ...]
+    nodes: int
+    trace_seconds: float
+    compile_seconds: float
+
+
+def _unwrap_leaf(leaf: object, trace: TraceTape) -> object:
+    if isinstance(leaf, (Value, Array)) and leaf.tape is trace:
+        return leaf.position
+    if isinstance(leaf, Tracked) and leaf.tape is not None:
+        raise TypeError(
+            "jit: the function returned a Value of a tape it opened itself; return floats from it"
+        )
+    return (unwrap(leaf, trace),) if isinstance(leaf, Value) else (leaf,)
+
+
+def _trace(
+    fun: Callable[..., object],
+    spec: Differentiated | None,
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
+    flat: _Flat,
+    static: frozenset[int],
+) -> Compiled:
+    started = time.process_time()
+    nums = normalize_argnums(spec.argnums, len(args)) if spec is not None else ()
+    gathered: dict[int, tuple[int, ...]] = {}
+    inputs_at: dict[int, tuple[int, str]] = {}
+    int_inputs = [(k, tuple(leaf)) for k, leaf in enumerate(flat.leaves) if flat.kinds[k] == "i"]
+    keep: list[object] = []
+    with TraceTape() as trace:
+        traced_args: list[object] = []
+        per_arg: list[tuple[int, int, list[object]]] = []  # (arg, first input, watched leaves) of diff args
+        start = 0
+        for n, arg in enumerate(args):
+            treedef = flat.treedefs[n]
+            if treedef is None:
+                traced_args.append(arg)
+                continue
+            leaves = flat.leaves[start : start + flat.counts[n]]
+            kinds = flat.kinds[start : start + flat.counts[n]]
+            watch = spec is None or n in nums
+            new: list[object] = []
+            for k, (leaf, kind) in enumerate(zip(leaves, kinds, strict=True)):
+                index = start + k
+                if kind == "f" or (kind == "a" and watch):
+                    if kind == "f":
+                        watched: Value | Array = trace.watch(leaf)
+                        load = f"inputs[{index}]"
+                    else:
+                        watched = trace.watch_array(leaf)
+                        load = (
+                            f"tuple(inputs[{index}])"
+                            if leaf[0].__class__ is float
+                            else f"tuple(map(tuple, inputs[{index}]))"
+                        )
+                    inputs_at[watched.position] = (index, load)
+                    new.append(watched)
+                elif kind == "a":
+                    copy = _fresh(leaf)
+                    keep.append(copy)
+                    if copy[0].__class__ is float:
+                        for i, x in enumerate(copy):
+                            gathered[id(x)] = (index, i)
+                    else:
+                        for i, row in enumerate(copy):
+                            for j, x in enumerate(row):
+                                gathered[id(x)] = (index, i, j)
+                    new.append(copy)
+                elif watch and spec is not None:
+                    raise TypeError(
+                        f"argument {n} has a {type(leaf).__name__} leaf ({leaf!r}); "
+                        "only floats can be watched"
+                    )
+                else:
+                    new.append(leaf)
+            traced_args.append(tree_unflatten(treedef, cast("list[float]", new)))
+            if n in nums:
+                per_arg.append((n, start, new))
+            start += flat.counts[n]
+        out = (spec.fun if spec is not None else fun)(*traced_args, **kwargs)
+    outputs: list[object] = []
+    target: int | None = None
+    wanted: list[int] = []
+    if spec is None:
+        out_leaves, out_def = tree_flatten(out)
+        outputs = [_unwrap_leaf(leaf, trace) for leaf in out_leaves]
+
+        def rebuild(results: list[Any], leaves: list[Any]) -> object:
+            return tree_unflatten(out_def, results)
+
+    else:
+        aux: object = None
+        if spec.has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError(
+                    "with has_aux=True the function must return a pair (value, aux), "
+                    f"not {type(out).__name__}"
+                )
+            out, aux = out
+        if not isinstance(out, (float, int, Value)) or isinstance(out, bool):
+            raise TypeError(
+                f"the differentiated function must return a scalar (float or Value), not {type(out).__name__}"
+            )
+        if isinstance(out, Value) and out.tape is trace:
+            target = out.position
+            outputs.append(target)
+        else:
+            outputs.append((float(cast(float, unwrap(out, trace))),))
+        aux_leaves, aux_def = tree_flatten(aux) if spec.has_aux else ([], tree_flatten(None)[1])
+        outputs += [_unwrap_leaf(leaf, trace) for leaf in aux_leaves]
+        per_arg.sort(key=lambda item: nums.index(item[0]))  # gradients in argnums order
+        layout = []  # per diff arg: its treedef, and per leaf the input index when an array
+        for n, first, watched_leaves in per_arg:
+            arrays_at = []
+            for k, leaf in enumerate(watched_leaves):
+                at = cast(Tracked, leaf).position
+                wanted.append(at)
+                arrays_at.append(first + k if isinstance(leaf, Array) else None)
+            layout.append((flat.treedefs[n], arrays_at))
+        n_aux = len(aux_leaves)
+        single = isinstance(spec.argnums, int)
+        has_aux, with_value = spec.has_aux, spec.with_value
+
+        def rebuild(results: list[Any], leaves: list[Any]) -> object:
+            value = results[0]
+            aux_tree: object = (
+                tree_unflatten(cast(TreeDef[Any], aux_def), results[1 : 1 + n_aux]) if has_aux else None
+            )
+            grads = iter(results[1 + n_aux :])
+            trees = []
+            for treedef, arrays_at in layout:
+                items: list[Any] = []
+                for at in arrays_at:
+                    g = next(grads)
+                    items.append(g if at is None else array_gradient(leaves[at], g))
+                trees.append(tree_unflatten(cast(TreeDef[Any], treedef), items))
+            grad_result: object = trees[0] if single else tuple(trees)
+            if with_value:
+                return ((value, aux_tree), grad_result) if has_aux else (value, grad_result)
+            return (grad_result, aux_tree) if has_aux else grad_result
+
+    shapes = {k: _shape(leaf) for k, leaf in enumerate(flat.leaves) if flat.kinds[k] == "a"}
+    emitter = _Emitter(gathered, int_inputs, shapes)
+    name = "".join(ch if ch.isalnum() else "_" for ch in getattr(fun, "__name__", "fun")).strip("_") or "fun"
+    program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
+    traced = time.process_time()
+    namespace = dict(program.namespace)
+    exec(compile(program.source, f"<tape.jit {name}>", "exec"), namespace)
+    run = cast("Callable[[list[Any]], list[Any]]", namespace[f"jitted_{name}"[:60]])
+    compiled = time.process_time()
+    del keep
+    unbound = tuple(k for k, kind in enumerate(flat.kinds) if kind == "i" and k not in program.bound_ints)
+    return Compiled(
+        run, program.source, program.ops, rebuild, unbound, len(trace), traced - started, compiled - traced
+    )
+
+
+class Jitted(Generic[P, R]):
+    """A function compiled per input structure by :func:`jit`; call it as the original.
+
+    ``traces`` counts the traces made so far; :meth:`source` gives the generated code;
+    :meth:`compiled` the cache entry (with its build times) for some arguments.
+    """
+
+    def __init__(
+        self, fun: Callable[P, R], static_argnums: tuple[int, ...], arrays: bool, cache_size: int
+    ) -> None:
+        self._fun = fun
+        self._spec = differentiated(fun)
+        self._static = frozenset(static_argnums)
+        self._arrays = self._spec.arrays if self._spec is not None else arrays
+        self._size = cache_size
+        self._policies: OrderedDict[Hashable, tuple[int, ...]] = OrderedDict()
+        self._cache: OrderedDict[Hashable, Compiled] = OrderedDict()
+        self.traces = 0
+        self.__name__ = f"jit({getattr(fun, '__name__', 'fun')})"
+        self.__doc__ = fun.__doc__
+
+    def _entry(self, args: tuple[object, ...], kwargs: dict[str, object]) -> tuple[Compiled, _Flat] | None:
+        flat = _flatten(args, self._static, self._arrays)
+        if flat is None:
+            return None
+        structure = (flat.key, _hashable(tuple(sorted(kwargs.items())), "a keyword argument"))
+        policy = self._policies.get(structure)
+        if policy is not None:
+            key = (structure, tuple(tuple(flat.leaves[k]) for k in policy))
+            entry = self._cache.get(key)
+            if entry is not None and all(op.version == version for op, version in entry.ops):
+                self._cache.move_to_end(key)
+                return entry, flat
+        entry = _trace(self._fun, self._spec, args, kwargs, flat, self._static)
+        self.traces += 1
+        key = (structure, tuple(tuple(flat.leaves[k]) for k in entry.unbound_ints))
+        self._policies[structure] = entry.unbound_ints
+        self._policies.move_to_end(structure)
+        self._cache[key] = entry
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        while len(self._policies) > self._size:
+            self._policies.popitem(last=False)
+        return entry, flat
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        found = self._entry(args, kwargs)
+        if found is None:  # called on tracked Values (inside a recording tape): run it as it is
+            return self._fun(*args, **kwargs)
+        entry, flat = found
+        return cast(R, entry.rebuild(entry.run(flat.leaves), flat.leaves))
+
+    def compiled(self, *args: P.args, **kwargs: P.kwargs) -> Compiled:
+        """The compiled function for these arguments (tracing and compiling it if needed)."""
+        found = self._entry(args, kwargs)
+        if found is None:
+            raise TypeError(
+                "jit: these arguments hold Values of a recording tape; nothing is compiled for them"
+            )
+        return found[0]
+
+    def source(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """The generated Python for these arguments: one line per op, forward then backward."""
+        return self.compiled(*args, **kwargs).source
+
+    @property
+    def cache_size(self) -> int:
+        """How many compiled functions are held now."""
+        return len(self._cache)
+
+
+def jit(
+    fun: Callable[P, R],
+    *,
+    static_argnums: int | tuple[int, ...] = (),
+    arrays: bool = False,
+    cache_size: int = 32,
+) -> Jitted[P, R]:
+    """Compile ``fun`` to straight-line Python per input structure; see the module docstring.
+
+    ``fun`` may be a plain function of float trees returning floats, Values, Arrays or
+    trees of them, or what :func:`tape.grad` and :func:`tape.value_and_grad` return
+    (their ``arrays`` then applies). ``static_argnums`` names arguments whose values
+    are part of the cache key; ``arrays=True`` watches each vector or matrix of floats
+    of a plain function as one Array. The ``cache_size`` most recent structures are kept.
+
+    >>> import tape
+    >>> cube = tape.jit(tape.grad(lambda x: x * x * x))
+    >>> cube(2.0), cube(3.0), cube.traces
+    (12.0, 27.0, 1)
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if any(not isinstance(n, int) or n < 0 for n in nums):
+        raise ValueError(f"jit: static_argnums must be non-negative ints, not {static_argnums!r}")
+    if not isinstance(cache_size, int) or cache_size < 1:
+        raise ValueError(f"jit: cache_size must be a positive int, not {cache_size!r}")
+    return Jitted(fun, nums, arrays, cache_size)

@@ -1,0 +1,382 @@
+"""``tape.jit``: compiled replays equal the interpreted tape bit for bit, and the cache behaves."""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyrsistent import PMap, pmap, pvector
+
+import tape
+from tape import REGISTRY, TracingError, jit
+from tape import arrays as A
+from tape.jit import CHUNK_LINES
+from tape.testing import scalars
+from tape.tree import tree_flatten
+from tests.tape.test_arrays import ARRAY_CASES, _params
+from tests.tape.test_ops import GRADIENT_CASES
+
+
+def _bits(x: object) -> object:
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else struct.pack("<d", x)
+    return x
+
+
+def assert_same(got: object, want: object) -> None:
+    """Equal trees with equal container types, floats equal bit for bit (any nan equals any nan)."""
+    got_leaves, got_def = tree_flatten(got)
+    want_leaves, want_def = tree_flatten(want)
+    assert got_def == want_def, (got, want)
+    assert [type(x) for x in got_leaves] == [type(x) for x in want_leaves], (got, want)
+    assert [_bits(x) for x in got_leaves] == [_bits(x) for x in want_leaves], (got, want)
+
+
+SCALAR_CASES = sorted(GRADIENT_CASES)
+ARRAY_NAMES = sorted(ARRAY_CASES)
+
+
+def test_every_library_op_has_an_emit_rule() -> None:
+    library = [op for op in REGISTRY.values() if op.builtin]
+    assert {op.name for op in library} == set(GRADIENT_CASES) | set(ARRAY_CASES)
+    assert all(callable(op.emit) for op in library)
+
+
+# --- every op, against the interpreter, on two calls (trace, then replay) -------------------
+
+
+@pytest.mark.parametrize("name", SCALAR_CASES)
+def test_scalar_op_replays_bit_for_bit(name: str) -> None:
+    case, strategies = GRADIENT_CASES[name]
+    fun: Callable[..., Any] = case
+    argnums = tuple(range(len(strategies)))
+    plain = jit(fun)
+    both = jit(tape.value_and_grad(fun, argnums))
+    only = jit(tape.grad(fun, argnums))
+
+    @given(st.tuples(*strategies), st.tuples(*strategies))
+    def check(first: tuple[float, ...], second: tuple[float, ...]) -> None:
+        for args in (first, second):
+            assert_same(plain(*args), fun(*args))
+            assert_same(both(*args), tape.value_and_grad(fun, argnums)(*args))
+            assert_same(only(*args), tape.grad(fun, argnums)(*args))
+
+    check()
+    assert plain.traces == both.traces == only.traces == 1
+
+
+@pytest.mark.parametrize("name", ARRAY_NAMES)
+def test_array_op_replays_bit_for_bit(name: str) -> None:
+    fun: Callable[..., Any] = ARRAY_CASES[name]
+    fast = jit(tape.value_and_grad(fun, arrays=True))
+    slow = jit(tape.value_and_grad(fun))
+    forward = jit(fun, arrays=True)
+
+    # the scalar path of a cross-entropy picks its max shift with float(): a trace refuses it
+    shifted = name == "array_cross_entropy"
+
+    @given(_params(), _params())
+    def check(first: PMap[str, object], second: PMap[str, object]) -> None:
+        for params in (first, second):
+            assert_same(fast(params), tape.value_and_grad(fun, arrays=True)(params))
+            if shifted:
+                with pytest.raises(TracingError, match=re.escape("float()")):
+                    slow(params)
+            else:
+                assert_same(slow(params), tape.value_and_grad(fun)(params))
+            want = tape.value_and_grad(fun, arrays=True)(params)[0]
+            got = forward(params)
+            assert _bits(float(got)) == _bits(want)
+
+    check()
+    assert fast.traces == forward.traces == 1
+    assert slow.traces == (0 if shifted else 1)
+
+
+# --- random programs over every scalar op ------------------------------------------------------
+
+Program = list[tuple[str, tuple[int, ...]]]
+
+
+@st.composite
+def programs(draw: st.DrawFn, inputs: int = 3) -> Program:
+    steps: Program = []
+    for step in range(draw(st.integers(1, 12))):
+        name = draw(st.sampled_from(SCALAR_CASES))
+        arity = len(GRADIENT_CASES[name][1])
+        steps.append((name, tuple(draw(st.integers(0, inputs + step - 1)) for _ in range(arity))))
+    return steps
+
+
+def run(program: Program, xs: Sequence[Any]) -> Any:
+    values = list(xs)
+    for name, picks in program:
+        args = [values[k] for k in picks]
+        if name == "pow":  # a negative base would give a complex number: keep to the real line
+            args[0] = abs(args[0])
+        values.append(GRADIENT_CASES[name][0](*args))
+    return tape.vsum(values[len(xs) :]) if len(values) > len(xs) else values[0]
+
+
+@given(
+    programs(),
+    st.lists(scalars(-3.0, 3.0), min_size=3, max_size=3),
+    st.lists(scalars(-3.0, 3.0), min_size=3, max_size=3),
+)
+def test_random_programs_replay_bit_for_bit(
+    program: Program, first: list[float], second: list[float]
+) -> None:
+    def f(x: float, y: float, z: float) -> Any:
+        return run(program, (x, y, z))
+
+    def f_aux(x: float, y: float, z: float) -> Any:
+        out = run(program, (x, y, z))
+        return out, {"out": out, "x": x}
+
+    pairs = [
+        (jit(f), f),
+        (jit(tape.value_and_grad(f, (0, 1, 2))), tape.value_and_grad(f, (0, 1, 2))),
+        (
+            jit(tape.value_and_grad(f_aux, (2, 0), has_aux=True)),
+            tape.value_and_grad(f_aux, (2, 0), has_aux=True),
+        ),
+    ]
+    for args in (first, second):
+        for jitted, interpreted in pairs:
+            try:
+                want = interpreted(*args)
+            except (TypeError, ValueError) as error:  # the interpreter's own error: jit raises it too
+                with pytest.raises(type(error)):
+                    jitted(*args)
+                continue
+            assert_same(jitted(*args), want)
+    assert all(jitted.traces <= 2 for jitted, _ in pairs)
+
+
+SMOOTH = [n for n in SCALAR_CASES if n not in ("relu", "abs", "leaky_relu")]
+
+
+@given(st.sampled_from(SMOOTH), st.lists(scalars(0.3, 2.0, kinks=()), min_size=8, max_size=8))
+def test_jvp_replays_bit_for_bit(name: str, numbers: list[float]) -> None:
+    fun, strategies = GRADIENT_CASES[name]
+    n = len(strategies)
+
+    def push(*xs: Any) -> Any:
+        return tape.jvp(fun, tuple(xs[:n]), tuple(xs[n:]))
+
+    jitted = jit(push)
+    for args in (numbers[: 2 * n], numbers[-2 * n :]):
+        assert_same(jitted(*args), push(*args))
+    assert jitted.traces == 1
+
+
+def test_jvp_of_a_branching_derivative_is_refused() -> None:
+    with pytest.raises(TracingError, match="tape\\.jit is tracing"):
+        jit(lambda x, t: tape.jvp(tape.relu, (x,), (t,)))(1.0, 1.0)
+
+
+# --- arrays, has_aux and int labels --------------------------------------------------------------
+
+
+def _mlp_loss(params: PMap[str, Any], X: Any, labels: Any) -> Any:
+    hidden = A.relu(A.linear(params["w1"], params["b1"], X))
+    logits = A.linear(params["w2"], params["b2"], hidden)
+    loss = A.cross_entropy_with_logits(logits, labels)
+    return loss, {"logits": logits, "loss": loss}
+
+
+PARAMS = pmap(
+    {
+        "w1": pvector([pvector([0.1, -0.2]), pvector([0.3, 0.4]), pvector([-0.5, 0.2])]),
+        "b1": pvector([0.0, 0.1, -0.1]),
+        "w2": pvector([pvector([0.2, -0.1, 0.3]), pvector([-0.3, 0.5, 0.1])]),
+        "b2": pvector([0.05, -0.05]),
+    }
+)
+X1 = [[1.0, 2.0], [0.5, -1.0], [-0.3, 0.8]]
+X2 = [[-1.0, 0.2], [2.5, 1.0], [0.1, -0.9]]
+
+
+def test_int_labels_are_traced_inputs() -> None:
+    interpreted = tape.value_and_grad(_mlp_loss, has_aux=True, arrays=True)
+    jitted = jit(interpreted)
+    for X, labels in ((X1, [1, 0, 1]), (X2, [0, 1, 1]), (X1, (0, 0, 1))):
+        assert_same(jitted(PARAMS, X, labels), interpreted(PARAMS, X, labels))
+    assert jitted.traces == 1
+    assert "class_targets(x" in jitted.source(PARAMS, X1, [1, 0, 1])  # read from an input
+    with pytest.raises(ValueError, match="row 2"):
+        jitted(PARAMS, X1, [1, 0, 7])  # checked at every call, as without jit
+
+
+def test_ints_read_by_python_code_are_static() -> None:
+    def loss(w: list[float], label: int) -> Any:
+        return w[label] * w[label]
+
+    jitted = jit(tape.grad(loss))
+    assert jitted([1.0, 2.0, 3.0], 2) == [0.0, 0.0, 6.0]
+    assert jitted([1.0, 2.0, 3.0], 0) == [2.0, 0.0, 0.0]
+    assert jitted.traces == 2  # a new int value traces again
+
+
+def test_data_arguments_are_read_from_the_inputs() -> None:
+    def loss(params: PMap[str, Any], X: Any, T: Any) -> Any:
+        return A.mse(A.linear(params["w1"], params["b1"], X), T)
+
+    interpreted = tape.value_and_grad(loss, arrays=True)
+    jitted = jit(interpreted)
+    t1 = [[0.5, 0.0, 1.0]] * 3
+    t2 = [[1.5, -1.0, 0.25], [0.0, 2.0, 1.0], [3.0, 1.0, -2.0]]
+    for X, T in ((X1, t1), (X2, t2)):
+        assert_same(jitted(PARAMS, X, T), interpreted(PARAMS, X, T))
+    assert jitted.traces == 1
+
+
+def test_scalar_data_arguments_are_read_from_the_inputs() -> None:
+    def loss(w: float, x: float, y: float) -> Any:
+        return (w * x + 1.0 - y) ** 2.0
+
+    jitted = jit(tape.value_and_grad(loss))
+    for args in ((0.5, 2.0, 1.0), (-1.5, 0.25, 3.0)):
+        assert_same(jitted(*args), tape.value_and_grad(loss)(*args))
+    assert jitted.traces == 1
+
+
+# --- the cache ------------------------------------------------------------------------------
+
+
+def test_a_second_call_does_not_trace_and_new_shapes_do() -> None:
+    f = jit(tape.grad(lambda xs: tape.vsum([x * x for x in xs])))
+    assert f([1.0, 2.0]) == [2.0, 4.0]
+    assert f([3.0, -1.0]) == [6.0, -2.0]
+    assert f.traces == 1
+    assert f([1.0, 2.0, 3.0]) == [2.0, 4.0, 6.0]
+    assert f.traces == 2
+    assert f((1.0, 2.0)) == (2.0, 4.0)  # another container: another structure
+    assert f.traces == 3
+
+
+def test_the_cache_is_bounded() -> None:
+    f = jit(lambda xs: tape.vsum(xs), cache_size=2)
+    for n in (1, 2, 3):
+        f([1.0] * n)
+    assert f.cache_size == 2 and f.traces == 3
+    f([1.0, 1.0, 1.0])
+    assert f.traces == 3  # the most recent is kept
+    f([1.0])
+    assert f.traces == 4  # the oldest was dropped
+    with pytest.raises(ValueError, match="cache_size"):
+        jit(f, cache_size=0)
+
+
+def test_static_arguments_are_part_of_the_key() -> None:
+    f = jit(lambda x, power: x ** float(power), static_argnums=1)
+    assert f(2.0, 3) == 8.0 and f(3.0, 3) == 27.0 and f.traces == 1
+    assert f(2.0, 2) == 4.0 and f.traces == 2
+    with pytest.raises(TypeError, match=r"static argument 1 .* hashable"):
+        f(2.0, [1])
+
+
+def test_redefining_an_op_invalidates_compiled_code() -> None:
+    op = tape.define("jit_test_twice", lambda x: 2.0 * x, lambda v, x: 2.0, replace=True)
+    f = jit(tape.value_and_grad(lambda x: op(x) * x))
+    assert f(3.0) == (18.0, 12.0)
+    tape.define("jit_test_twice", lambda x: 3.0 * x, lambda v, x: 3.0, replace=True)
+    assert f(3.0) == (27.0, 18.0)
+    assert f.traces == 2
+
+
+# --- what a trace cannot see ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fun",
+    [
+        lambda x: x if x > 0.0 else -x,
+        lambda x: x * 2.0 if bool(x) else x,
+        lambda x: tape.exp(x) if float(x) < 1.0 else x,
+        lambda x: x if x <= 0.0 or x >= 3.0 else x * x,
+    ],
+)
+def test_python_control_flow_on_a_traced_value_is_refused(fun: Callable[[Any], Any]) -> None:
+    with pytest.raises(TracingError, match="static_argnums"):
+        jit(fun)(1.0)
+    with pytest.raises(TracingError):
+        jit(tape.grad(fun))(1.0)
+    assert tape.grad(fun)(1.0) is not None  # without jit, Python branches as usual
+
+
+def test_branches_inside_ops_stay_data_dependent_code() -> None:
+    f = jit(tape.value_and_grad(lambda x: tape.relu(x) + abs(x) + tape.leaky_relu(x, 0.5)))
+    assert f(2.0) == (6.0, 3.0) and f(-2.0) == (1.0, -0.5)
+    source = f.source(2.0)
+    assert "0.0 if v0 <= 0.0 else v0  # relu" in source
+    assert "1.0 if v0 > 0.0 else 0.0" in source
+    assert f.traces == 1
+
+
+def _product_plus_exp(x: tape.Scalar, y: tape.Scalar) -> tape.Scalar:
+    return x * y + tape.exp(x)
+
+
+def test_source_reads_as_forward_then_backward() -> None:
+    source = jit(tape.value_and_grad(_product_plus_exp, (0, 1))).source(1.0, 2.0)
+    lines = source.splitlines()
+    assert lines[0].startswith("def ")
+    assert any(line.strip() == "v2 = v0 * v1  # mul" for line in lines)
+    assert any("# exp" in line for line in lines)
+    assert any("backward of v2" in line for line in lines)
+    assert lines[-1].strip().startswith("return [")
+
+
+def test_calling_on_a_recording_tape_runs_the_function() -> None:
+    inner = jit(lambda x: x * x * x)
+    assert tape.grad(inner)(2.0) == 12.0
+    assert tape.grad(tape.grad(inner))(2.0) == 12.0
+    assert inner.traces == 0
+
+
+def test_user_ops_without_emit_rules_compile_to_their_own_rules() -> None:
+    softplus = tape.define(
+        "jit_test_softplus",
+        lambda x: tape.log(1.0 + tape.exp(x)),
+        lambda v, x: tape.sigmoid(x),
+        replace=True,
+    )
+    doubled = tape.define(
+        "jit_test_double_rows",
+        lambda m: tuple(tuple(2.0 * v for v in row) for row in m),
+        vjp=lambda g, value, m: ([[2.0 * v for v in row] for row in g],),
+        jvp=lambda value, args, tangents: tuple(tuple(2.0 * v for v in row) for row in tangents[0]),
+        replace=True,
+    )
+
+    def loss(p: Any) -> Any:
+        return A.mean(doubled(p["w"])) * softplus(p["b"][0])
+
+    f = jit(tape.value_and_grad(loss, arrays=True))
+    for params in (pmap({"w": ((1.0, 2.0),), "b": (0.5,)}), pmap({"w": ((-1.0, 0.5),), "b": (-2.0,)})):
+        assert_same(f(params), tape.value_and_grad(loss, arrays=True)(params))
+    assert f.traces == 1
+
+
+def test_large_graphs_are_split_into_parts() -> None:
+    def chain(xs: list[float]) -> Any:
+        total = xs[0]
+        for k in range(CHUNK_LINES):
+            total = total * xs[k % 3] + xs[(k + 1) % 3]
+        return total
+
+    f = jit(tape.value_and_grad(chain))
+    xs = [0.5, -0.25, 0.125]
+    assert_same(f(xs), tape.value_and_grad(chain)(xs))
+    compiled = f.compiled(xs)
+    assert "_part1(" in compiled.source
+    assert compiled.nodes > CHUNK_LINES
+    xs2 = [0.25, 0.5, -0.125]
+    assert_same(f(xs2), tape.value_and_grad(chain)(xs2))
