@@ -6,11 +6,13 @@ import argparse
 import importlib.metadata
 from typing import NoReturn
 
-from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, validate
+from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, UsageError, validate
 from functional_nn.datasets import DATASET_NAMES
 
 PROG = "fnn"
 DISTRIBUTION = "functional-nn"
+MAX_WORKERS = 256
+"""The most local worker processes ``--workers`` starts."""
 
 
 def version() -> str:
@@ -86,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
         help="stop after this many epochs without a better validation loss (default: off)",
     )
     t.add_argument("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
+    add_parallel_flags(t)
     t.add_argument(
         "--out",
         default=None,
@@ -126,6 +129,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_parallel_flags(p: argparse.ArgumentParser) -> None:
+    """``--shards``, ``--workers``, ``--scheduler``: in how many pieces, and where, gradients are computed."""
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="split each batch's gradient into this many shards; saved in the run, so the result "
+        "depends on it and not on the workers (default: --workers when given, else 1)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="compute the shards in this many local processes"
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="compute the shards on the Dask cluster of this scheduler, e.g. tcp://127.0.0.1:8786 "
+        "(needs the distributed extra)",
+    )
+
+
+def check_workers(args: argparse.Namespace) -> None:
+    """Raise UsageError for a --workers count out of range, or --workers with --scheduler."""
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be in [1, {MAX_WORKERS}], got {args.workers}")
+    if args.workers is not None and args.scheduler is not None:
+        raise UsageError("--workers starts local workers and --scheduler uses a Dask cluster: choose one")
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     """The training config the flags describe."""
     d = Config()
@@ -144,6 +176,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         schedule=args.schedule,
         patience=args.patience,
         seed=args.seed,
+        shards=args.shards if args.shards is not None else (args.workers or 1),
     )
     validate(config)
     return config

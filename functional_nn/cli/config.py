@@ -32,8 +32,9 @@ class Config:
 
     ``data`` and ``data_sha256`` name a data file and its SHA-256 (both ``None``: the
     embedded ``dataset``), ``model`` the architecture, ``shards`` how many pieces a
-    batch's gradient is split into and ``compile`` whether the tape may be compiled.
-    They are stored and checked; runs use only their defaults so far.
+    batch's gradient is split into (used: the result depends on it) and ``compile``
+    whether the tape may be compiled. The others are stored and checked; runs use
+    only their defaults so far.
     """
 
     dataset: str = "digits"
@@ -195,7 +196,10 @@ def validate(config: Config) -> None:
             bool(config.hidden) and all(1 <= h <= LARGEST_COUNT for h in config.hidden),
             f"--hidden sizes must be in [1, {LARGEST_COUNT}], got {config.hidden}",
         ),
-        (1 <= config.shards <= LARGEST_COUNT, f"shards must be in [1, {LARGEST_COUNT}], got {config.shards}"),
+        (
+            1 <= config.shards <= LARGEST_COUNT,
+            f"--shards must be in [1, {LARGEST_COUNT}], got {config.shards}",
+        ),
         (
             (config.data is None) == (config.data_sha256 is None),
             "a data file and its sha256 go together",

@@ -251,6 +251,7 @@ def test_worker_data_needs_an_executor_and_a_positive_timeout() -> None:
         (distributed.Client, "scatter", {"data", "broadcast"}),
         (distributed.Client, "get_executor", set()),
         (distributed.Client, "close", {"timeout"}),
+        (distributed.Client, "wait_for_workers", {"n_workers", "timeout"}),
     ],
 )
 def test_the_distributed_stub_declares_what_the_package_has(
