@@ -104,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="draw a progress bar on stderr (default: only when stderr is a terminal)",
     )
+    add_sweep_parser(sub)
     for name, about in (
         ("evaluate", "loss, accuracy and confusion matrix of a checkpoint"),
         ("predict", "class probabilities for one input"),
@@ -156,6 +157,28 @@ def check_workers(args: argparse.Namespace) -> None:
         raise UsageError(f"--workers must be in [1, {MAX_WORKERS}], got {args.workers}")
     if args.workers is not None and args.scheduler is not None:
         raise UsageError("--workers starts local workers and --scheduler uses a Dask cluster: choose one")
+
+
+def add_sweep_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """The ``sweep`` subcommand's own flags; every other flag is a ``fnn train`` flag to sweep."""
+    s = sub.add_parser(
+        "sweep",
+        allow_abbrev=False,  # --seed is a train flag to sweep, not --seeds
+        help="train a grid of configs: any train flag may list values separated by |",
+        description="Train every combination of the given fnn train flags, whose values may be "
+        "lists separated by | (e.g. --lr '0.01|0.1' --hidden '16|32,32').",
+    )
+    s.add_argument("--out", required=True, help="folder for one run folder per config and summary.csv")
+    s.add_argument("--seeds", type=int, default=None, help="train each config with seeds 0 .. N-1")
+    s.add_argument("--sample", type=int, default=None, help="train a random subset of K configs")
+    s.add_argument("--sample-seed", type=int, default=0, help="the seed of --sample's choice (default: 0)")
+    s.add_argument("--workers", type=int, default=None, help="run the configs in this many local processes")
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the configs on this Dask scheduler's cluster",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

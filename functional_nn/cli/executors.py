@@ -63,8 +63,6 @@ def describe_workers(workers: int | None, scheduler: str | None) -> str | None:
 @contextlib.contextmanager
 def open_workers(workers: int | None, scheduler: str | None, train: Dataset) -> Iterator[Workers | None]:
     """The workers the flags ask for, shut down on leaving; ``None`` to compute here."""
-    if workers is not None and scheduler is not None:
-        raise UsageError("--workers starts local workers and --scheduler uses a Dask cluster: choose one")
     if workers is not None:
         with ProcessPoolExecutor(workers, initializer=install_dataset, initargs=(train,)) as pool:
             yield Workers(pool, install_dataset(train))
@@ -75,3 +73,10 @@ def open_workers(workers: int | None, scheduler: str | None, train: Dataset) -> 
     with contextlib.closing(_client(scheduler)) as client:
         data = client.scatter(train, broadcast=True)
         yield Workers(client.get_executor(), data)
+
+
+@contextlib.contextmanager
+def client_executor(scheduler: str) -> Iterator[Executor]:
+    """An executor over the Dask cluster of ``scheduler``, disconnected on leaving."""
+    with contextlib.closing(_client(scheduler)) as client:
+        yield client.get_executor()
