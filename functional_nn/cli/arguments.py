@@ -136,11 +136,16 @@ def add_parallel_flags(p: argparse.ArgumentParser) -> None:
         "--shards",
         type=int,
         default=None,
+        metavar="N",
         help="split each batch's gradient into this many shards; saved in the run, so the result "
         "depends on it and not on the workers (default: --workers when given, else 1)",
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="compute the shards in this many local processes"
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compute the shards in this many local processes",
     )
     p.add_argument(
         "--scheduler",
@@ -168,11 +173,19 @@ def add_sweep_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         description="Train every combination of the given fnn train flags, whose values may be "
         "lists separated by | (e.g. --lr '0.01|0.1' --hidden '16|32,32').",
     )
-    s.add_argument("--out", required=True, help="folder for one run folder per config and summary.csv")
-    s.add_argument("--seeds", type=int, default=None, help="train each config with seeds 0 .. N-1")
-    s.add_argument("--sample", type=int, default=None, help="train a random subset of K configs")
-    s.add_argument("--sample-seed", type=int, default=0, help="the seed of --sample's choice (default: 0)")
-    s.add_argument("--workers", type=int, default=None, help="run the configs in this many local processes")
+    s.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for one run folder per config and summary.csv"
+    )
+    s.add_argument(
+        "--seeds", type=int, default=None, metavar="N", help="train each config with seeds 0 .. N-1"
+    )
+    s.add_argument("--sample", type=int, default=None, metavar="K", help="train a random subset of K configs")
+    s.add_argument(
+        "--sample-seed", type=int, default=0, metavar="S", help="the seed of --sample's choice (default: 0)"
+    )
+    s.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="run the configs in this many local processes"
+    )
     s.add_argument(
         "--scheduler",
         default=None,

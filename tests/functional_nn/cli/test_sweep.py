@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from functional_nn.cli.arguments import parser
 from functional_nn.cli.config import UsageError
 from functional_nn.cli.sweep import plan
-from tests.functional_nn.cli_helpers import payload, run_cli
+from tests.functional_nn.cli_helpers import Job, finish, payload, run_cli, sigint_raises, start
 
 BASE = ("--dataset", "moons", "--epochs", "3", "--batch-size", "16")
 
@@ -98,3 +100,26 @@ def test_a_failed_run_is_named_with_its_reason_and_the_others_are_kept(tmp_path:
     assert (tmp_path / "s" / "lr=0.1" / "checkpoint.json").exists()
     again = run_cli(tmp_path, "sweep", *BASE, "--lr", "0.1|1e300", "--out", "s")
     assert "lr=0.1: finished before, skipped" in again.stdout and "sweep: 2 runs, 1 to train" in again.stdout
+
+
+def test_an_interrupted_sweep_keeps_what_it_finished_and_a_rerun_completes_it(tmp_path: Path) -> None:
+    flags = ("sweep", "--dataset", "moons", "--epochs", "30", "--batch-size", "8", "--lr", "0.05|0.1")
+    job = Job((*flags, "--out", "s"), tmp_path)
+    first = tmp_path / "s" / "lr=0.05" / "checkpoint.json"
+    with sigint_raises():
+        process = start(job)
+        deadline = time.monotonic() + 120
+        while not first.exists():  # the first run has finished an epoch
+            assert time.monotonic() < deadline and process.poll() is None, "the sweep did not start"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stopped = finish(process, job)
+    assert stopped.returncode == 130, stopped.describe()
+    assert "sweep interrupted; rerun the same command to continue" in stopped.stderr
+    assert (tmp_path / "s" / "summary.csv").exists()
+    again = run_cli(tmp_path, *flags, "--out", "s")
+    assert again.returncode == 0, again.describe()
+    assert [row["status"] for row in _summary(tmp_path / "s" / "summary.csv")] == ["finished", "finished"]
+    alone = run_cli(tmp_path, "train", *flags[1:7], "--lr", "0.05", "--out", "alone", "--quiet")
+    assert alone.returncode == 0
+    assert payload(first)["params"] == payload(tmp_path / "alone" / "checkpoint.json")["params"]
