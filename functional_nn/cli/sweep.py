@@ -4,11 +4,12 @@ Any ``fnn train`` flag that takes a value may list several, separated by ``|``
 (``--lr '0.01|0.1' --hidden '16|32,32'``); the grid is every combination, times
 ``--seeds N`` seeds (0 to N-1). ``--sample K`` keeps a random subset of K of them,
 drawn from ``--sample-seed``. Each combination is an independent run in
-``--out DIR/NAME``, where NAME lists the flags that vary (``hidden=16_lr=0.01``), so
+``--out DIR/NAME``, where NAME lists the flags that vary (``lr=0.01_hidden=16``), so
 a rerun of the same sweep finds its runs again: finished ones are skipped, interrupted
 ones resumed. Runs go to the workers of ``--workers N`` or ``--scheduler ADDRESS``,
-one run per task, or run one after another here. ``DIR/summary.csv`` lists every
-run, finished ones by their best validation loss, then those that failed and why.
+one run per task (Dask workers need the folder on a file system they share), or run
+one after another here. ``DIR/summary.csv`` lists every run, finished ones by their
+best validation loss, then those that failed and why.
 """
 
 from __future__ import annotations
@@ -277,8 +278,9 @@ def _outcomes(
         for run, resume in todo:
             yield run, run_one(run.flags, os.path.join(out_dir, run.name), resume)
         return
+    folder = os.path.abspath(out_dir)  # workers may run in another working folder
     futures: dict[Future[Outcome], PlannedRun] = {
-        executor.submit(run_one, run.flags, os.path.join(out_dir, run.name), resume): run
+        executor.submit(run_one, run.flags, os.path.join(folder, run.name), resume): run
         for run, resume in todo
     }
     try:

@@ -125,3 +125,24 @@ def test_training_on_a_dask_scheduler_equals_training_here(tmp_path: Path, dask_
     assert here.returncode == 0 and dask.returncode == 0, dask.describe()
     assert dask.lines()[0].endswith(f"2 shards on the Dask cluster at {dask_scheduler}")
     assert _params(tmp_path / "dask") == _params(tmp_path / "here")
+
+
+def test_a_sweep_runs_its_configs_on_a_dask_cluster(tmp_path: Path, dask_scheduler: str) -> None:
+    sweep = run_cli(
+        tmp_path,
+        "sweep",
+        *SMALL[1:-1],
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01|0.1",
+        "--scheduler",
+        dask_scheduler,
+        "--out",
+        "s",
+    )
+    assert sweep.returncode == 0, sweep.describe()
+    assert "summary: s/summary.csv (2 of 2 finished)" in sweep.stdout
+    alone = run_cli(tmp_path, *SMALL, "--epochs", "2", "--lr", "0.1", "--out", "alone")
+    assert alone.returncode == 0
+    assert _params(tmp_path / "s" / "lr=0.1") == _params(tmp_path / "alone")
