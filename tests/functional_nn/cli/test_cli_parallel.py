@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 import distributed
 import pytest
 
-from tests.functional_nn.cli_helpers import cli_env, payload, run_cli
+from tests.functional_nn.cli_helpers import Job, cli_env, finish, payload, run_cli, start
 
 SMALL = ("train", "--dataset", "moons", "--hidden", "8", "--batch-size", "16", "--quiet")
 
@@ -146,3 +148,40 @@ def test_a_sweep_runs_its_configs_on_a_dask_cluster(tmp_path: Path, dask_schedul
     alone = run_cli(tmp_path, *SMALL, "--epochs", "2", "--lr", "0.1", "--out", "alone")
     assert alone.returncode == 0
     assert _params(tmp_path / "s" / "lr=0.1") == _params(tmp_path / "alone")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc")
+def test_a_killed_worker_ends_the_run_naming_shard_and_step_and_resume_finishes_it(tmp_path: Path) -> None:
+    flags = (*SMALL, "--epochs", "40", "--batch-size", "8")
+    job = Job((*flags, "--workers", "2", "--out", "run"), tmp_path)
+    checkpoint = tmp_path / "run" / "checkpoint.json"
+    process = start(job)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() or len(_children(process.pid)) < 2:
+        assert time.monotonic() < deadline and process.poll() is None, "the run did not get going"
+        time.sleep(0.05)
+    for child in _children(process.pid):  # the pool's workers
+        os.kill(child, signal.SIGKILL)
+    died = finish(process, job)
+    assert died.returncode == 4, died.describe()
+    message = died.stderr.strip()
+    assert message.startswith("fnn: error: epoch ") and ", step " in message and "shard " in message
+    assert "worker process died" in message and "continue with --resume run/checkpoint.json" in message
+    resumed = run_cli(tmp_path, "train", "--resume", "run/checkpoint.json", "--workers", "2", "--quiet")
+    straight = run_cli(tmp_path, *flags, "--shards", "2", "--out", "straight")
+    assert resumed.returncode == 0 and straight.returncode == 0, resumed.describe()
+    assert _params(tmp_path / "run") == _params(tmp_path / "straight")
