@@ -230,14 +230,20 @@ def train_test_split(dataset: Dataset, test_fraction: float, key: Key) -> tuple[
 
 
 class Batch(NamedTuple):
-    """One mini-batch: rows of features and their targets, position by position."""
+    """One mini-batch: rows of features and their targets, position by position.
+
+    ``indices`` are the examples' positions in the dataset when the batch came from a
+    :class:`DataLoader` (``None`` for a batch built by hand): workers that hold the
+    dataset already are sent these instead of the rows (:mod:`functional_nn.sharding`).
+    """
 
     inputs: tuple[Row, ...]
     targets: tuple[Target, ...]
+    indices: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:
-        """The number of examples (``len(batch)`` is 2, the tuple's fields)."""
+        """The number of examples (``len(batch)`` is 3, the tuple's fields)."""
         return len(self.inputs)
 
     def labels(self) -> tuple[int, ...]:
@@ -334,5 +340,5 @@ class DataLoader:
         inputs, targets = self.dataset.inputs, self.dataset.targets
         stop = len(self) * self.batch_size if self.drop_last else len(order)
         for start in range(0, stop, self.batch_size):
-            chunk = order[start : min(start + self.batch_size, stop)]
-            yield Batch(tuple(inputs[i] for i in chunk), tuple(targets[i] for i in chunk))
+            chunk = tuple(order[start : min(start + self.batch_size, stop)])
+            yield Batch(tuple(inputs[i] for i in chunk), tuple(targets[i] for i in chunk), chunk)

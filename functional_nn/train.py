@@ -24,20 +24,18 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias, cast
+from typing import TypeAlias
 
 from functional_nn import random
 from functional_nn.dataloader import Batch, DataLoader, Dataset
 from functional_nn.functional import argmax
-from functional_nn.loss import (
-    cross_entropy_with_logits,
-    cross_entropy_with_logits_batch,
-    mse_loss,
-    mse_loss_batch,
-)
+from functional_nn.loss import cross_entropy_with_logits, mse_loss
 from functional_nn.mlp import MLP, Params
+from functional_nn.objective import LossFn, Metrics, SupervisedLoss, supervised_loss
 from functional_nn.serialization import Checkpoint, CheckpointError
+from functional_nn.sharding import InstalledDataset, ShardError, dataset_fingerprint, sharded_value_and_grad
 from functional_nn.training_state import (
     Checkpointing,
     EarlyStopping,
@@ -48,7 +46,6 @@ from functional_nn.training_state import (
 )
 from optimizers import Optimizer
 from optimizers.state import OptState
-from tape import Array, Scalar, value_and_grad
 from tape.tree import tree_leaves, tree_map
 
 __all__ = [
@@ -61,7 +58,10 @@ __all__ = [
     "Event",
     "FitResult",
     "LossFn",
+    "Metrics",
     "NonFiniteTrainingError",
+    "ShardError",
+    "SupervisedLoss",
     "TrainingState",
     "epoch_key",
     "evaluate",
@@ -72,15 +72,6 @@ __all__ = [
     "train_step",
 ]
 
-Metrics: TypeAlias = "dict[str, float]"
-
-
-class LossFn(Protocol):
-    """``loss_fn(params, batch, key) -> (mean loss, metrics)``: metrics are plain floats."""
-
-    def __call__(self, params: Params, batch: Batch, key: random.Key | None, /) -> tuple[Scalar, Metrics]: ...
-
-
 StepFn: TypeAlias = Callable[[Params, OptState, Batch, "random.Key | None"], tuple[Params, OptState, Metrics]]
 
 
@@ -88,42 +79,34 @@ class NonFiniteTrainingError(ArithmeticError):
     """The loss or a gradient became ``inf`` or ``nan``; the message names where."""
 
 
-def supervised_loss(model: MLP, task: str) -> LossFn:
-    """The mean loss over a batch for ``task``: ``"classification"`` or ``"regression"``.
-
-    Classification uses cross-entropy on the logits and reports accuracy too;
-    regression uses mean squared error. The batch goes through the model's
-    layer-level path (:meth:`MLP.apply_batch`), a handful of tape nodes per batch.
-    """
-    if task not in ("classification", "regression"):
-        raise ValueError(f"task must be 'classification' or 'regression', not {task!r}")
-    classify = task == "classification"
-
-    def loss_fn(params: Params, batch: Batch, key: random.Key | None) -> tuple[Scalar, Metrics]:
-        outputs = model.apply_batch(params, batch.inputs, key=key, train=key is not None)
-        if classify:
-            labels = batch.labels()
-            loss = cross_entropy_with_logits_batch(outputs, labels)
-            rows = cast("Sequence[Sequence[Scalar]]", outputs.data if isinstance(outputs, Array) else outputs)
-            correct = sum(argmax(row) == label for row, label in zip(rows, labels))
-            return loss, {"accuracy": correct / batch.size}
-        return mse_loss_batch(outputs, batch.values()), {}
-
-    return loss_fn
-
-
 def _finite_tree(tree: object) -> bool:
     return all(math.isfinite(leaf) for leaf in tree_leaves(tree))
 
 
-def train_step(loss_fn: LossFn, optimizer: Optimizer) -> StepFn:
+def train_step(
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    *,
+    shards: int = 1,
+    executor: Executor | None = None,
+    worker_data: object | None = None,
+    timeout: float | None = None,
+) -> StepFn:
     """A pure step: ``(params, opt_state, batch, key) -> (params, opt_state, metrics)``.
 
     ``metrics`` holds ``loss`` and whatever the loss function reports. Raises
     :class:`NonFiniteTrainingError` before updating anything if the loss or a
     gradient is not finite.
+
+    The gradient is computed over ``shards`` contiguous shards of the batch, on
+    ``executor``'s workers when given (``loss_fn`` must then pickle), else here: the
+    result depends on the shard count only (:mod:`functional_nn.sharding`, which also
+    says what ``worker_data`` and ``timeout`` do). A failed worker raises
+    :class:`ShardError` naming the shard.
     """
-    loss_and_grad = value_and_grad(loss_fn, has_aux=True, arrays=True)
+    loss_and_grad = sharded_value_and_grad(
+        loss_fn, shards=shards, executor=executor, worker_data=worker_data, timeout=timeout
+    )
 
     def step(
         params: Params, opt_state: OptState, batch: Batch, key: random.Key | None
@@ -241,6 +224,8 @@ def run_epoch(
             params, opt_state, metrics = step(params, opt_state, batch, k)
         except NonFiniteTrainingError as error:
             raise NonFiniteTrainingError(f"epoch {epoch + 1}, step {index + 1}: {error}") from error
+        except ShardError as error:
+            raise error.at(epoch + 1, index + 1) from error.__cause__
         for name, value in metrics.items():
             totals[name] = totals.get(name, 0.0) + value * batch.size
         seen += batch.size
@@ -298,6 +283,10 @@ def fit(
     clock: Callable[[], float] | None = None,
     checkpoint: str | os.PathLike[str] | Checkpointing | None = None,
     resume: str | os.PathLike[str] | Checkpoint | TrainingState | None = None,
+    shards: int = 1,
+    executor: Executor | None = None,
+    worker_data: object | None = None,
+    timeout: float | None = None,
 ) -> FitResult:
     """Train ``model`` for epochs ``start_epoch .. epochs - 1`` and return the final state.
 
@@ -318,6 +307,11 @@ def fit(
     ``key``; not ``opt_state``, ``start_epoch`` or ``early_stopping``) and the
     result, history included, is the one the uninterrupted run gives. A checkpoint
     of another key or shape, or with anything damaged, raises CheckpointError.
+
+    ``shards``, ``executor``, ``worker_data`` and ``timeout`` split each step's
+    gradient into shards computed in parallel (see :func:`train_step`). A worker that
+    dies raises :class:`ShardError` naming the epoch, step and shard; the checkpoint of
+    the last finished epoch is left as it was, so ``resume`` continues from it.
     """
     if epochs < 0 or start_epoch < 0:
         raise ValueError(f"epochs ({epochs}) and start_epoch ({start_epoch}) must be >= 0")
@@ -331,7 +325,18 @@ def fit(
     now = clock or time.perf_counter
     loader = train if isinstance(train, DataLoader) else DataLoader(train, batch_size, shuffle=True)
     task = "classification" if loader.dataset.num_classes is not None else "regression"
-    step = train_step(loss_fn or supervised_loss(model, task), optimizer)
+    if isinstance(worker_data, InstalledDataset) and worker_data.fingerprint != dataset_fingerprint(
+        loader.dataset
+    ):
+        raise ValueError("worker_data names a dataset other than the training data given to fit")
+    step = train_step(
+        loss_fn or supervised_loss(model, task),
+        optimizer,
+        shards=shards,
+        executor=executor,
+        worker_data=worker_data,
+        timeout=timeout,
+    )
     if resume is not None:
         last = _resume_state(resume, params, optimizer, key, epochs)
     else:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import cast
 
 import pytest
 
+from functional_nn.sharding import install_dataset
 from tape.tree import tree_leaves
-from tests.benchmarks import baseline, external, suite
+from tests.benchmarks import baseline, external, parallel, suite
 from tests.benchmarks.measure import Rounds, Spread, library_memory, rotation, run_rounds, traced_bytes
 from tests.benchmarks.report import MemoryRow, Row, render, to_json, write_json
 from tests.benchmarks.run import main
@@ -264,3 +266,18 @@ def test_command_line_refuses_unknown_workloads(capsys: pytest.CaptureFixture[st
         main(["--workloads", "W1,W9"])
     assert exit_info.value.code == 2
     assert "unknown workloads ['W9']" in capsys.readouterr().err
+
+
+def test_w7_workers_train_to_the_in_process_params_and_the_table_renders() -> None:
+    problem = parallel.parallel_problem(epochs=1, train_size=300, sizes=(8, 10))  # batches of 256 and 44
+    with (
+        ProcessPoolExecutor(1, initializer=install_dataset, initargs=(problem.train,)) as one,
+        ProcessPoolExecutor(2, initializer=install_dataset, initargs=(problem.train,)) as two,
+    ):
+        parallel.check(problem, one, two)  # raises on a mismatch
+        assert math.isfinite(parallel.step_overhead(problem, one, steps=2))
+    times = {"here": [2.0, 2.2], "1 worker": [2.1, 2.3], "2 workers": [1.0, 1.5], "overhead": [0.001, 0.002]}
+    table = parallel.report(problem, times)
+    assert "1w/2w      1.82x  (1.53x..2.10x)   target >= 1.6x: met" in table
+    assert "batch of 4: 1.5 ms (1.0..2.0)" in table
+    assert f"({problem.steps} steps)" in table and problem.steps == 2

@@ -10,7 +10,9 @@ and nothing in the library imports it.
 - ``assembly``: a run's keys, data, model and optimizer from a config;
 - ``checkpoints``: the run metadata beside the library's training state, and its versions;
 - ``progress``: epoch lines, the progress bar and metrics.csv; ``plot``: training.png;
-- ``commands``: ``train``, ``evaluate`` and ``predict`` over :func:`functional_nn.train.fit`.
+- ``commands``: ``train``, ``evaluate`` and ``predict`` over :func:`functional_nn.train.fit`;
+- ``executors``: the local process pool or Dask cluster of ``--workers`` and ``--scheduler``;
+- ``sweep``: ``fnn sweep``, a grid of train runs and its summary.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from functional_nn.cli.arguments import PROG, join_input_values, parser
 from functional_nn.cli.assembly import Setup, build, run_keys
 from functional_nn.cli.commands import run_evaluate, run_export, run_predict, run_train
 from functional_nn.cli.config import Config, UsageError
+from functional_nn.cli.sweep import run_sweep
 from functional_nn.serialization import CheckpointError
 
 __all__ = ["PROG", "Config", "Setup", "UsageError", "build", "entry_point", "main", "run_keys"]
@@ -46,8 +49,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "export": run_export}
     try:
-        args = parser().parse_args(join_input_values(list(sys.argv[1:] if argv is None else argv)))
-        status = commands[args.command](args, stream)
+        args, extra = parser().parse_known_args(
+            join_input_values(list(sys.argv[1:] if argv is None else argv))
+        )
+        if args.command == "sweep":
+            status = run_sweep(args, extra, stream)
+        elif extra:
+            parser().error(f"unrecognized arguments: {' '.join(extra)}")
+        else:
+            status = commands[args.command](args, stream)
         stream.flush()
         return status
     except BrokenPipeError:

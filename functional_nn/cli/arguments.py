@@ -6,12 +6,14 @@ import argparse
 import importlib.metadata
 from typing import NoReturn
 
-from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, validate
+from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, UsageError, validate
 from functional_nn.csv_data import TASKS
 from functional_nn.datasets import DATASET_NAMES
 
 PROG = "fnn"
 DISTRIBUTION = "functional-nn"
+MAX_WORKERS = 256
+"""The most local worker processes ``--workers`` starts."""
 
 
 def version() -> str:
@@ -88,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
         help="stop after this many epochs without a better validation loss (default: off)",
     )
     t.add_argument("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
+    add_parallel_flags(t)
     t.add_argument(
         "--out",
         default=None,
@@ -103,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="draw a progress bar on stderr (default: only when stderr is a terminal)",
     )
+    add_sweep_parser(sub)
     for name, about in (
         ("evaluate", "loss, accuracy and confusion matrix of a checkpoint"),
         ("predict", "class probabilities for one input"),
@@ -169,6 +173,70 @@ def _data_flags(t: argparse.ArgumentParser) -> None:
     )
 
 
+def add_parallel_flags(p: argparse.ArgumentParser) -> None:
+    """``--shards``, ``--workers``, ``--scheduler``: in how many pieces, and where, gradients are computed."""
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="split each batch's gradient into this many shards; saved in the run, so the result "
+        "depends on it and not on the workers (default: --workers when given, else 1)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compute the shards in this many local processes",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="compute the shards on the Dask cluster of this scheduler, e.g. tcp://127.0.0.1:8786 "
+        "(needs the distributed extra)",
+    )
+
+
+def check_workers(args: argparse.Namespace) -> None:
+    """Raise UsageError for a --workers count out of range, or --workers with --scheduler."""
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be in [1, {MAX_WORKERS}], got {args.workers}")
+    if args.workers is not None and args.scheduler is not None:
+        raise UsageError("--workers starts local workers and --scheduler uses a Dask cluster: choose one")
+
+
+def add_sweep_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """The ``sweep`` subcommand's own flags; every other flag is a ``fnn train`` flag to sweep."""
+    s = sub.add_parser(
+        "sweep",
+        allow_abbrev=False,  # --seed is a train flag to sweep, not --seeds
+        help="train a grid of configs: any train flag may list values separated by |",
+        description="Train every combination of the given fnn train flags, whose values may be "
+        "lists separated by | (e.g. --lr '0.01|0.1' --hidden '16|32,32').",
+    )
+    s.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for one run folder per config and summary.csv"
+    )
+    s.add_argument(
+        "--seeds", type=int, default=None, metavar="N", help="train each config with seeds 0 .. N-1"
+    )
+    s.add_argument("--sample", type=int, default=None, metavar="K", help="train a random subset of K configs")
+    s.add_argument(
+        "--sample-seed", type=int, default=0, metavar="S", help="the seed of --sample's choice (default: 0)"
+    )
+    s.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="run the configs in this many local processes"
+    )
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the configs on this Dask scheduler's cluster",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     """The training config the flags describe (a data file's fields are filled in by ``train``)."""
     d = Config()
@@ -187,6 +255,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         schedule=args.schedule,
         patience=args.patience,
         seed=args.seed,
+        shards=args.shards if args.shards is not None else (args.workers or 1),
     )
     validate(config)
     return config

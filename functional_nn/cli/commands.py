@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from functional_nn import datasets
-from functional_nn.cli.arguments import PROG, config_from_args, parser
+from functional_nn.cli.arguments import PROG, check_workers, config_from_args, parser
 from functional_nn.cli.assembly import (
     Setup,
     build,
@@ -24,6 +24,7 @@ from functional_nn.cli.assembly import (
 )
 from functional_nn.cli.checkpoints import KIND, SavedRun, infer_mlp, read_run, run_metadata
 from functional_nn.cli.config import DATA_FILE, Config, UsageError, validate
+from functional_nn.cli.executors import SHARD_TIMEOUT_SECONDS, describe_workers, open_workers
 from functional_nn.cli.plot import MISSING_MATPLOTLIB, save_plot
 from functional_nn.cli.progress import Progress, metrics_csv
 from functional_nn.csv_data import CsvData, CsvError, CsvSchema, read_csv_inputs, read_csv_like
@@ -45,6 +46,7 @@ from functional_nn.train import (
     EpochEnd,
     Event,
     NonFiniteTrainingError,
+    ShardError,
     TrainingState,
     evaluate,
     fit,
@@ -56,6 +58,8 @@ from optimizers import Optimizer
 CHECKPOINT_NAME = "checkpoint.json"
 METRICS_NAME = "metrics.csv"
 INTERRUPTED_NAME = "interrupted-checkpoint.json"
+WORKER_FAILED_STATUS = 4
+"""The exit status when a worker computing a shard died or failed."""
 
 # --- train ------------------------------------------------------------------------------
 
@@ -72,7 +76,9 @@ def _prepare_out(out_dir: str) -> None:
     remove_stale_temporaries(out_dir, older_than=0)
 
 
-_RESUME_FLAGS = frozenset({"epochs", "out", "plot", "quiet", "progress", "resume", "command"})
+_RESUME_FLAGS = frozenset(
+    {"epochs", "out", "plot", "quiet", "progress", "resume", "command", "workers", "scheduler"}
+)
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -86,7 +92,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     if changed:
         raise UsageError(
             f"--resume continues the checkpoint's run with its own config; drop {', '.join(changed)} "
-            "(only --epochs, --out, --plot, --quiet and --progress apply when resuming)"
+            "(only --epochs, --out, --plot, --quiet, --progress, --workers and --scheduler apply "
+            "when resuming)"
         )
 
 
@@ -200,6 +207,7 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
             importlib.import_module("matplotlib")
         except ImportError as error:
             raise ImportError(MISSING_MATPLOTLIB) from error
+    check_workers(args)
     start = _start(args)
     config, out_dir = start.config, start.out_dir
     setup = build(config)
@@ -218,7 +226,7 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
                 _data_line(setup.schema, len(setup.train) + len(setup.validation) + len(setup.test), start),
                 file=out,
             )
-        print(_headline(config, setup, start), file=out, flush=True)
+        print(_headline(config, setup, start) + _parallel_headline(args, config), file=out, flush=True)
     progress = Progress(config.epochs, out, quiet, _bar_stream(args))
     finished: list[TrainingState] = [last]
 
@@ -231,20 +239,25 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
 
     checkpoint = Checkpointing(os.path.join(out_dir, CHECKPOINT_NAME), metadata) if out_dir else None
     try:
-        result = fit(
-            setup.model,
-            params,
-            setup.optimizer,
-            setup.train,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            key=keys.train,
-            validation=setup.validation,
-            patience=config.patience,
-            callbacks=(on_event,),
-            checkpoint=checkpoint,
-            resume=start.resumed,
-        )
+        with open_workers(args.workers, args.scheduler, setup.train) as workers:
+            result = fit(
+                setup.model,
+                params,
+                setup.optimizer,
+                setup.train,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                key=keys.train,
+                validation=setup.validation,
+                patience=config.patience,
+                callbacks=(on_event,),
+                checkpoint=checkpoint,
+                resume=start.resumed,
+                shards=config.shards,
+                executor=workers.executor if workers else None,
+                worker_data=workers.worker_data if workers else None,
+                timeout=SHARD_TIMEOUT_SECONDS,
+            )
     except KeyboardInterrupt:
         where, epochs = _save_interrupted(out_dir, finished[0], metadata)
         print(f"{PROG}: interrupted; the last finished epoch ({epochs}) is saved in {where}", file=sys.stderr)
@@ -255,6 +268,13 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
             kept = f"; the last good checkpoint is {os.path.join(out_dir, CHECKPOINT_NAME)}"
         print(f"{PROG}: training diverged at {error}{kept}. Try a smaller --lr or --clip.", file=sys.stderr)
         return 3
+    except ShardError as error:
+        kept = ""
+        if out_dir and finished[0].epochs_done > 0:
+            path = os.path.join(out_dir, CHECKPOINT_NAME)
+            kept = f"; epoch {finished[0].epochs_done} is saved: continue with --resume {path}"
+        print(f"{PROG}: error: {error}{kept}", file=sys.stderr)
+        return WORKER_FAILED_STATUS
     test_loss, test_accuracy = evaluate(setup.model, result.params, setup.test)
     if args.plot:
         path = save_plot(out_dir or ".", setup, result.params, result.history)
@@ -287,6 +307,14 @@ def _data_line(schema: CsvSchema, rows: int, start: _Start) -> str:
     how = f"; task inferred: {inferred} (--task sets it)" if inferred else ""
     features = f"{len(schema.features)} feature{'s' if len(schema.features) > 1 else ''}"
     return f"data: {rows} rows, {features}, target {schema.target!r}: {task}{how}"
+
+
+def _parallel_headline(args: argparse.Namespace, config: Config) -> str:
+    """``, 2 shards on 2 local workers`` and the like; empty for one shard computed here."""
+    where = describe_workers(args.workers, args.scheduler)
+    if config.shards == 1 and where is None:
+        return ""
+    return f", {config.shards} shard{'s' if config.shards > 1 else ''} on {where or 'this process'}"
 
 
 def _headline(config: Config, setup: Setup, start: _Start) -> str:

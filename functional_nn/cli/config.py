@@ -37,8 +37,8 @@ class Config:
     ``target`` its target column and ``task`` its task, as resolved when the run started
     (all ``None``: the embedded ``dataset``; with a file, ``dataset`` is :data:`DATA_FILE`).
     ``model`` names the architecture, ``shards`` how many pieces a batch's gradient is
-    split into and ``compile`` whether the tape may be compiled; these three are stored
-    and checked, and runs use only their defaults so far.
+    split into (used: the result depends on it) and ``compile`` whether the training
+    step is compiled with :func:`tape.jit`.
     """
 
     dataset: str = "digits"
@@ -205,7 +205,10 @@ def validate(config: Config) -> None:
             bool(config.hidden) and all(1 <= h <= LARGEST_COUNT for h in config.hidden),
             f"--hidden sizes must be in [1, {LARGEST_COUNT}], got {config.hidden}",
         ),
-        (1 <= config.shards <= LARGEST_COUNT, f"shards must be in [1, {LARGEST_COUNT}], got {config.shards}"),
+        (
+            1 <= config.shards <= LARGEST_COUNT,
+            f"--shards must be in [1, {LARGEST_COUNT}], got {config.shards}",
+        ),
         (
             (config.data is None) == (config.data_sha256 is None),
             "a data file and its sha256 go together",

@@ -317,7 +317,7 @@ def test_run_epoch_covers_every_example_once_and_weights_metrics_by_batch_size()
             recording, params, state, loader, epoch_key(key(2), epoch), epoch=epoch, callbacks=[callback]
         )
         assert [batch.size for batch in seen] == [16, 16, 16, 2]  # ceil(50 / 16) steps
-        rows = [(tuple(row), target) for batch in seen for row, target in zip(*batch)]
+        rows = [(tuple(row), target) for batch in seen for row, target in zip(batch.inputs, batch.targets)]
         assert sorted(rows) == sorted((tuple(row), target) for row, target in data)
         orders.append(rows)
         assert len(set(keys)) == 4 and None not in keys  # a fresh key per step
