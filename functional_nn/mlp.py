@@ -254,8 +254,12 @@ class MLP:
         *,
         key: Key | None = None,
         train: bool = False,
+        masks: Sequence[Sequence[Sequence[float]]] | None = None,
     ) -> BatchOutput:
         """The outputs for a batch ``xs`` (one row per example) through layer-level ops.
+
+        ``masks`` (from :meth:`dropout_masks`) gives the dropout factors directly instead
+        of drawing them from ``key``: a compiled step (:func:`tape.jit`) takes them as data.
 
         Each layer is one :func:`tape.arrays.linear` and one activation over the whole
         batch: with params watched as arrays (``tape.grad(..., arrays=True)``) that is
@@ -277,7 +281,7 @@ class MLP:
         elif width != self.n_in:
             raise ValueError(f"layers.0: the batch has width {width}, expected {self.n_in}")
         last = len(self.sizes) - 1
-        factors = self._dropout_factors(key, train, rows)
+        factors = self._dropout_factors(key, train, rows) if masks is None else [list(m) for m in masks]
         activation = _ARRAY_ACTIVATIONS[self.activation]
         try:
             layers = params["layers"]
@@ -300,6 +304,13 @@ class MLP:
                 raise ValueError(problem) from error
             raise
         return cast(BatchOutput, h)
+
+    def dropout_masks(
+        self, key: Key | None, rows: int, *, train: bool = True
+    ) -> list[list[list[float]]] | None:
+        """Per hidden layer, a batch of ``rows``' dropout factors (0 or ``1/(1-p)``) drawn from
+        ``key`` as :meth:`apply_batch` draws them; ``None`` when no dropout applies."""
+        return self._dropout_factors(key, train, rows)
 
     def _dropout_factors(self, key: Key | None, train: bool, rows: int) -> list[list[list[float]]] | None:
         """Per hidden layer, the batch's dropout factors (0 or ``1/(1-p)``), as :meth:`apply` draws them."""
