@@ -18,7 +18,7 @@ from it (see :mod:`functional_nn.sharding`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, cast
 
@@ -26,10 +26,10 @@ from functional_nn import random
 from functional_nn.dataloader import Batch
 from functional_nn.functional import argmax
 from functional_nn.loss import cross_entropy_with_logits_batch, mse_loss_batch
-from functional_nn.mlp import MLP, Params
-from tape import Array, Scalar
+from functional_nn.mlp import MLP, BatchOutput, Params
+from tape import Array, Scalar, jit, value_and_grad
 
-__all__ = ["TASKS", "LossFn", "Metrics", "SupervisedLoss", "supervised_loss"]
+__all__ = ["TASKS", "GradientFn", "LossFn", "Metrics", "SupervisedLoss", "supervised_loss"]
 
 Metrics: TypeAlias = "dict[str, float]"
 """Named per-batch metrics, each a mean over the batch's examples (plain floats)."""
@@ -43,6 +43,10 @@ class LossFn(Protocol):
     def __call__(self, params: Params, batch: Batch, key: random.Key | None, /) -> tuple[Scalar, Metrics]: ...
 
 
+GradientFn: TypeAlias = "Callable[[Params, Batch, random.Key | None], tuple[tuple[float, Metrics], Params]]"
+"""``(params, batch, key) -> ((mean loss, metrics), gradient)``: one step's differentiation."""
+
+
 @dataclass(frozen=True)
 class SupervisedLoss:
     """The mean loss of ``model`` over a batch for ``task``, as a picklable value.
@@ -50,31 +54,77 @@ class SupervisedLoss:
     Classification: cross-entropy on the logits, reporting accuracy too; regression:
     mean squared error. The batch goes through :meth:`MLP.apply_batch`, a handful of
     tape nodes per batch; dropout applies when a key is given.
+
+    With ``compile`` (the default), :meth:`gradient_fn` compiles the differentiation
+    with :func:`tape.jit`: the loss of :meth:`objective` is traced once per batch size
+    and replayed as generated Python for every later batch, bit for bit the numbers
+    the tape gives. What a trace cannot follow stays outside it: the dropout masks are
+    drawn from the key before the call and enter as data, and the accuracy is counted
+    from the returned logits after it.
     """
 
     model: MLP
     task: str
+    compile: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be 'classification' or 'regression', not {self.task!r}")
+        if not isinstance(self.compile, bool):
+            raise TypeError(f"compile must be a bool, not {self.compile!r}")
+
+    def objective(
+        self, params: Params, inputs: object, targets: object, masks: object
+    ) -> tuple[Scalar, BatchOutput]:
+        """``(mean loss, outputs)`` of a batch given as data: what is differentiated (and traced)."""
+        outputs = self.model.apply_batch(
+            params,
+            cast("Sequence[Sequence[float]]", inputs),
+            masks=cast("Sequence[Sequence[Sequence[float]]] | None", masks),
+        )
+        if self.task == "classification":
+            return cross_entropy_with_logits_batch(outputs, cast("Sequence[int]", targets)), outputs
+        return mse_loss_batch(outputs, cast("Sequence[float]", targets)), outputs
+
+    def _data(self, batch: Batch, key: random.Key | None) -> tuple[object, object, object]:
+        masks = self.model.dropout_masks(key, batch.size, train=key is not None)
+        targets = batch.labels() if self.task == "classification" else batch.values()
+        return batch.inputs, targets, masks
+
+    def metrics(self, outputs: object, batch: Batch) -> Metrics:
+        """The batch's metrics from its outputs (rows of floats): ``accuracy`` for classification."""
+        if self.task != "classification":
+            return {}
+        rows = cast("Sequence[Sequence[Scalar]]", outputs.data if isinstance(outputs, Array) else outputs)
+        labels = batch.labels()
+        correct = sum(argmax(row) == label for row, label in zip(rows, labels, strict=True))
+        return {"accuracy": correct / batch.size}
 
     def __call__(self, params: Params, batch: Batch, key: random.Key | None, /) -> tuple[Scalar, Metrics]:
         """``(mean loss, metrics)`` of ``batch``; ``metrics`` has ``accuracy`` for classification."""
-        outputs = self.model.apply_batch(params, batch.inputs, key=key, train=key is not None)
-        if self.task == "classification":
-            labels = batch.labels()
-            loss = cross_entropy_with_logits_batch(outputs, labels)
-            rows = cast("Sequence[Sequence[Scalar]]", outputs.data if isinstance(outputs, Array) else outputs)
-            correct = sum(argmax(row) == label for row, label in zip(rows, labels))
-            return loss, {"accuracy": correct / batch.size}
-        return mse_loss_batch(outputs, batch.values()), {}
+        loss, outputs = self.objective(params, *self._data(batch, key))
+        return loss, self.metrics(outputs, batch)
+
+    def gradient_fn(self) -> GradientFn:
+        """``(params, batch, key) -> ((loss, metrics), grads)``, compiled when ``compile`` is set."""
+        if not self.compile:
+            return cast(GradientFn, value_and_grad(self, has_aux=True, arrays=True))
+        compiled = jit(value_and_grad(self.objective, has_aux=True, arrays=True), arrays=True)
+
+        def gradient(
+            params: Params, batch: Batch, key: random.Key | None
+        ) -> tuple[tuple[float, Metrics], Params]:
+            (loss, outputs), grads = compiled(params, *self._data(batch, key))
+            return (float(loss), self.metrics(outputs, batch)), grads
+
+        return gradient
 
 
-def supervised_loss(model: MLP, task: str) -> LossFn:
+def supervised_loss(model: MLP, task: str, *, compile: bool = True) -> SupervisedLoss:
     """The mean loss over a batch for ``task``: ``"classification"`` or ``"regression"``.
 
     A :class:`SupervisedLoss`: cross-entropy on the logits with accuracy, or mean
-    squared error, through the model's layer-level path.
+    squared error, through the model's layer-level path; ``compile`` (default on)
+    compiles its gradient with :func:`tape.jit`.
     """
-    return SupervisedLoss(model, task)
+    return SupervisedLoss(model, task, compile)

@@ -55,7 +55,7 @@ from typing import NamedTuple, TypeAlias, cast
 from functional_nn import random
 from functional_nn.dataloader import Batch, Dataset
 from functional_nn.mlp import Params
-from functional_nn.objective import LossFn, Metrics
+from functional_nn.objective import LossFn, Metrics, SupervisedLoss
 from tape import value_and_grad
 from tape.tree import tree_flatten, tree_unflatten
 
@@ -188,6 +188,8 @@ class ShardResult(NamedTuple):
 
 
 def _build_loss_and_grad(loss_fn: LossFn) -> Callable[..., tuple[tuple[float, Metrics], Params]]:
+    if isinstance(loss_fn, SupervisedLoss):  # the library's own: compiled when it says so
+        return loss_fn.gradient_fn()
     return value_and_grad(loss_fn, has_aux=True, arrays=True)
 
 

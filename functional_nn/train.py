@@ -287,15 +287,18 @@ def fit(
     executor: Executor | None = None,
     worker_data: object | None = None,
     timeout: float | None = None,
+    compile: bool = True,
 ) -> FitResult:
     """Train ``model`` for epochs ``start_epoch .. epochs - 1`` and return the final state.
 
     ``train`` is a :class:`Dataset` (batched by ``batch_size``, shuffled each epoch)
     or your own :class:`DataLoader`. ``loss_fn`` defaults to :func:`supervised_loss`
-    for the data's task; pass your own ``loss_fn(params, batch, key)`` (e.g. with a
-    penalty) to train on it instead. With ``validation`` data each epoch is evaluated
-    on it; with ``patience``, training stops after that many epochs without a better
-    validation loss and the best params are returned. ``callbacks`` receive a
+    for the data's task, its gradient compiled with :func:`tape.jit` unless
+    ``compile=False`` (the same numbers either way, bit for bit); pass your own
+    ``loss_fn(params, batch, key)`` (e.g. with a penalty) to train on it instead. With
+    ``validation`` data each epoch is evaluated on it; with ``patience``, training
+    stops after that many epochs without a better validation loss and the best params
+    are returned. ``callbacks`` receive a
     :class:`BatchEnd` after every step and an :class:`EpochEnd` after every epoch.
 
     With ``checkpoint`` (a path, or a :class:`Checkpointing` with metadata of your
@@ -330,7 +333,7 @@ def fit(
     ):
         raise ValueError("worker_data names a dataset other than the training data given to fit")
     step = train_step(
-        loss_fn or supervised_loss(model, task),
+        loss_fn or supervised_loss(model, task, compile=compile),
         optimizer,
         shards=shards,
         executor=executor,

@@ -77,7 +77,7 @@ def _prepare_out(out_dir: str) -> None:
 
 
 _RESUME_FLAGS = frozenset(
-    {"epochs", "out", "plot", "quiet", "progress", "resume", "command", "workers", "scheduler"}
+    {"epochs", "out", "plot", "quiet", "progress", "resume", "command", "workers", "scheduler", "compile"}
 )
 
 
@@ -92,8 +92,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     if changed:
         raise UsageError(
             f"--resume continues the checkpoint's run with its own config; drop {', '.join(changed)} "
-            "(only --epochs, --out, --plot, --quiet, --progress, --workers and --scheduler apply "
-            "when resuming)"
+            "(only --epochs, --out, --plot, --quiet, --progress, --workers, --scheduler and --compile "
+            "apply when resuming)"
         )
 
 
@@ -257,6 +257,7 @@ def run_train(args: argparse.Namespace, out: TextIO) -> int:
                 executor=workers.executor if workers else None,
                 worker_data=workers.worker_data if workers else None,
                 timeout=SHARD_TIMEOUT_SECONDS,
+                compile=config.compile if args.compile is None else args.compile,
             )
     except KeyboardInterrupt:
         where, epochs = _save_interrupted(out_dir, finished[0], metadata)

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 import optimizers
 from functional_nn import MLP, datasets, random
-from functional_nn.dataloader import Batch
+from functional_nn.dataloader import Batch, DataLoader
 from functional_nn.mlp import Params
-from functional_nn.objective import Metrics, SupervisedLoss
+from functional_nn.objective import Metrics, SupervisedLoss, supervised_loss
 from functional_nn.sharding import (
     InstalledDataset,
     ShardError,
@@ -260,3 +260,42 @@ def test_the_distributed_stub_declares_what_the_package_has(
     parameters = inspect.signature(getattr(owner, name)).parameters
     assert keywords <= set(parameters)
     assert issubclass(distributed.KilledWorker, Exception) and hasattr(distributed, "Future")
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_a_compiled_step_trains_to_the_interpreted_params_bit_for_bit(dropout: float) -> None:
+    data = datasets.moons(96, noise=0.1, key=random.key(3))
+    model = MLP(2, [8, 8, 2], dropout=dropout)
+    results = {}
+    for compile in (False, True):
+        results[compile] = fit(
+            model,
+            model.init(random.key(1)),
+            optimizers.adam(0.05),
+            data,
+            epochs=2,
+            batch_size=20,
+            key=random.key(2),
+            shards=2,
+            compile=compile,
+        )
+    assert results[True].params == results[False].params
+    logs = [
+        [(log.train_loss, log.train_accuracy) for log in r.history] for r in (results[True], results[False])
+    ]
+    assert logs[0] == logs[1]  # losses and accuracies too
+
+
+def test_the_compiled_gradient_equals_the_tape_on_every_batch() -> None:
+    model = MLP(2, [4, 2])
+    loss = supervised_loss(model, "classification")
+    gradient = loss.gradient_fn()
+    params = model.init(random.key(0))
+    data = datasets.moons(30, key=random.key(1))
+    loader = DataLoader(data, 10, shuffle=False)
+    for batch in loader:
+        (value, metrics), grads = gradient(params, batch, None)
+        (want, want_metrics), want_grads = supervised_loss(
+            model, "classification", compile=False
+        ).gradient_fn()(params, batch, None)
+        assert (value, metrics, grads) == (want, want_metrics, want_grads)
