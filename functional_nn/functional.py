@@ -20,7 +20,6 @@ it can be:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import overload
 
@@ -49,19 +48,18 @@ def _as_scalars(xs: Sequence[Scalar], where: str) -> list[Scalar]:
     return out
 
 
-def _normalised(xs: Sequence[Scalar], where: str) -> tuple[float, list[Scalar], list[Scalar], Scalar]:
+def _normalised(xs: Sequence[Scalar], where: str) -> tuple[Scalar, list[Scalar], list[Scalar], Scalar]:
     """The pieces every normaliser shares: ``(shift, shifted, exps, total)``.
 
-    ``shift`` is the largest input as a plain float (0 when it is infinite, so
-    ``inf - inf`` never appears), ``shifted[i] = xs[i] - shift``,
-    ``exps[i] = exp(shifted[i])`` and ``total = vsum(exps)``. The shift is a
-    constant, so gradients are exactly those of the unshifted formula.
+    ``shift`` is the largest input (0 when it is infinite, so ``inf - inf`` never
+    appears; :func:`tape.max_shift`, an op with zero partials, so gradients are exactly
+    those of the unshifted formula and a compiled tape recomputes it), ``shifted[i] =
+    xs[i] - shift``, ``exps[i] = exp(shifted[i])`` and ``total = vsum(exps)``.
     """
     if len(xs) == 0:
         raise ValueError(f"{where}: needs at least one element, got an empty sequence")
     items = _as_scalars(xs, where)
-    largest = max(_data(x) for x in items)
-    shift = largest if math.isfinite(largest) else 0.0
+    shift = tape.max_shift(items)
     shifted = [x - shift for x in items]
     exps = [tape.exp(d) for d in shifted]
     return shift, shifted, exps, tape.vsum(exps)

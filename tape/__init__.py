@@ -27,7 +27,7 @@ from tape.gradient_tape import Tape
 from tape.higher_order import hessian, hvp, jacobian, vjp
 from tape.jit import jit
 from tape.ops.elementwise import exp, leaky_relu, log, relu, sigmoid, sqrt, tanh
-from tape.ops.reductions import dot, vsum
+from tape.ops.reductions import dot, max_shift, vsum
 from tape.primitives import define
 from tape.transforms import grad, stop_gradient, value_and_grad
 from tape.value import Scalar, Value
@@ -59,6 +59,7 @@ __all__ = [
     "jvp",
     "leaky_relu",
     "log",
+    "max_shift",
     "numerical_grad",
     "relu",
     "sigmoid",

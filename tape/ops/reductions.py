@@ -6,6 +6,7 @@ partial rules give one partial per element (``dot``: the other side's values).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from operator import mul
 from typing import Any, cast
@@ -67,6 +68,38 @@ VSUM = define(
     nary=True,
     float_kernel=vsum,
     emit=lambda c, v, xs: (f"sum({_items(xs)}, 0.0)", (["1.0"] * len(xs),)),
+    builtin=True,
+)
+
+
+# --- the shift of a normaliser ------------------------------------------------------------------
+
+
+def shift_kernel(largest: float) -> float:
+    """The shift for ``largest``: itself, or 0 when it is infinite (so ``inf - inf`` never appears)."""
+    return largest if math.isfinite(largest) else 0.0
+
+
+def max_shift(xs: Sequence[Scalar]) -> Scalar:
+    """The largest of ``xs`` (0 if it is infinite) as a constant for differentiation: the shift
+    that keeps ``logsumexp`` and softmax exact. Its partials are 0, so gradients are those of
+    the unshifted formula; it is an op, so a compiled tape recomputes it on every call."""
+    if _all_floats(xs):
+        return shift_kernel(max(cast("Sequence[float]", xs)))
+    return apply_nary(MAX_SHIFT, xs)
+
+
+def _max_shift_forward(xs: Sequence[Primal]) -> Primal:
+    return max_shift(xs)
+
+
+MAX_SHIFT = define(
+    "max_shift",
+    _max_shift_forward,
+    lambda v, xs: (0.0,) * len(xs),
+    nary=True,
+    float_kernel=max_shift,
+    emit=lambda c, v, xs: (f"{c.ref(shift_kernel)}(max({_items(xs)}))", (["0.0"] * len(xs),)),
     builtin=True,
 )
 

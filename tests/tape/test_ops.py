@@ -16,6 +16,12 @@ from tests.tape.test_arrays import ARRAY_CASES
 
 Case = tuple[Callable[..., object], tuple[st.SearchStrategy[float], ...]]
 
+
+def _shifted_logsumexp(x: tape.Scalar, y: tape.Scalar) -> tape.Scalar:
+    shift = tape.max_shift([x, y])
+    return shift + tape.log(tape.exp(x - shift) + tape.exp(y - shift))
+
+
 # One entry per registered op: a function exercising it and strategies for its inputs
 # (kept away from kinks and domain edges, where central differences are meaningless).
 GRADIENT_CASES: dict[str, Case] = {
@@ -30,6 +36,13 @@ GRADIENT_CASES: dict[str, Case] = {
     "sqrt": (lambda x: tape.sqrt(x), (positive_scalars(),)),
     "tanh": (lambda x: tape.tanh(x), (scalars(),)),
     "sigmoid": (lambda x: tape.sigmoid(x), (scalars(-8.0, 8.0),)),
+    "max_shift": (  # logsumexp with the op as its shift: the gradient is the softmax
+        lambda x, y: (
+            tape.max_shift([x, y])
+            + tape.log(tape.exp(x - tape.max_shift([x, y])) + tape.exp(y - tape.max_shift([x, y])))
+        ),
+        (scalars(), scalars()),
+    ),
     "relu": (lambda x: tape.relu(x), (scalars(kinks=(0.0,), margin=1e-3),)),
     "leaky_relu": (lambda x, s: tape.leaky_relu(x, s), (scalars(), scalars(0.0, 0.5, kinks=()))),
     "abs": (lambda x: abs(x), (scalars(),)),
