@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tape.kernels.shapes",
         "tape.kernels.broadcast",
         "tape.kernels.reduce",
+        "tape.kernels.matmul",
     ),
     ("tape.core", "tape.core.op"),
     ("tape.core.node",),
