@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tape.kernels.broadcast",
         "tape.kernels.reduce",
         "tape.kernels.matmul",
+        "tape.kernels.softmax",
         "tape.kernels.conv",
     ),
     ("tape.core", "tape.core.op"),
