@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tape.kernels.reduce",
         "tape.kernels.matmul",
         "tape.kernels.softmax",
+        "tape.kernels.indexing",
         "tape.kernels.conv",
     ),
     ("tape.core", "tape.core.op"),
