@@ -10,7 +10,19 @@ import pytest
 TAPE = Path(__file__).resolve().parents[2] / "tape"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("tape.errors", "tape.floats", "tape.tree"),
+    (
+        "tape.errors",
+        "tape.floats",
+        "tape.tree",
+        "tape.kernels",
+        "tape.kernels.shapes",
+        "tape.kernels.broadcast",
+        "tape.kernels.reduce",
+        "tape.kernels.matmul",
+        "tape.kernels.softmax",
+        "tape.kernels.indexing",
+        "tape.kernels.conv",
+    ),
     ("tape.core", "tape.core.op"),
     ("tape.core.node",),
     ("tape.core.recording",),
