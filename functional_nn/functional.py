@@ -85,6 +85,7 @@ def logsumexp(xs: Sequence[Scalar]) -> Scalar:
     Exact and finite for widely spread inputs; its gradient is ``softmax(xs)``.
     Raises ``ValueError`` for an empty sequence.
 
+    >>> import math
     >>> logsumexp([0.0, 0.0]) == math.log(2.0)
     True
     >>> logsumexp([1000.0, 0.0, -1000.0])

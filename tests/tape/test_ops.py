@@ -84,6 +84,15 @@ def test_op_gradient_matches_central_differences(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(set(GRADIENT_CASES) - {"leaf", "dot", "vsum"}))
 def test_op_records_one_node_with_its_name(name: str) -> None:
+    if name == "max_shift":  # its gradient case is the logsumexp it shifts; see the next test
+        with Tape() as t:
+            x, y = t.watch(1.5), t.watch(0.5)
+            shift = tape.max_shift([x, y])
+        assert isinstance(shift, Value) and shift.data == 1.5
+        assert t.nodes[-1].op.name == "max_shift" and t.nodes[-1].parents == (x.position, y.position)
+        assert t.nodes[-1].partials == (0.0, 0.0)  # a constant for differentiation
+        assert tape.max_shift([2.0, float("inf")]) == 0.0
+        return
     fun, strategies = GRADIENT_CASES[name]
     args = [1.5, 0.5, 0.25, 2.0][: len(strategies)]
     with Tape() as t:
