@@ -177,7 +177,7 @@ def accuracy(batch_logits: Sequence[Sequence[Scalar]], targets: Sequence[int]) -
     """
     batch_lengths(len(batch_logits), len(targets), "accuracy", "rows of logits")
     correct = 0
-    for i, (row, target) in enumerate(zip(batch_logits, targets)):
+    for i, (row, target) in enumerate(zip(batch_logits, targets, strict=True)):
         where = f"accuracy: row {i}"
         if len(row) == 0:
             raise ValueError(f"{where}: needs at least one logit, got an empty row")

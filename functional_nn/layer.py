@@ -90,11 +90,11 @@ def apply(
                 raise ValueError("ragged weight rows")  # reported precisely below
             on_floats = _FLOAT_ACTIVATIONS.get(activation)
             if on_floats is not None:
-                return on_floats([sum(map(mul, row, x)) + b for row, b in zip(weight, bias)])
+                return on_floats([sum(map(mul, row, x)) + b for row, b in zip(weight, bias, strict=True)])
         f = get_activation(activation)
         if f is identity:
-            return tuple([dot(row, x) + b for row, b in zip(weight, bias)])
-        return tuple([f(dot(row, x) + b) for row, b in zip(weight, bias)])
+            return tuple([dot(row, x) + b for row, b in zip(weight, bias, strict=True)])
+        return tuple([f(dot(row, x) + b) for row, b in zip(weight, bias, strict=True)])
     except ValueError:
         for j, row in enumerate(weight):
             if len(row) != len(x):

@@ -171,7 +171,7 @@ def _mse(prediction: Scalar | Sequence[Scalar], target: Scalar | Sequence[Scalar
     _same_length(len(predictions), len(targets), where)
     if not predictions:
         raise ValueError(f"{where}: prediction and target are empty")
-    diffs = [p - t for p, t in zip(predictions, targets)]
+    diffs = [p - t for p, t in zip(predictions, targets, strict=True)]
     return tape.dot(diffs, diffs) / len(diffs)
 
 
@@ -277,7 +277,7 @@ def mse_loss_batch(
         rows = [_target_row(t, width, f"mse_loss_batch: row {i}") for i, t in enumerate(targets)]
         return arrays.mse(predictions, rows, where="mse_loss_batch")
     wheres = _rows("mse_loss_batch", "predictions", predictions, targets)
-    return _mean([_mse(p, t, w) for p, t, w in zip(predictions, targets, wheres)])
+    return _mean([_mse(p, t, w) for p, t, w in zip(predictions, targets, wheres, strict=True)])
 
 
 # --- binary cross-entropy --------------------------------------------------------------
@@ -309,7 +309,7 @@ def bce_loss_batch(probabilities: Sequence[Scalar], targets: Sequence[Scalar]) -
 def bce_loss_batch(probabilities: Sequence[Scalar], targets: Sequence[Scalar]) -> Scalar:
     """The mean over examples of :func:`bce_loss`."""
     wheres = _rows("bce_loss_batch", "probabilities", probabilities, targets)
-    return _mean([_bce(p, t, w) for p, t, w in zip(probabilities, targets, wheres)])
+    return _mean([_bce(p, t, w) for p, t, w in zip(probabilities, targets, wheres, strict=True)])
 
 
 @overload
@@ -337,7 +337,7 @@ def bce_with_logits_batch(logits: Sequence[Scalar], targets: Sequence[Scalar]) -
 def bce_with_logits_batch(logits: Sequence[Scalar], targets: Sequence[Scalar]) -> Scalar:
     """The mean over examples of :func:`bce_with_logits`."""
     wheres = _rows("bce_with_logits_batch", "logits", logits, targets)
-    return _mean([_bce_with_logits(x, t, w) for x, t, w in zip(logits, targets, wheres)])
+    return _mean([_bce_with_logits(x, t, w) for x, t, w in zip(logits, targets, wheres, strict=True)])
 
 
 # --- categorical cross-entropy ------------------------------------------------------------
@@ -370,7 +370,7 @@ def cross_entropy_batch(batch_probs: Sequence[Sequence[Scalar]], targets: Sequen
 def cross_entropy_batch(batch_probs: Sequence[Sequence[Scalar]], targets: Sequence[int]) -> Scalar:
     """The mean over examples of :func:`cross_entropy`."""
     wheres = _rows("cross_entropy_batch", "rows of probabilities", batch_probs, targets)
-    return _mean([_cross_entropy(p, k, w) for p, k, w in zip(batch_probs, targets, wheres)])
+    return _mean([_cross_entropy(p, k, w) for p, k, w in zip(batch_probs, targets, wheres, strict=True)])
 
 
 @overload
@@ -413,7 +413,9 @@ def cross_entropy_with_logits_batch(
             batch_logits, targets, where="cross_entropy_with_logits_batch"
         )
     wheres = _rows("cross_entropy_with_logits_batch", "rows of logits", batch_logits, targets)
-    return _mean([_cross_entropy_with_logits(x, k, w) for x, k, w in zip(batch_logits, targets, wheres)])
+    return _mean(
+        [_cross_entropy_with_logits(x, k, w) for x, k, w in zip(batch_logits, targets, wheres, strict=True)]
+    )
 
 
 # --- hinge losses ---------------------------------------------------------------------------
@@ -446,7 +448,7 @@ def hinge_loss_batch(
 def hinge_loss_batch(scores: Sequence[Scalar], targets: Sequence[float], *, margin: float = 1.0) -> Scalar:
     """The mean over examples of :func:`hinge_loss`."""
     wheres = _rows("hinge_loss_batch", "scores", scores, targets)
-    return _mean([_hinge(s, t, margin, w) for s, t, w in zip(scores, targets, wheres)])
+    return _mean([_hinge(s, t, margin, w) for s, t, w in zip(scores, targets, wheres, strict=True)])
 
 
 @overload
@@ -477,4 +479,6 @@ def multi_margin_loss_batch(
 ) -> Scalar:
     """The mean over examples of :func:`multi_margin_loss`."""
     wheres = _rows("multi_margin_loss_batch", "rows of logits", batch_logits, targets)
-    return _mean([_multi_margin(x, k, margin, w) for x, k, w in zip(batch_logits, targets, wheres)])
+    return _mean(
+        [_multi_margin(x, k, margin, w) for x, k, w in zip(batch_logits, targets, wheres, strict=True)]
+    )

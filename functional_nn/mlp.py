@@ -143,7 +143,7 @@ class MLP:
     def layer_shapes(self) -> tuple[tuple[int, int], ...]:
         """``(n_out, n_in)`` of each layer's weight matrix."""
         fans_in = (self.n_in, *self.sizes[:-1])
-        return tuple(zip(self.sizes, fans_in))
+        return tuple(zip(self.sizes, fans_in, strict=True))
 
     @property
     def num_params(self) -> int:
@@ -157,7 +157,7 @@ class MLP:
         keys = split(key, len(self.sizes))
         layers = [
             layer.init(k, fan_in, fan_out, initializer=self.initializer)
-            for k, (fan_out, fan_in) in zip(keys, self.layer_shapes)
+            for k, (fan_out, fan_in) in zip(keys, self.layer_shapes, strict=True)
         ]
         return pmap({"layers": pvector(layers)})
 
@@ -181,7 +181,7 @@ class MLP:
             return prefix + f"'layers' must be a pyrsistent vector, not {type(layers).__name__}"
         if len(layers) != len(self.sizes):
             return prefix + f"'layers' holds {len(layers)} layers but the spec has {len(self.sizes)}"
-        for i, (one, (fan_out, fan_in)) in enumerate(zip(layers, self.layer_shapes)):
+        for i, (one, (fan_out, fan_in)) in enumerate(zip(layers, self.layer_shapes, strict=True)):
             try:
                 layer.check(one, fan_in, fan_out, name=f"layers.{i}")
             except ValueError as error:

@@ -245,14 +245,14 @@ def combine(results: Sequence[ShardResult]) -> tuple[tuple[float, Metrics], Para
     metrics = {name: weights[0] * value for name, value in first.metrics.items()}
     leaves, treedef = tree_flatten(first.grads)
     summed = [weights[0] * leaf for leaf in leaves]
-    for weight, result in zip(weights[1:], results[1:]):
+    for weight, result in zip(weights[1:], results[1:], strict=True):
         loss += weight * result.loss
         for name, value in result.metrics.items():
             metrics[name] += weight * value
         other, other_def = tree_flatten(result.grads)
         if other_def != treedef:
             raise ValueError("shards returned gradients of different structures")
-        summed = [acc + weight * leaf for acc, leaf in zip(summed, other)]
+        summed = [acc + weight * leaf for acc, leaf in zip(summed, other, strict=True)]
     return (loss, metrics), tree_unflatten(treedef, summed)
 
 
@@ -320,7 +320,7 @@ def sharded_value_and_grad(
             return (float(loss), dict(metrics)), grads
         results = [
             run_shard(loss_fn, params, _slice(batch, start, stop), None, shard_key)
-            for (start, stop), shard_key in zip(bounds, shard_keys(key, len(bounds)))
+            for (start, stop), shard_key in zip(bounds, shard_keys(key, len(bounds)), strict=True)
         ]
         return combine(results)
 
@@ -331,7 +331,7 @@ def sharded_value_and_grad(
             raise ValueError("the batch has no dataset indices to look its examples up in the workers' data")
         futures: list[Future[ShardResult]] = []
         try:
-            for (start, stop), shard_key in zip(bounds, shard_keys(key, len(bounds))):
+            for (start, stop), shard_key in zip(bounds, shard_keys(key, len(bounds)), strict=True):
                 if worker_data is None:
                     source: object = _slice(batch, start, stop)
                     indices: tuple[int, ...] | None = None

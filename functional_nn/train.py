@@ -164,7 +164,7 @@ def evaluate(model: MLP, params: Params, dataset: Dataset) -> tuple[float, float
     classify = dataset.num_classes is not None
     total = 0.0
     correct = 0
-    for x, target in zip(dataset.inputs, dataset.targets):
+    for x, target in zip(dataset.inputs, dataset.targets, strict=True):
         out = model.apply(params, x)
         if classify:
             total += float(cross_entropy_with_logits(out, int(target)))
@@ -191,7 +191,10 @@ def regression_errors(model: MLP, params: Params, dataset: Dataset) -> tuple[flo
         raise TypeError(
             f"dataset {dataset.name!r} is a classification dataset; regression errors need targets"
         )
-    errors = [float(model.apply(params, x)[0]) - float(t) for x, t in zip(dataset.inputs, dataset.targets)]
+    errors = [
+        float(model.apply(params, x)[0]) - float(t)
+        for x, t in zip(dataset.inputs, dataset.targets, strict=True)
+    ]
     n = len(errors)
     return math.sqrt(math.fsum(e * e for e in errors) / n), math.fsum(abs(e) for e in errors) / n
 

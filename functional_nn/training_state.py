@@ -211,7 +211,7 @@ def _history(raw: object, epochs_done: int) -> tuple[EpochLog, ...]:
                 f"the checkpoint's {where} is for epoch {_shown(item['epoch'])}, expected {first + index}"
             )
         losses = [_float(item[name], f"{where}.{name}", allow_none=True) for name in _HISTORY_FIELDS[1:5]]
-        for name, value in zip(("train_accuracy", "val_accuracy"), (losses[1], losses[3])):
+        for name, value in zip(("train_accuracy", "val_accuracy"), (losses[1], losses[3]), strict=True):
             if not (math.isnan(value) or 0.0 <= value <= 1.0):
                 raise CheckpointError(f"the checkpoint's {where}.{name} is {value!r}, not in [0, 1]")
         seconds = _float(item["seconds"], f"{where}.seconds", allow_none=False, minimum=0.0)
@@ -256,7 +256,7 @@ def _layout(value: Json, init: Json, where: str) -> None:
     elif isinstance(init, list):
         if not isinstance(value, list) or len(value) != len(init):
             raise CheckpointError(wrong)
-        for index, (a, b) in enumerate(zip(value, init)):
+        for index, (a, b) in enumerate(zip(value, init, strict=True)):
             _layout(a, b, f"{where}.{index}")
     elif isinstance(init, (bool, str)) or init is None:
         if value != init or type(value) is not type(init):

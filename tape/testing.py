@@ -70,7 +70,7 @@ def parameter_trees(
     """Maps of named parameters: ``{"w": (2, 3), "b": (2,)}`` draws a 2x3 matrix and a vector."""
     names = sorted(shapes)
     return st.tuples(*(arrays(shapes[name], elements) for name in names)).map(
-        lambda drawn: pmap(dict(zip(names, drawn)))
+        lambda drawn: pmap(dict(zip(names, drawn, strict=True)))
     )
 
 
@@ -125,7 +125,7 @@ def assert_jvp_matches_vjp(
     _, pullback = vjp(fun, *primals)
     backward = pullback(cotangent)
     left = float(tree_dot(cotangent, forward))
-    right = math.fsum(float(tree_dot(g, t)) for g, t in zip(backward, tangents))
+    right = math.fsum(float(tree_dot(g, t)) for g, t in zip(backward, tangents, strict=True))
     if not math.isclose(left, right, rel_tol=rel_tol, abs_tol=abs_tol):
         raise AssertionError(f"<u, J v> = {left!r} but <J^T u, v> = {right!r}")
 

@@ -228,7 +228,7 @@ def _build(shape: _Shape, leaves: Iterator[object]) -> object:
     if shape.kind == _NAMEDTUPLE:
         return cast("Callable[..., object]", shape.aux)(*kids)
     keys = cast("tuple[Hashable, ...]", shape.aux)
-    built = dict(zip(keys, kids))
+    built = dict(zip(keys, kids, strict=True))
     return pmap(built) if shape.kind == _PMAP else built
 
 
@@ -270,7 +270,7 @@ def _first_mismatch(a: _Shape, b: _Shape, path: str = "") -> str:
     labels: Sequence[object] = (
         cast("tuple[object, ...]", a.aux) if a.kind in _MAP_KINDS else range(len(a.children))
     )
-    for label, x, y in zip(labels, a.children, b.children):
+    for label, x, y in zip(labels, a.children, b.children, strict=True):
         if x != y:
             return _first_mismatch(x, y, _join(path, label))
     return f"at {where}"
@@ -310,7 +310,7 @@ def tree_map(fun: Callable[..., float], tree: T, *rest: T) -> T:
                 f"{_first_mismatch(treedef.shape, other_def.shape)}"
             )
         others.append(other_leaves)
-    return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others)])
+    return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others, strict=True)])
 
 
 def _named(
@@ -324,7 +324,7 @@ def _named(
         raise _too_deep()
     kind, aux, kids = found
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
-    for label, kid in zip(labels, kids):
+    for label, kid in zip(labels, kids, strict=True):
         _named(kid, _join(path, label), out, is_leaf, depth + 1)
 
 
@@ -349,7 +349,7 @@ def _parameter_names(tree: object, path: str, current: str | None, out: list[str
     kind, aux, kids = found
     is_map = kind in _MAP_KINDS
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if is_map else range(len(kids))
-    for label, kid in zip(labels, kids):
+    for label, kid in zip(labels, kids, strict=True):
         child_path = _join(path, label)
         _parameter_names(kid, child_path, child_path if is_map else current, out, depth + 1)
 
@@ -370,7 +370,7 @@ def leaf_parameter_names(tree: object) -> list[str]:
 
 def parameter_name(path: str, tree: object) -> str:
     """The parameter name of the leaf at dotted ``path`` in ``tree`` (see :func:`leaf_parameter_names`)."""
-    for (leaf_path, _), name in zip(named_leaves(tree), leaf_parameter_names(tree)):
+    for (leaf_path, _), name in zip(named_leaves(tree), leaf_parameter_names(tree), strict=True):
         if leaf_path == path:
             return name
     raise TreeError(f"no leaf at path {path!r}")
@@ -410,5 +410,5 @@ def _split(tree: object, path: str, out: list[tuple[str, object]]) -> None:
         return
     kind, aux, kids = found
     labels: Sequence[object] = cast("tuple[object, ...]", aux) if kind in _MAP_KINDS else range(len(kids))
-    for label, kid in zip(labels, kids):
+    for label, kid in zip(labels, kids, strict=True):
         _split(kid, _join(path, label), out)

@@ -330,7 +330,9 @@ def resume_or_restart(folder: Path) -> Run:
 def test_sigkill_inside_a_save_keeps_the_previous_epoch_and_resumes_exactly(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         straight = pool.submit(run, Job(CRASH_TRAIN, tmp_path / "straight", hashseed=2))
-        crashed = dict(zip(CRASHES, pool.map(lambda n: crash_run(tmp_path / n, CRASHES[n]), CRASHES)))
+        crashed = dict(
+            zip(CRASHES, pool.map(lambda n: crash_run(tmp_path / n, CRASHES[n]), CRASHES), strict=True)
+        )
         for name, crash in CRASHES.items():
             result = crashed[name]
             assert result.returncode == -signal.SIGKILL, f"{name}: no crash\n{result.describe()}"
@@ -343,7 +345,9 @@ def test_sigkill_inside_a_save_keeps_the_previous_epoch_and_resumes_exactly(tmp_
             assert [temporary_kind(out / t, crash.saved) for t in temps] == (
                 [] if crash.temporary == "none" else [crash.temporary]
             ), name
-        finished = dict(zip(CRASHES, pool.map(lambda n: resume_or_restart(tmp_path / n), CRASHES)))
+        finished = dict(
+            zip(CRASHES, pool.map(lambda n: resume_or_restart(tmp_path / n), CRASHES), strict=True)
+        )
         straight.result().ok()
     for name, result in finished.items():
         result.ok()

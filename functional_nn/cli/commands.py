@@ -393,7 +393,7 @@ def confusion_matrix(model: MLP, params: Params, data: Dataset) -> list[list[int
     """Counts of (true class, predicted class) on ``data``."""
     k = data.num_classes if data.num_classes is not None else 0
     matrix = [[0] * k for _ in range(k)]
-    for x, target in zip(data.inputs, data.targets):
+    for x, target in zip(data.inputs, data.targets, strict=True):
         matrix[int(target)][argmax(model.apply(params, x))] += 1
     return matrix
 

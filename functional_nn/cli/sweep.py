@@ -103,10 +103,12 @@ def plan(args: argparse.Namespace, extra: Sequence[str]) -> list[PlannedRun]:
     varying = [len(values) > 1 for _, values in swept]
     runs: list[PlannedRun] = []
     for combination in grid:
-        flags = tuple(part for (flag, _), value in zip(swept, combination) for part in (flag, value))
+        flags = tuple(
+            part for (flag, _), value in zip(swept, combination, strict=True) for part in (flag, value)
+        )
         named = [
             (flag.lstrip("-"), value)
-            for (flag, _), value, varies in zip(swept, combination, varying)
+            for (flag, _), value, varies in zip(swept, combination, varying, strict=True)
             if varies
         ]
         name = "_".join(f"{flag}={_SAFE.sub('+', value)}" for flag, value in named) or "run"

@@ -23,7 +23,7 @@ def _suffix_of(small: Shape, big: Shape) -> bool:
 def _broadcasts_to(shape: Shape, target: Shape) -> bool:
     """Whether ``shape`` stretches to ``target`` (NumPy's rules, one way only)."""
     return len(shape) <= len(target) and all(
-        n in (1, t) for n, t in zip(shape, target[len(target) - len(shape) :])
+        n in (1, t) for n, t in zip(shape, target[len(target) - len(shape) :], strict=True)
     )
 
 
@@ -43,7 +43,7 @@ def broadcast_to(data: Data, shape: Shape, out_shape: Shape, *, op: str = "broad
     if _suffix_of(shape, out_shape):
         return list(data) * (size(out_shape) // len(data)) if data else []
     padded = (1,) * (len(out_shape) - len(shape)) + shape
-    steps = tuple(0 if n == 1 else s for n, s in zip(padded, strides(padded)))
+    steps = tuple(0 if n == 1 else s for n, s in zip(padded, strides(padded), strict=True))
     return [data[i] for i in index_grid(out_shape, steps)]
 
 

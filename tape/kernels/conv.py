@@ -98,7 +98,7 @@ class _Grid:
 
     def scatter_add(self, target: list[float], offset: int, rows: list[list[float]], ow: int) -> None:
         """Add each row back under the positions ``gather`` read it from (in place on ``target``)."""
-        for parts, row in zip(self.slices, rows):
+        for parts, row in zip(self.slices, rows, strict=True):
             for r, s in enumerate(parts):
                 where = slice(s.start + offset, s.stop + offset, s.step)
                 target[where] = list(map(add, target[where], row[r * ow : (r + 1) * ow]))
@@ -162,8 +162,8 @@ def _conv2d(
     sample = c * (h + 2 * pad[0]) * (wd + 2 * pad[1])
     out: list[float] = []
     for i in range(n):
-        patches = list(zip(*grid.gather(xp, i * sample)))
-        for f, bf in zip(filters, bias):
+        patches = list(zip(*grid.gather(xp, i * sample), strict=True))
+        for f, bf in zip(filters, bias, strict=True):
             out.extend([sum(map(mul, f, p), bf) for p in patches])
     return out, (n, o, oh, ow)
 
@@ -210,7 +210,7 @@ def _conv2d_vjp(
             g_all[f].extend(g)
         for j, row in enumerate(grid.gather(xp, i * sample)):
             rows_all[j].extend(row)
-        per_position = list(zip(*g_rows))
+        per_position = list(zip(*g_rows, strict=True))
         cols = [[sum(map(mul, wc, gp)) for gp in per_position] for wc in weight_columns]
         grid.scatter_add(gxp, i * sample, cols, ow)
     gw = [sum(map(mul, g, r)) for g in g_all for r in rows_all]
@@ -296,7 +296,7 @@ def max_pool2d(
     where: list[int] = []
     for plane in range(planes):
         base = plane * h * w
-        for q, window in enumerate(zip(*grid.gather(x, base))):
+        for q, window in enumerate(zip(*grid.gather(x, base), strict=True)):
             best = max(window)
             j = window.index(best)
             out.append(best)
@@ -322,7 +322,7 @@ def avg_pool2d(
     count = kh * kw
     out: list[float] = []
     for plane in range(planes):
-        out.extend([sum(window) / count for window in zip(*grid.gather(x, plane * h * w))])
+        out.extend([sum(window) / count for window in zip(*grid.gather(x, plane * h * w), strict=True)])
     return out, (*x_shape[:2], oh, ow)
 
 

@@ -114,7 +114,7 @@ def concatenate_vjp(grad: Data, shapes: Sequence[Shape], axis: int = 0) -> list[
     parts: list[list[float]] = [[] for _ in shapes]
     j = 0
     for _ in range(outer):
-        for part, s in zip(parts, shapes):
+        for part, s in zip(parts, shapes, strict=True):
             chunk = s[ax] * inner
             part.extend(grad[j : j + chunk])
             j += chunk
@@ -185,7 +185,7 @@ def pad(data: Data, shape: Shape, widths: Sequence[tuple[int, int]]) -> tuple[li
 def pad_vjp(grad: Data, shape: Shape, widths: Sequence[tuple[int, int]]) -> list[float]:
     """The gradient of ``pad`` for its input of ``shape``: the interior of ``grad``."""
     _check_widths(shape, widths)
-    current = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths))
+    current = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths, strict=True))
     check_data(grad, current, op="pad", name="grad")
     out = list(grad)
     for k in range(len(shape)):
@@ -215,7 +215,7 @@ def where(
     m = broadcast_to([float(bool(v)) for v in mask], mask_shape, out_shape, op="where")
     xs = broadcast_to(x, x_shape, out_shape, op="where")
     ys = broadcast_to(y, y_shape, out_shape, op="where")
-    return [a if c else b for c, a, b in zip(m, xs, ys)], out_shape
+    return [a if c else b for c, a, b in zip(m, xs, ys, strict=True)], out_shape
 
 
 def where_vjp(
@@ -225,6 +225,6 @@ def where_vjp(
     out_shape = broadcast_shapes(broadcast_shapes(mask_shape, x_shape, op="where"), y_shape, op="where")
     check_data(grad, out_shape, op="where", name="grad")
     m = broadcast_to([float(bool(v)) for v in mask], mask_shape, out_shape, op="where")
-    gx = [g if c else 0.0 for c, g in zip(m, grad)]
-    gy = [0.0 if c else g for c, g in zip(m, grad)]
+    gx = [g if c else 0.0 for c, g in zip(m, grad, strict=True)]
+    gy = [0.0 if c else g for c, g in zip(m, grad, strict=True)]
     return sum_to_shape(gx, out_shape, x_shape, op="where"), sum_to_shape(gy, out_shape, y_shape, op="where")

@@ -129,6 +129,6 @@ def scatter_vjp(grad: Data, positions: list[int], input_size: int) -> list[float
     if len(grad) != len(positions):
         raise ValueError(f"scatter_vjp: {len(grad)} gradient entries but {len(positions)} positions")
     out = [0.0] * input_size
-    for p, g in zip(positions, grad):
+    for p, g in zip(positions, grad, strict=True):
         out[p] += g
     return out

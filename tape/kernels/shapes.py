@@ -68,7 +68,7 @@ def index_grid(extents: Shape, steps: Shape, offset: int = 0) -> list[int]:
     [0, 2, 4, 1, 3, 5]
     """
     positions = [offset]
-    for n, step in zip(extents, steps):
+    for n, step in zip(extents, steps, strict=True):
         positions = [p + k * step for p in positions for k in range(n)] if n != 1 else positions
         if n == 0:
             return []
@@ -91,7 +91,7 @@ def broadcast_shapes(a: Shape, b: Shape, *, op: str) -> Shape:
     pa = (1,) * (n - len(a)) + a
     pb = (1,) * (n - len(b)) + b
     out = []
-    for x, y in zip(pa, pb):
+    for x, y in zip(pa, pb, strict=True):
         if x == y or y == 1:
             out.append(x)
         elif x == 1:

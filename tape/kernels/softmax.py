@@ -80,7 +80,7 @@ def softmax_vjp(grad: Data, y: Data, shape: Shape, axis: int = -1) -> list[float
 
     def row(g: Row, yr: Row) -> Row:
         d = sum(map(mul, g, yr))
-        return [yi * (gi - d) for gi, yi in zip(g, yr)]
+        return [yi * (gi - d) for gi, yi in zip(g, yr, strict=True)]
 
     return _by_rows("softmax", shape, axis, row, grad, y)
 
@@ -108,7 +108,7 @@ def log_softmax_vjp(grad: Data, y: Data, shape: Shape, axis: int = -1) -> list[f
 
     def row(g: Row, yr: Row) -> Row:
         s = sum(g)
-        return [gi - exp(yi) * s for gi, yi in zip(g, yr)]
+        return [gi - exp(yi) * s for gi, yi in zip(g, yr, strict=True)]
 
     return _by_rows("log_softmax", shape, axis, row, grad, y)
 
@@ -173,7 +173,7 @@ def layer_norm(
     out: list[float] = []
     for j in range(0, len(x), d):
         xhat, _ = _normalised(list(x[j : j + d]), eps)
-        out.extend([xh * wi + bi for xh, wi, bi in zip(xhat, w, b)])
+        out.extend([xh * wi + bi for xh, wi, bi in zip(xhat, w, b, strict=True)])
     return out
 
 
@@ -193,7 +193,7 @@ def layer_norm_vjp(
         gxhat = list(map(mul, g, w))
         mean_g = sum(gxhat) / d
         mean_gx = sum(map(mul, gxhat, xhat)) / d
-        gx.extend([r * (gh - mean_g - xh * mean_gx) for gh, xh in zip(gxhat, xhat)])
-        gw = [a + gi * xh for a, gi, xh in zip(gw, g, xhat)]
-        gb = [a + gi for a, gi in zip(gb, g)]
+        gx.extend([r * (gh - mean_g - xh * mean_gx) for gh, xh in zip(gxhat, xhat, strict=True)])
+        gw = [a + gi * xh for a, gi, xh in zip(gw, g, xhat, strict=True)]
+        gb = [a + gi for a, gi in zip(gb, g, strict=True)]
     return gx, gw if weight is not None else None, gb if bias is not None else None

@@ -92,7 +92,7 @@ def forward(net: Net, xs: Sequence[Sequence[float]]) -> tuple[list[Matrix], list
     h = cast(Matrix, xs)
     last = len(net) - 1
     for i, (w, b) in enumerate(net):
-        z = [[sum(map(mul, row, x)) + c for row, c in zip(w, b)] for x in h]
+        z = [[sum(map(mul, row, x)) + c for row, c in zip(w, b, strict=True)] for x in h]
         inputs.append(h)
         pre.append(z)
         if i < last:
@@ -106,9 +106,12 @@ def forward_one(net: Net, x: Sequence[float]) -> list[float]:
     last = len(net) - 1
     for i, (w, b) in enumerate(net):
         if i < last:
-            h = [v if v > 0.0 else 0.0 for v in [sum(map(mul, row, h)) + c for row, c in zip(w, b)]]
+            h = [
+                v if v > 0.0 else 0.0
+                for v in [sum(map(mul, row, h)) + c for row, c in zip(w, b, strict=True)]
+            ]
         else:
-            h = [sum(map(mul, row, h)) + c for row, c in zip(w, b)]
+            h = [sum(map(mul, row, h)) + c for row, c in zip(w, b, strict=True)]
     return cast("list[float]", h)
 
 
@@ -120,16 +123,19 @@ def _backward(net: Net, inputs: list[Matrix], pre: list[Matrix], grad_out: Matri
     grads: Net = []
     g = grad_out
     for i in range(len(net) - 1, -1, -1):
-        columns = list(zip(*g))  # d loss / d z, one column per unit, over the batch
-        features = list(zip(*inputs[i]))
+        columns = list(zip(*g, strict=True))  # d loss / d z, one column per unit, over the batch
+        features = list(zip(*inputs[i], strict=True))
         grads.append(
             ([[sum(map(mul, gj, fk)) for fk in features] for gj in columns], [sum(gj) for gj in columns])
         )
         if i:
-            weight_columns = list(zip(*net[i][0]))
+            weight_columns = list(zip(*net[i][0], strict=True))
             g = [
-                [sum(map(mul, gx, wk)) if zk > 0.0 else 0.0 for wk, zk in zip(weight_columns, zx)]
-                for gx, zx in zip(g, pre[i - 1])
+                [
+                    sum(map(mul, gx, wk)) if zk > 0.0 else 0.0
+                    for wk, zk in zip(weight_columns, zx, strict=True)
+                ]
+                for gx, zx in zip(g, pre[i - 1], strict=True)
             ]
     grads.reverse()
     return grads
@@ -142,10 +148,10 @@ def sgd_step(net: Net, grads: Net, lr: float) -> Net:
     """``p - lr * g`` for every parameter."""
     return [
         (
-            [[p - lr * q for p, q in zip(row, grow)] for row, grow in zip(w, gw)],
-            [p - lr * q for p, q in zip(b, gb)],
+            [[p - lr * q for p, q in zip(row, grow, strict=True)] for row, grow in zip(w, gw, strict=True)],
+            [p - lr * q for p, q in zip(b, gb, strict=True)],
         )
-        for (w, b), (gw, gb) in zip(net, grads)
+        for (w, b), (gw, gb) in zip(net, grads, strict=True)
     ]
 
 
@@ -160,9 +166,9 @@ def _adam_vector(
 ) -> tuple[list[float], list[float], list[float]]:
     c1, c2, lr, eps = c
     a1, a2 = 1.0 - b1, 1.0 - b2
-    m = [b1 * mi + a1 * gi for mi, gi in zip(m, g)]
-    v = [b2 * vi + a2 * gi * gi for vi, gi in zip(v, g)]
-    p = [pi - lr * ((mi / c1) / (_sqrt(vi / c2) + eps)) for pi, mi, vi in zip(p, m, v)]
+    m = [b1 * mi + a1 * gi for mi, gi in zip(m, g, strict=True)]
+    v = [b2 * vi + a2 * gi * gi for vi, gi in zip(v, g, strict=True)]
+    p = [pi - lr * ((mi / c1) / (_sqrt(vi / c2) + eps)) for pi, mi, vi in zip(p, m, v, strict=True)]
     return p, m, v
 
 
@@ -182,8 +188,8 @@ def adam_step(
     new_net: Net = []
     new_ms: list[Layer] = []
     new_vs: list[Layer] = []
-    for (w, b), (gw, gb), (mw, mb), (vw, vb) in zip(net, grads, ms, vs):
-        rows = [_adam_vector(*args, b1, b2, c) for args in zip(w, gw, mw, vw)]
+    for (w, b), (gw, gb), (mw, mb), (vw, vb) in zip(net, grads, ms, vs, strict=True):
+        rows = [_adam_vector(*args, b1, b2, c) for args in zip(w, gw, mw, vw, strict=True)]
         bias = _adam_vector(b, gb, mb, vb, b1, b2, c)
         new_net.append(([r[0] for r in rows], bias[0]))
         new_ms.append(([r[1] for r in rows], bias[1]))
@@ -197,7 +203,7 @@ def adam_step(
 def mse_step(net: Net, xs: Sequence[Sequence[float]], ys: Sequence[float], lr: float) -> tuple[float, Net]:
     """W1: one full-batch SGD step on the mean squared error; ``(loss before the step, new net)``."""
     inputs, pre = forward(net, xs)
-    diffs = [z[0] - y for z, y in zip(pre[-1], ys)]
+    diffs = [z[0] - y for z, y in zip(pre[-1], ys, strict=True)]
     n = len(diffs)
     loss = sum([d * d for d in diffs], 0.0) / n
     scale = 2.0 / n
@@ -211,7 +217,7 @@ def cross_entropy_grads(net: Net, xs: Sequence[Sequence[float]], labels: Sequenc
     n = len(labels)
     total = 0.0
     grad_out: Matrix = []
-    for z, k in zip(pre[-1], labels):
+    for z, k in zip(pre[-1], labels, strict=True):
         top = max(z)
         exps = [_exp(v - top) for v in z]
         s = sum(exps)
@@ -261,8 +267,9 @@ def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
     values = graph_values(problem)
     adjoints = [0.0] * len(values)
     adjoints[-1] = 1.0
-    # reversed(adjoints) reads live: adjoint i is final when reached, as ops only feed later ones.
-    for (kind, a, b), g in zip(reversed(problem.program), reversed(adjoints)):
+    # reversed(adjoints) reads live: adjoint i is final when reached, as ops only feed later ones;
+    # the leaves, first in adjoints, have no instruction (hence strict=False).
+    for (kind, a, b), g in zip(reversed(problem.program), reversed(adjoints), strict=False):
         if g == 0.0:
             continue
         if kind == ADD:

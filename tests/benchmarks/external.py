@@ -81,9 +81,9 @@ def package_version(name: str) -> str | None:
 
 def _micrograd_load(model: Any, net: Net) -> None:
     """Copy ``net``'s weights into micrograd's ``MLP`` (same layout: one neuron per weight row)."""
-    for layer, (weight, bias) in zip(model.layers, net):
-        for neuron, row, b in zip(layer.neurons, weight, bias):
-            for p, w in zip(neuron.w, row):
+    for layer, (weight, bias) in zip(model.layers, net, strict=True):
+        for neuron, row, b in zip(layer.neurons, weight, bias, strict=True):
+            for p, w in zip(neuron.w, row, strict=True):
                 p.data = w
             neuron.b.data = b
 
@@ -117,7 +117,7 @@ def micrograd_w1(problem: RegressionProblem) -> Prepared | None:
         def step() -> object:
             model.zero_grad()
             squares = []
-            for x, y in zip(xs, ys):
+            for x, y in zip(xs, ys, strict=True):
                 d = model(x) - y
                 squares.append(d * d)
             loss = sum(squares) * scale

@@ -79,7 +79,7 @@ class Rounds:
 
     def ratios(self, top: str, bottom: str) -> tuple[float, ...]:
         """``top / bottom`` in each round (rounds where ``bottom`` took no measurable time are left out)."""
-        return tuple(a / b for a, b in zip(self.samples(top), self.samples(bottom)) if b > 0.0)
+        return tuple(a / b for a, b in zip(self.samples(top), self.samples(bottom), strict=True) if b > 0.0)
 
 
 def rotation(names: Sequence[str], round_index: int) -> list[str]:

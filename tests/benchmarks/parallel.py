@@ -100,7 +100,7 @@ def check(problem: ParallelProblem, one: ProcessPoolExecutor, two: ProcessPoolEx
     double = tree_leaves(train_once(problem, 2, two))
     if single != here:
         raise AssertionError("1 worker did not give the in-process params bit for bit")
-    worst = max(abs(a - b) for a, b in zip(double, here))
+    worst = max(abs(a - b) for a, b in zip(double, here, strict=True))
     if worst > 1e-9:
         raise AssertionError(f"2 workers' params differ from 1 shard's by {worst:.3g} (> 1e-9)")
 
@@ -154,8 +154,8 @@ def measure(problem: ParallelProblem, rounds: int, log: Callable[[str], None]) -
 
 def report(problem: ParallelProblem, times: dict[str, list[float]]) -> str:
     """The W7 table: median seconds, the 1/2-worker speed-up per round, the overhead per step."""
-    speedups = [a / b for a, b in zip(times["1 worker"], times["2 workers"])]
-    per_round = [(a - b) / problem.steps for a, b in zip(times["1 worker"], times["here"])]
+    speedups = [a / b for a, b in zip(times["1 worker"], times["2 workers"], strict=True)]
+    per_round = [(a - b) / problem.steps for a, b in zip(times["1 worker"], times["here"], strict=True)]
     overheads = times["overhead"]
     median = statistics.median(speedups)
     verdict = "met" if median >= TARGET_SPEEDUP else "NOT MET"

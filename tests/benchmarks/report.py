@@ -142,7 +142,7 @@ def render(rows: Sequence[Row], memory: MemoryRow | None) -> str:
 
     def main_line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]).rstrip()
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))]).rstrip()
 
     def sub_line(cells: list[str]) -> str:
         name, median, ranged, targets = cells
@@ -151,7 +151,7 @@ def render(rows: Sequence[Row], memory: MemoryRow | None) -> str:
 
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
     out = [main_line(header), rule]
-    for cells, lines in zip(mains, subs):
+    for cells, lines in zip(mains, subs, strict=True):
         out.append(main_line(cells))
         out.extend(sub_line(line) for line in lines)
     return "\n".join(out)

@@ -169,7 +169,7 @@ def discrepancy(reference: object, other: object) -> float:
     if len(a) != len(b):
         return math.inf
     scale = max([1.0, *(abs(x) for x in a)])
-    differences = [abs(x - y) for x, y in zip(a, b)]
+    differences = [abs(x - y) for x, y in zip(a, b, strict=True)]
     if any(math.isnan(d) for d in differences):
         return math.nan
     return max([0.0, *differences]) / scale

@@ -122,7 +122,7 @@ def library_w1_scalar_step(
     xs, ys = problem.inputs, problem.targets
 
     def loss(params: Params, inputs: Sequence[Sequence[float]], targets: Sequence[float]) -> Scalar:
-        losses = [mse_loss(model.apply(params, x)[0], y) for x, y in zip(inputs, targets)]
+        losses = [mse_loss(model.apply(params, x)[0], y) for x, y in zip(inputs, targets, strict=True)]
         return tape.vsum(losses) / len(losses)
 
     loss_and_grad = tape.value_and_grad(loss)

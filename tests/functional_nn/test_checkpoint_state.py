@@ -95,7 +95,7 @@ def replaced(tree: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 
 def transpose(matrix: list[list[float]]) -> list[list[float]]:
-    return [list(column) for column in zip(*matrix)]
+    return [list(column) for column in zip(*matrix, strict=True)]
 
 
 ADAM_MU = ("payload", "opt_state", "transform", "parts", 0, "mu", "layers")

@@ -66,7 +66,7 @@ def classified_batches(
 
 
 def ref_mse(p: Sequence[float], t: Sequence[float]) -> float:
-    return math.fsum((a - b) ** 2 for a, b in zip(p, t)) / len(p)
+    return math.fsum((a - b) ** 2 for a, b in zip(p, t, strict=True)) / len(p)
 
 
 def ref_log(x: float) -> float:
@@ -144,7 +144,7 @@ def test_cross_entropy_values(
     probs, k = example
     assert cross_entropy(probs, k) == close(-ref_log(probs[k]))
     rows, targets = batch
-    expected = mean([-ref_log(row[k]) for row, k in zip(rows, targets)])
+    expected = mean([-ref_log(row[k]) for row, k in zip(rows, targets, strict=True)])
     assert cross_entropy_batch(rows, targets) == close(expected)
 
 
@@ -159,7 +159,7 @@ def test_cross_entropy_with_logits_values(
     # logits within +-30 keep softmax far above the clamp, so both routes agree.
     assert loss == pytest.approx(cross_entropy(softmax(xs), k), rel=1e-9, abs=1e-12)
     rows, targets = batch
-    expected = mean([ref_cross_entropy_with_logits(row, k) for row, k in zip(rows, targets)])
+    expected = mean([ref_cross_entropy_with_logits(row, k) for row, k in zip(rows, targets, strict=True)])
     assert cross_entropy_with_logits_batch(rows, targets) == close(expected)
 
 
@@ -181,7 +181,7 @@ def test_multi_margin_values(
     assert multi_margin_loss(xs, k) == close(ref_multi_margin(xs, k))
     assert multi_margin_loss(xs, k, margin=margin) == close(ref_multi_margin(xs, k, margin))
     rows, targets = batch
-    expected = mean([ref_multi_margin(row, k) for row, k in zip(rows, targets)])
+    expected = mean([ref_multi_margin(row, k) for row, k in zip(rows, targets, strict=True)])
     assert multi_margin_loss_batch(rows, targets) == close(expected)
 
 
@@ -292,7 +292,7 @@ def test_mse_gradients(p: float, t: float, vector: list[float]) -> None:
     assert_gradients_match(mse_loss, vector[:half], vector[half : 2 * half], argnums=(0, 1))
     assert_gradients_match(mse_loss_batch, [vector[:half], vector[half : 2 * half]], [vector[:half]] * 2)
     n = half
-    expected = [2.0 * (a - b) / n for a, b in zip(vector[:half], vector[half:])]
+    expected = [2.0 * (a - b) / n for a, b in zip(vector[:half], vector[half : 2 * half], strict=True)]
 
     def vector_mse(p: list[float], t: list[float]) -> Scalar:
         return mse_loss(p, t)
@@ -337,7 +337,7 @@ def test_cross_entropy_gradients(
     gradient = tape.grad(cross_entropy)(probs, k)
     assert gradient == [(-1.0 / probs[k] if i == k else 0.0) for i in range(len(probs))]
     rows, targets = batch
-    assume(all(row[k] < 1.0 - 1e-6 for row, k in zip(rows, targets)))
+    assume(all(row[k] < 1.0 - 1e-6 for row, k in zip(rows, targets, strict=True)))
     assert_gradients_match(cross_entropy_batch, rows, targets, eps=1e-7)
 
 

@@ -85,7 +85,7 @@ def test_bce(pairs: list[tuple[float, float]]) -> None:
 def test_bce_at_the_clamp() -> None:
     ps, ts = [0.0, 0.0, 1.0, 1.0, 0.0, 1e-50, 1e-20], [1.0, 0.0, 0.0, 1.0, 0.5, 1.0, 0.0]
     expected = F.binary_cross_entropy(t64(ps), t64(ts), reduction="none").tolist()
-    assert [bce_loss(p, t) for p, t in zip(ps, ts)] == [close(v) for v in expected]
+    assert [bce_loss(p, t) for p, t in zip(ps, ts, strict=True)] == [close(v) for v in expected]
 
 
 @given(st.lists(st.tuples(wide, unit), min_size=1, max_size=6))
@@ -94,7 +94,9 @@ def test_bce_with_logits(pairs: list[tuple[float, float]]) -> None:
     per_example = F.binary_cross_entropy_with_logits(t64(xs), t64(ts), reduction="none").tolist()
     # For x < 0 torch computes (1 - t) x - x + log1p(e^x): the cancellation costs it a few
     # ulps of |x| (ours, -t x + log1p(e^x), is correctly rounded there), hence the |x| term.
-    expected = [pytest.approx(v, rel=1e-12, abs=1e-12 + 1e-15 * abs(x)) for v, x in zip(per_example, xs)]
+    expected = [
+        pytest.approx(v, rel=1e-12, abs=1e-12 + 1e-15 * abs(x)) for v, x in zip(per_example, xs, strict=True)
+    ]
     assert [bce_with_logits(x, t) for x, t in pairs] == expected
     mean = F.binary_cross_entropy_with_logits(t64(xs), t64(ts)).item()
     assert bce_with_logits_batch(xs, ts) == pytest.approx(
@@ -107,7 +109,9 @@ def test_cross_entropy_of_probabilities(batch: tuple[list[list[float]], list[int
     rows, targets = batch
     clamped_log = torch.log(t64(rows)).clamp(min=-100.0)
     per_example = F.nll_loss(clamped_log, torch.tensor(targets), reduction="none").tolist()
-    assert [cross_entropy(r, k) for r, k in zip(rows, targets)] == [close(v) for v in per_example]
+    assert [cross_entropy(r, k) for r, k in zip(rows, targets, strict=True)] == [
+        close(v) for v in per_example
+    ]
     assert cross_entropy_batch(rows, targets) == close(F.nll_loss(clamped_log, torch.tensor(targets)).item())
 
 
@@ -116,7 +120,9 @@ def test_cross_entropy_with_logits(batch: tuple[list[list[float]], list[int]]) -
     rows, targets = batch
     x, k = t64(rows), torch.tensor(targets)
     per_example = F.cross_entropy(x, k, reduction="none").tolist()
-    assert [cross_entropy_with_logits(r, t) for r, t in zip(rows, targets)] == [close(v) for v in per_example]
+    assert [cross_entropy_with_logits(r, t) for r, t in zip(rows, targets, strict=True)] == [
+        close(v) for v in per_example
+    ]
     assert cross_entropy_with_logits_batch(rows, targets) == close(F.cross_entropy(x, k).item())
 
 
@@ -125,7 +131,7 @@ def test_multi_margin(batch: tuple[list[list[float]], list[int]], margin: float)
     rows, targets = batch
     x, k = t64(rows), torch.tensor(targets)
     per_example = F.multi_margin_loss(x, k, p=1, margin=margin, reduction="none").tolist()
-    assert [multi_margin_loss(r, t, margin=margin) for r, t in zip(rows, targets)] == [
+    assert [multi_margin_loss(r, t, margin=margin) for r, t in zip(rows, targets, strict=True)] == [
         close(v) for v in per_example
     ]
     assert multi_margin_loss_batch(rows, targets) == close(F.multi_margin_loss(x, k).item())

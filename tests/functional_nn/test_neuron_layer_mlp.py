@@ -101,16 +101,16 @@ def test_shapes_names_and_num_params(n_in: int, sizes: list[int], seed: int) -> 
     model = MLP(n_in, sizes)
     params = model.init(key(seed))
     fans_in = [n_in, *sizes[:-1]]
-    expected_count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(fans_in, sizes))
+    expected_count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(fans_in, sizes, strict=True))
     assert num_params(params) == expected_count == model.num_params
     assert model.check_params(params) is params
-    for i, (fan_in, fan_out) in enumerate(zip(fans_in, sizes)):
+    for i, (fan_in, fan_out) in enumerate(zip(fans_in, sizes, strict=True)):
         weight, bias = _weight(params, i), _bias(params, i)
         assert len(weight) == fan_out  # one row per output unit, like torch's [out, in]
         assert all(len(row) == fan_in for row in weight)
         assert bias == pvector([0.0] * fan_out)
         assert all(type(w) is float for row in weight for w in row)
-    assert model.layer_shapes == tuple(zip(sizes, fans_in))
+    assert model.layer_shapes == tuple(zip(sizes, fans_in, strict=True))
     names = [name for name, _ in named_parameters(params)]
     assert names == [f"layers.{i}.{part}" for i in range(len(sizes)) for part in ("bias", "weight")]
     assert sorted(set(leaf_parameter_names(params))) == sorted(names)
@@ -198,7 +198,7 @@ def test_apply_on_floats_matches_a_hand_written_forward_pass(
     assert all(type(y) is float for y in out)
     expected = reference_forward(params, x, activation)
     assert len(out) == sizes[-1]
-    for y, e in zip(out, expected):
+    for y, e in zip(out, expected, strict=True):
         assert math.isclose(y, e, rel_tol=1e-12, abs_tol=1e-12)
 
 
@@ -276,7 +276,7 @@ def test_mlp_gradients_match_numerical_gradients(seed: int, x: list[float], targ
 
     def loss(p: Params, inputs: Sequence[Scalar]) -> Scalar:
         outputs = model.apply(p, inputs)
-        return tape.vsum([(y - t) ** 2 for y, t in zip(outputs, target)])
+        return tape.vsum([(y - t) ** 2 for y, t in zip(outputs, target, strict=True)])
 
     assert_gradients_match(loss, params, x, argnums=(0, 1))
 

@@ -45,10 +45,10 @@ def test_training_zeroes_about_p_and_scales_survivors(p: float) -> None:
     out = dropout(key(11), xs, p)
     dropped = sum(y == 0.0 for y in out)
     assert abs(dropped / n - p) < 5 * math.sqrt(p * (1 - p) / n)
-    for x, y in zip(xs, out):
+    for x, y in zip(xs, out, strict=True):
         assert y == 0.0 or math.isclose(y, x / (1.0 - p), rel_tol=1e-15)
     mask = dropout_mask(key(11), p, n)
-    assert out == tuple(x * (1.0 / (1.0 - p)) if kept else 0.0 for x, kept in zip(xs, mask))
+    assert out == tuple(x * (1.0 / (1.0 - p)) if kept else 0.0 for x, kept in zip(xs, mask, strict=True))
 
 
 @given(xs=activations_, p=rates, seed=seeds)
@@ -59,7 +59,7 @@ def test_expected_value_is_preserved(xs: list[float], p: float, seed: int) -> No
     for i in range(trials):
         for j, y in enumerate(dropout(fold_in(base, i), xs, p)):
             totals[j] += y
-    for x, total in zip(xs, totals):
+    for x, total in zip(xs, totals, strict=True):
         sigma = abs(x) * math.sqrt(p / (1.0 - p) / trials)
         assert abs(total / trials - x) <= 6 * sigma + 1e-9
 
@@ -100,7 +100,7 @@ def test_dropout_on_values_passes_gradient_to_survivors_only() -> None:
     with Tape() as t:
         watched = [t.watch(x) for x in xs]
         out = dropout(k, watched, p)
-    for y, kept in zip(out, mask):
+    for y, kept in zip(out, mask, strict=True):
         assert isinstance(y, Value) if kept else (type(y) is float and y == 0.0)
     grads = tape.grad(lambda v: tape.vsum(dropout(k, v, p)))(xs)
     assert grads == [2.0 if kept else 0.0 for kept in mask]

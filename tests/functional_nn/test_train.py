@@ -317,14 +317,18 @@ def test_run_epoch_covers_every_example_once_and_weights_metrics_by_batch_size()
             recording, params, state, loader, epoch_key(key(2), epoch), epoch=epoch, callbacks=[callback]
         )
         assert [batch.size for batch in seen] == [16, 16, 16, 2]  # ceil(50 / 16) steps
-        rows = [(tuple(row), target) for batch in seen for row, target in zip(batch.inputs, batch.targets)]
+        rows = [
+            (tuple(row), target)
+            for batch in seen
+            for row, target in zip(batch.inputs, batch.targets, strict=True)
+        ]
         assert sorted(rows) == sorted((tuple(row), target) for row, target in data)
         orders.append(rows)
         assert len(set(keys)) == 4 and None not in keys  # a fresh key per step
         ends = batch_ends(events)
         assert [(e.epoch, e.step, e.steps) for e in ends] == [(epoch, i, 4) for i in range(4)]
         expected = {
-            name: math.fsum(e.metrics[name] * b.size for e, b in zip(ends, seen)) / 50
+            name: math.fsum(e.metrics[name] * b.size for e, b in zip(ends, seen, strict=True)) / 50
             for name in ("loss", "accuracy")
         }
         assert metrics == pytest.approx(expected, rel=1e-12)

@@ -50,7 +50,7 @@ def float_loss(params: Params) -> float:
 
 
 def accuracy(params: Params) -> float:
-    return sum(argmax(MODEL.apply(params, x)) == y for x, y in zip(INPUTS, LABELS)) / len(LABELS)
+    return sum(argmax(MODEL.apply(params, x)) == y for x, y in zip(INPUTS, LABELS, strict=True)) / len(LABELS)
 
 
 def train_full_batch(opt: Optimizer, steps: int) -> tuple[Params, optimizers.OptState, list[float]]:
@@ -155,4 +155,4 @@ def test_scalar_path_gives_the_array_paths_params(make: Callable[[], Optimizer])
     assert scalar_steps == array_steps == 4
     assert scalar_losses == pytest.approx(array_losses, abs=1e-12, rel=0)
     assert scalar_leaves != tree_leaves(INIT)  # the params moved
-    assert max(abs(a - b) for a, b in zip(scalar_leaves, array_leaves)) <= 1e-12
+    assert max(abs(a - b) for a, b in zip(scalar_leaves, array_leaves, strict=True)) <= 1e-12

@@ -119,8 +119,8 @@ def test_trace_is_torch_momentum_buffer(problem: Problem, decay: float, nesterov
     for grads in problem.grads:
         out, state = transform.update(grads, state, problem.params)
         g = tree_leaves(grads)
-        velocity = list(g) if velocity is None else [decay * v + u for v, u in zip(velocity, g)]
-        expected = [u + decay * v for u, v in zip(g, velocity)] if nesterov else velocity
+        velocity = list(g) if velocity is None else [decay * v + u for v, u in zip(velocity, g, strict=True)]
+        expected = [u + decay * v for u, v in zip(g, velocity, strict=True)] if nesterov else velocity
         assert tree_leaves(out) == expected
         assert tree_structure(out) == tree_structure(grads)
         assert tree_leaves(state["velocity"]) == velocity

@@ -73,7 +73,7 @@ def edited(state: OptState, path: tuple[object, ...], change: Callable[[StateVal
 
 def transposed(matrix: StateValue) -> StateValue:
     assert isinstance(matrix, PVector)
-    return pvector([pvector(column) for column in zip(*matrix)])
+    return pvector([pvector(column) for column in zip(*matrix, strict=True)])
 
 
 def repr_short(value: object) -> str:

@@ -69,7 +69,7 @@ def test_array_path_equals_scalar_path(name: str) -> None:
         value_s, grads_s = tape.value_and_grad(fun)(params)  # type: ignore[arg-type]
         assert math.isclose(value_a, value_s, rel_tol=1e-12, abs_tol=1e-12)
         assert type(grads_a) is type(params)
-        for a, s in zip(tree_leaves(grads_a), tree_leaves(grads_s)):
+        for a, s in zip(tree_leaves(grads_a), tree_leaves(grads_s), strict=True):
             assert math.isclose(a, s, rel_tol=1e-9, abs_tol=1e-12)
 
     check()

@@ -132,7 +132,7 @@ def test_hvp_of_a_small_mlp_loss_matches_differences_of_its_gradient() -> None:
     ys = [0.2, -0.4, 0.9]
 
     def loss(p: object) -> tape.Scalar:
-        terms = [mse_loss(model.apply(p, x)[0], y) for x, y in zip(xs, ys)]  # type: ignore[call-overload]  # p is the params tree, typed loosely here
+        terms = [mse_loss(model.apply(p, x)[0], y) for x, y in zip(xs, ys, strict=True)]  # type: ignore[call-overload]  # p is the params tree, typed loosely here
         return tape.vsum(terms) / 3.0
 
     direction = tape.tree.tree_map(lambda w: 0.5 - abs(w), params)
@@ -143,9 +143,12 @@ def test_hvp_of_a_small_mlp_loss_matches_differences_of_its_gradient() -> None:
         moved = tape.tree.tree_map(lambda w, d: w + sign * eps * d, params, direction)
         return tape.grad(loss)(moved)
 
-    numerical = [(a - b) / (2 * eps) for a, b in zip(tree_leaves(shifted(1.0)), tree_leaves(shifted(-1.0)))]
+    numerical = [
+        (a - b) / (2 * eps)
+        for a, b in zip(tree_leaves(shifted(1.0)), tree_leaves(shifted(-1.0)), strict=True)
+    ]
     assert len(analytic) == len(numerical) == 17
-    for a, n in zip(analytic, numerical):
+    for a, n in zip(analytic, numerical, strict=True):
         assert math.isclose(a, n, rel_tol=1e-5, abs_tol=1e-8)
 
 
@@ -277,6 +280,6 @@ def test_a_gradient_penalty_nests_inside_an_array_gradient() -> None:
     params = pmap({"w": pvector([pvector([0.1, 0.2]), pvector([0.3, -0.4])])})
     with_arrays = tree_leaves(tape.grad(penalised, arrays=True)(params))
     with_values = tree_leaves(tape.grad(penalised)(params))
-    for a, b in zip(with_arrays, with_values):
+    for a, b in zip(with_arrays, with_values, strict=True):
         assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
     tape.check_gradients(penalised, params)

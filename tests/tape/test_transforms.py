@@ -451,7 +451,7 @@ def mlp(params: Params, x: Sequence[Scalar]) -> Scalar:
     """One tanh hidden layer (rows of w1 are its neurons), a linear output, squared error to 1."""
     w1 = cast("Sequence[Sequence[Scalar]]", params["w1"])
     b1, w2 = cast("Sequence[Scalar]", params["b1"]), cast("Sequence[Scalar]", params["w2"])
-    hidden = [tape.tanh(tape.dot(row, x) + b) for row, b in zip(w1, b1)]
+    hidden = [tape.tanh(tape.dot(row, x) + b) for row, b in zip(w1, b1, strict=True)]
     out = tape.dot(w2, hidden) + cast("Sequence[Scalar]", params["b2"])[0]
     return (out - 1.0) ** 2
 

@@ -118,7 +118,7 @@ def assert_identical(a: object, b: object) -> None:
     elif is_sequence(a):
         sa, sb = cast("Sequence[object]", a), cast("Sequence[object]", b)
         assert len(sa) == len(sb)
-        for x, y in zip(sa, sb):
+        for x, y in zip(sa, sb, strict=True):
             assert_identical(x, y)
     else:
         assert a == b
@@ -391,7 +391,7 @@ def test_leaf_parameter_names_cut_paths_after_the_last_map_key(tree: object) -> 
     names = leaf_parameter_names(tree)
     paths = [path for path, _ in named_leaves(tree)]
     assert names == [expected_name(tree, path) for path in paths]
-    for name, path in zip(names, paths):
+    for name, path in zip(names, paths, strict=True):
         assert path == name or path.startswith(name + ".")
         assert parameter_name(path, tree) == name
 

@@ -237,7 +237,10 @@ def test_progress_without_tqdm_is_plain_epoch_lines(runs: dict[str, Run]) -> Non
     lines = result.lines()
     assert "\r" not in result.stdout
     assert header(result).group(1) == "moons"
-    assert [bool(epoch_line(e, 2).fullmatch(line)) for e, line in zip((1, 2), lines[1:3])] == [True, True]
+    assert [bool(epoch_line(e, 2).fullmatch(line)) for e, line in zip((1, 2), lines[1:3], strict=True)] == [
+        True,
+        True,
+    ]
     assert len(lines) == 6 and lines[3] == CHECKPOINT_LINE, result.describe()
     assert TEST_LOSS.fullmatch(lines[4]) and TEST_ACCURACY.fullmatch(lines[5]), result.describe()
 
@@ -292,7 +295,7 @@ def test_out_holds_a_checkpoint_and_per_epoch_metrics(runs: dict[str, Run]) -> N
     columns, rows = metrics_rows(result.out / "metrics.csv")
     assert columns == METRIC_COLUMNS
     assert [row[0] for row in rows] == ["1", "2"]
-    for row, logged in zip(rows, meta["history"]):
+    for row, logged in zip(rows, meta["history"], strict=True):
         values = [float(cell) for cell in row]
         assert all(math.isfinite(v) and v >= 0 for v in values)
         assert values[1:5] == [logged[k] for k in METRIC_COLUMNS[1:5]]  # exact: the same floats

@@ -31,7 +31,9 @@ def write_iris(path: Path, *, columns: tuple[str, ...] = (*IRIS_FEATURE_NAMES, "
         writer = csv.writer(stream)
         writer.writerow(columns)
         for row, label in iris():
-            cells = dict(zip(IRIS_FEATURE_NAMES, map(repr, row)), species=IRIS_CLASS_NAMES[int(label)])
+            cells = dict(
+                zip(IRIS_FEATURE_NAMES, map(repr, row), strict=True), species=IRIS_CLASS_NAMES[int(label)]
+            )
             writer.writerow([cells[c] for c in columns])
     return path
 

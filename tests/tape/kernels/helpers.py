@@ -62,5 +62,5 @@ def numeric_vjp(
         down = list(x)
         up[i] += h
         down[i] -= h
-        out.append(sum(gi * (a - b) for gi, a, b in zip(g, f(up), f(down))) / (2 * h))
+        out.append(sum(gi * (a - b) for gi, a, b in zip(g, f(up), f(down), strict=True)) / (2 * h))
     return out

@@ -140,7 +140,7 @@ def test_pools_are_numpys_and_their_vjps_match_differences(
     first = windows.reshape(*windows.shape[:4], -1).argmax(axis=4).ravel().tolist()
     assert [x[p] for p in where] == out
     s = stride or kernel
-    for q, (p, j) in enumerate(zip(where, first)):
+    for q, (p, j) in enumerate(zip(where, first, strict=True)):
         oh, ow = (q // out_shape[3]) % out_shape[2], q % out_shape[3]
         assert (p // shape[3]) % shape[2] == oh * s[0] + j // kernel[1]
         assert p % shape[3] == ow * s[1] + j % kernel[1]

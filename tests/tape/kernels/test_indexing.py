@@ -58,8 +58,8 @@ def test_concatenate_and_stack_are_numpys_and_split_back(
     ax = axis % len(shape)
     parts_shapes = [(*shape[:ax], e, *shape[ax + 1 :]) for e in extents]
     parts = [data(seed + k, s) for k, s in enumerate(parts_shapes)]
-    out, out_shape = concatenate(list(zip(parts, parts_shapes)), axis)
-    want = np.concatenate([arr(p, s) for p, s in zip(parts, parts_shapes)], axis=axis)
+    out, out_shape = concatenate(list(zip(parts, parts_shapes, strict=True)), axis)
+    want = np.concatenate([arr(p, s) for p, s in zip(parts, parts_shapes, strict=True)], axis=axis)
     assert out_shape == want.shape
     assert out == want.ravel().tolist()
     assert concatenate_vjp(out, parts_shapes, axis) == parts
