@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import io
@@ -10,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -155,3 +157,41 @@ def test_the_export_example_is_what_fnn_export_prints(tmp_path: Path) -> None:
     export = ["export", "moons/checkpoint.json", "moons.safetensors"]
     printed = subprocess.run([*fnn, *export], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
     assert printed.rstrip("\n") == shown.group(1).rstrip("\n")
+
+
+def _documented_output(lines: list[str], node: ast.stmt) -> str | None:
+    """What the README says a ``print(...)`` statement prints: the comment ending its last
+    line, or a comment line right after it; cut before a ``": "`` that starts an explanation."""
+    last = lines[cast(int, node.end_lineno) - 1]
+    following = lines[cast(int, node.end_lineno)] if cast(int, node.end_lineno) < len(lines) else ""
+    comment = last.split("  # ", 1)[1] if "  # " in last else None
+    if comment is None and following.startswith("# "):
+        comment = following[2:]
+    return None if comment is None else comment.split(": ", 1)[0].strip()
+
+
+def test_every_print_in_the_readme_prints_what_its_comment_says() -> None:
+    """Each one-line output the README documents is asserted, statement by statement."""
+    namespace: dict[str, object] = {"__name__": "readme_prints"}
+    checked = 0
+    for block in _blocks("python"):
+        block = block.replace('"softplus"', '"softplus_prints"')  # an op name this process may know
+        lines = block.split("\n")
+        for node in ast.parse(block).body:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(ast.Module([node], []), "README.md", "exec"), namespace)
+            call = node.value if isinstance(node, ast.Expr) else None
+            if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "print"):
+                continue
+            printed = out.getvalue().rstrip("\n")
+            expected = _documented_output(lines, node)
+            if expected is None:  # a multi-line output: shown (and checked) as a text block
+                assert "\n" in printed, f"README line {ast.unparse(node)!r} documents no output"
+                continue
+            pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+            assert re.fullmatch(pattern, printed), (
+                f"{ast.unparse(node)} printed {printed!r}, README: {expected!r}"
+            )
+            checked += 1
+    assert checked >= 20
