@@ -606,7 +606,10 @@ def test_ten_thousand_training_steps_release_their_tapes_and_do_not_grow() -> No
     Tracing every allocation for all steps would take about 20 s, so growth is measured
     twice: by ``sys.getallocatedblocks`` (cheap) between steps 100 and 10,000, and by
     tracemalloc over the last 900 steps. A leak of one small object per step shows up
-    as 9,900 blocks, or as over 20 KB traced.
+    as 9,900 blocks, or as at least 900 x (16 B of the smallest object + 8 B of the
+    reference keeping it) = 21.6 KB traced; a one-time resize of some table (the
+    flattening memo, a compiled step's cache) may retain a few KB, so the traced bound
+    is 16 KB.
     """
     model = MLP(2, [4, 1], activation="tanh")
     params = model.init(random.key(0))
@@ -630,6 +633,6 @@ def test_ten_thousand_training_steps_release_their_tapes_and_do_not_grow() -> No
     block_growth = allocated_blocks() - blocks_at_100
     assert state["step"] == STEPS and math.isfinite(metrics["loss"])
     assert block_growth < 100, f"{block_growth} more memory blocks after step {STEPS} than after step 100"
-    assert growth < 8_000, f"{growth} bytes retained over 900 steps"
+    assert growth < 16_000, f"{growth} bytes retained over 900 steps"
     assert count(Tape) <= tapes, "tapes survive their steps"
     assert count(Value) <= values and count(tape.Array) <= arrays, "Values or Arrays survive their steps"
