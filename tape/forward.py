@@ -24,12 +24,11 @@ from typing import Any, TypeVar, cast
 from tape.array import Array, Data, record_array, zeros_like_data
 from tape.core.op import LEAF
 from tape.core.recording import ForwardRecording, is_zero
-from tape.errors import TapeError
 from tape.gradient_tape import is_float_array
 from tape.transforms import unwrap
 from tape.tree import named_leaves, tree_flatten, tree_map, tree_unflatten
 from tape.validate import float_matrix, float_vector, number
-from tape.value import Scalar, Value
+from tape.value import Scalar, Value, watch_leaf
 
 __all__ = ["ForwardTape", "jvp"]
 
@@ -46,19 +45,9 @@ class ForwardTape(ForwardRecording):
 
     def watch(self, x: Scalar, tangent: Scalar = 0.0) -> Value:
         """A dual number: ``x`` with the given ``tangent`` (the direction of differentiation)."""
-        if isinstance(x, Value):
-            own = x.tape
-            if own is self:
-                return x
-            if own is None:
-                primal: Scalar = x.primal
-            elif own.encloses(self):
-                primal = x
-            else:
-                raise TapeError(f"cannot watch a Value of {own!r}: that tape does not enclose {self!r}")
-        else:
-            primal = number(x, "watch(x)")
-        value = self.record(LEAF, (), primal, (), Value)
+        if isinstance(x, Value) and x.tape is self:
+            return x
+        value = watch_leaf(self, x)
         self.set_tangent(
             value.position, tangent if isinstance(tangent, Value) else number(tangent, "a tangent")
         )

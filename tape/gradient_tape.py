@@ -26,7 +26,7 @@ from tape.errors import TapeError
 from tape.graph import to_dot
 from tape.tree import TreeDef, named_leaves, only_floats, tree_flatten, tree_unflatten
 from tape.validate import float_matrix, float_vector, number
-from tape.value import Scalar, Value
+from tape.value import Scalar, Value, watch_leaf
 
 __all__ = ["Node", "Tape", "is_float_array"]
 
@@ -108,19 +108,7 @@ class Tape(ReverseRecording):
         ``x`` is a float, or a Value of an enclosing tape (for higher-order
         derivatives); a Value already on this tape is returned as it is.
         """
-        if isinstance(x, Value):
-            own = x.tape
-            if own is self:
-                return x
-            if own is None:
-                primal: Scalar = x.primal
-            elif own.encloses(self):
-                primal = x
-            else:
-                raise TapeError(f"cannot watch a Value of {own!r}: that tape does not enclose {self!r}")
-        else:
-            primal = number(x, "watch(x)")
-        return self.record(LEAF, (), primal, (), Value)
+        return watch_leaf(self, x)
 
     def watch_array(self, data: Sequence[float] | Sequence[Sequence[float]]) -> Array:
         """A leaf :class:`tape.Array` for a vector or a (rectangular) matrix of floats."""

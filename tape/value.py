@@ -22,12 +22,23 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Union, cast
 
 from tape.core.node import Tracked
-from tape.core.op import Op, register_binder
+from tape.core.op import LEAF, Op, register_binder
 from tape.core.recording import Recording
 from tape.errors import TapeError, TracingError
 from tape.validate import number
 
-__all__ = ["Primal", "Scalar", "Value", "apply", "apply_nary", "constant", "innermost", "install", "lift"]
+__all__ = [
+    "Primal",
+    "Scalar",
+    "Value",
+    "apply",
+    "apply_nary",
+    "constant",
+    "innermost",
+    "install",
+    "lift",
+    "watch_leaf",
+]
 
 Scalar = Union[float, "Value"]
 """What model code computes with: a float, or a Value while a tape records."""
@@ -241,6 +252,27 @@ def apply_nary(op: Op, *sequences: Sequence[Scalar]) -> Scalar:
         )
         return recording.record_traced(op, tuple(parents), value, tuple(partials), operands, Value)
     return recording.record(op, tuple(parents), value, tuple(partials), Value)
+
+
+def watch_leaf(recording: Recording, x: Scalar) -> Value:
+    """A leaf Value for ``x`` on ``recording`` (what ``watch`` records).
+
+    ``x`` is a float, or a Value of an enclosing recording (for higher-order
+    derivatives); a Value already on ``recording`` is returned as it is.
+    """
+    if isinstance(x, Value):
+        own = x.tape
+        if own is recording:
+            return x
+        if own is None:
+            primal: Primal = x.primal
+        elif own.encloses(recording):
+            primal = x
+        else:
+            raise TapeError(f"cannot watch a Value of {own!r}: that tape does not enclose {recording!r}")
+    else:
+        primal = number(x, "watch(x)")
+    return recording.record(LEAF, (), primal, (), Value)
 
 
 def _bind_scalar(op: Op, *args: object) -> object:

@@ -57,6 +57,13 @@ def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
         else:
             columns = list(zip(*W, strict=True))
             add_matrix(grads, x_at, [[sum(map(mul, row, col)) for col in columns] for row in g])
+    _add_weight_and_bias_grads(grads, g, X, w_at, b_at)
+
+
+def _add_weight_and_bias_grads(
+    grads: list[Any], g: Any, X: Matrix, w_at: int | None, b_at: int | None
+) -> None:
+    """``g^T X`` into the weight's slot and the column sums of ``g`` into the bias's (when tracked)."""
     if w_at is not None or b_at is not None:
         g_columns = list(zip(*g, strict=True))
         if w_at is not None:
@@ -111,13 +118,7 @@ def _relu_linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
                 for row, hs in zip(g, H, strict=True)
             ],
         )
-    if w_at is not None or b_at is not None:
-        g_columns = list(zip(*g, strict=True))
-        if w_at is not None:
-            h_columns = list(zip(*H, strict=True))
-            add_matrix(grads, w_at, [[sum(map(mul, gj, hi)) for hi in h_columns] for gj in g_columns])
-        if b_at is not None:
-            add_vector(grads, b_at, [sum(gj) for gj in g_columns])
+    _add_weight_and_bias_grads(grads, g, H, w_at, b_at)  # the relu's output is linear's input
 
 
 def _relu_linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
