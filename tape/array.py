@@ -1,22 +1,28 @@
-"""``Array``: the array front-end, a vector or matrix of floats recorded as one node.
+"""``Array``: the array front-end, an N-d array of floats recorded as one node.
 
-An Array is made only by a recording (see :class:`tape.core.node.Tracked`); its ops
-live in the op families (:mod:`tape.ops`), which also give it indexing. This module
-holds what every array op shares: finding the operands' tape, adding a vjp rule's
-contribution into the sweep's buffer, and applying a user-defined array op.
+An Array's data are nested tuples of floats, one level per axis (what ``.data``
+gives, without a copy); the N-d kernels (:mod:`tape.kernels`) run on its flat
+row-major view (:func:`flatten`, :func:`nest`). A tracked Array is made only by a
+recording (see :class:`tape.core.node.Tracked`); :func:`asarray` makes an untracked
+one. Its ops live in the op families (:mod:`tape.ops`), which also give it indexing
+and operators. This module holds what every array op shares: finding the operands'
+tape, the nested/flat conversions, adding a vjp rule's contribution into the sweep's
+buffer, and applying an array op defined by its rules (the library's N-d ops and
+users' ops alike).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
 from operator import add
 from typing import TYPE_CHECKING, Any, cast
 
 from tape.core.node import Node, Tracked
-from tape.core.op import Op, register_binder
+from tape.core.op import Op, define, register_binder
 from tape.core.recording import Recording, is_zero
 from tape.errors import TapeError
-from tape.validate import HoldsTracked, float_matrix, float_vector
+from tape.validate import HoldsTracked, float_array, float_matrix, float_vector
 from tape.value import Scalar, Value
 
 __all__ = [
@@ -25,52 +31,85 @@ __all__ = [
     "Matrix",
     "Rows",
     "Vector",
+    "Shape",
+    "add_data",
+    "add_flat",
     "add_matrix",
     "add_vector",
+    "apply_array_op",
+    "array_op",
     "as_data",
+    "asarray",
+    "constant_array",
+    "flatten",
     "install",
+    "nest",
+    "nest_lists",
     "record_array",
+    "shape_of",
     "tape_of",
+    "tracked",
     "zeros_like_data",
 ]
 
+Shape = tuple[int, ...]
 Vector = tuple[float, ...]
 Matrix = tuple[Vector, ...]
-Data = Vector | Matrix
+Data = tuple[Any, ...]
+"""An array's data: nested tuples of floats, one level per axis (a Vector, a Matrix, ...)."""
 Rows = tuple[tuple["Scalar", ...], ...]
 """What array functions give without a tracked Array: rows of floats (or of Values)."""
 
 
 class Array(Tracked):
-    """An immutable vector or matrix of floats recorded as one tape node.
+    """An immutable N-d array of floats, recorded as one tape node (or untracked).
 
-    ``.data`` is a tuple (vector) or a tuple of row tuples (matrix); ``.shape`` is
-    ``(n,)`` or ``(rows, columns)``. ``a[i]`` is a Value (vector) or a row Array
-    (matrix), itself recorded, so code written for sequences of Values still works.
+    ``.data`` is nested tuples of floats, one level per axis; ``.shape``, ``.ndim`` and
+    ``.size`` describe it. ``a[i]`` indexes the first axis (a Value of a vector, an
+    Array otherwise), itself recorded, so code written for sequences of Values still
+    works; ``a[i, 1:, None]`` indexes several axes (see :mod:`tape.ops.indexing`).
+    An Array made by :func:`asarray` is untracked: its ops give untracked Arrays.
     """
 
     __slots__ = ()
 
     primal: Data
-    tape: Recording
+    tape: Recording | None  # None for an untracked Array
 
     @property
     def data(self) -> Data:
-        """The floats: a tuple, or a tuple of row tuples."""
+        """The floats as nested tuples (a tuple for a vector, row tuples for a matrix, ...)."""
         return self.primal
 
     @property
     def ndim(self) -> int:
-        """1 for a vector, 2 for a matrix."""
-        return 2 if self.primal and isinstance(self.primal[0], tuple) else 1
+        """The number of axes."""
+        return len(shape_of(self.primal))
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """``(n,)`` or ``(rows, columns)``."""
-        data = self.primal
-        if self.ndim == 2:
-            return (len(data), len(cast(Matrix, data)[0]))
-        return (len(data),)
+    def shape(self) -> Shape:
+        """The length of each axis: ``(n,)`` for a vector, ``(rows, columns)`` for a matrix."""
+        return shape_of(self.primal)
+
+    @property
+    def size(self) -> int:
+        """The number of floats."""
+        n = 1
+        for extent in shape_of(self.primal):
+            n *= extent
+        return n
+
+    def tolist(self) -> Any:  # nested lists of floats, one level per axis
+        """The floats as nested lists."""
+        return nest_lists(flatten(self.primal), shape_of(self.primal))
+
+    def __float__(self) -> float:
+        if self.size != 1:
+            raise TypeError(f"float() of an Array needs exactly one element, not shape {self.shape}")
+        value: object = flatten(self.primal)[0]
+        while isinstance(value, Tracked):
+            value = value.primal
+        return cast(float, value)
 
     def __len__(self) -> int:
         return len(self.primal)
@@ -91,11 +130,13 @@ class Array(Tracked):
         return (self[i] for i in range(len(self.primal)))
 
     def __repr__(self) -> str:
+        if self.tape is None:
+            return f"Array(shape={self.shape}, untracked)"
         return f"Array(shape={self.shape}, op={self.tape.op_name(self.position)!r}, position={self.position})"
 
     if TYPE_CHECKING:  # given by tape.ops.indexing
 
-        def __getitem__(self, index: int) -> Any:  # a Value of a vector, a row Array of a matrix
+        def __getitem__(self, index: Any) -> Any:  # a Value of a vector, an Array otherwise
             ...
 
 
@@ -111,11 +152,40 @@ def record_array(
     return recording.record(op, parents, value, saved, Array)
 
 
+def constant_array(data: Data | float) -> Array:
+    """An untracked Array of ``data`` (nested tuples of floats, or a float for 0-d)."""
+    made: Array = object.__new__(Array)
+    made.primal = cast(Data, data)
+    made.tape = None
+    made.position = -1
+    return made
+
+
+def asarray(x: object) -> Array:
+    """``x`` as an Array: an Array as it is; a nested sequence of floats (or a float) untracked.
+
+    A ragged or non-float input is a ValueError or TypeError naming the index at fault.
+    """
+    if isinstance(x, Array):
+        return x
+    try:
+        return constant_array(float_array(x, "asarray"))  # type: ignore[arg-type]  # nested tuples or a float
+    except HoldsTracked:
+        raise TypeError(
+            "asarray: the input holds Values; use tape.arrays.stack to make an Array of them"
+        ) from None
+
+
+def tracked(x: object) -> bool:
+    """Whether ``x`` is an Array a recording tracks (not an untracked one from :func:`asarray`)."""
+    return isinstance(x, Array) and x.tape is not None
+
+
 def tape_of(*xs: object) -> Recording | None:
-    """The one recording the Arrays among ``xs`` belong to (``None`` if there are none)."""
+    """The one recording the tracked Arrays among ``xs`` belong to (``None`` if there are none)."""
     found: Recording | None = None
     for x in xs:
-        if isinstance(x, Array):
+        if isinstance(x, Array) and x.tape is not None:
             if found is not None and x.tape is not found:
                 raise TapeError("these Arrays belong to different tapes; array ops work on one tape")
             found = x.tape
@@ -123,18 +193,75 @@ def tape_of(*xs: object) -> Recording | None:
 
 
 def as_data(x: object, where: str) -> Data:
-    """An operand's floats: an Array's data, or a float vector or matrix checked by :mod:`tape.validate`."""
+    """An operand's floats: an Array's data, or nested floats checked by :mod:`tape.validate`."""
     if isinstance(x, Array):
         return x.primal
     items = cast("Sequence[object]", x)
     if isinstance(items, Sequence) and items and not isinstance(items[0], (int, float, Tracked)):
+        if isinstance(items[0], Sequence) and items[0] and isinstance(items[0][0], Sequence):
+            return cast(Data, float_array(items, where))
         return float_matrix(cast("Sequence[Sequence[float]]", items), where)
     return float_vector(cast("Sequence[float]", items), where)
+
+
+# --- nested data and its flat row-major view -----------------------------------------------
+
+
+def shape_of(data: object) -> Shape:
+    """The shape of nested tuples (``()`` for a float)."""
+    shape: list[int] = []
+    while data.__class__ is tuple or data.__class__ is list:
+        items = cast("Sequence[object]", data)
+        shape.append(len(items))
+        if not items:
+            break
+        data = items[0]
+    return tuple(shape)
+
+
+def flatten(data: object) -> list[Any]:
+    """The floats of nested tuples (or lists) in row-major order, as a new list."""
+    if data.__class__ is not tuple and data.__class__ is not list:
+        return [data]
+    items = cast("Sequence[Any]", data)
+    flat: list[Any] = list(items)
+    while flat and (flat[0].__class__ is tuple or flat[0].__class__ is list):
+        flat = list(chain.from_iterable(flat))
+    return flat
+
+
+def _grouped(flat: Sequence[Any], shape: Shape, make: Callable[[Sequence[Any]], Any]) -> Any:
+    if not shape:
+        return flat[0]
+    items: Sequence[Any] = flat
+    for k in range(len(shape) - 1, 0, -1):
+        width = shape[k]
+        count = 1
+        for extent in shape[:k]:
+            count *= extent
+        items = [make(items[i * width : (i + 1) * width]) for i in range(count)]
+    return make(items)
+
+
+def nest(flat: Sequence[Any], shape: Shape) -> Any:  # nested tuples of ``shape`` (a float for ``()``)
+    """Row-major ``flat`` as nested tuples of ``shape``."""
+    if len(shape) == 1:
+        return tuple(flat)
+    return _grouped(flat, shape, tuple)
+
+
+def nest_lists(flat: Sequence[Any], shape: Shape) -> Any:  # nested new lists of ``shape``
+    """Row-major ``flat`` as nested new lists of ``shape`` (what the sweep's buffer owns)."""
+    if len(shape) == 1:
+        return list(flat)
+    return _grouped(flat, shape, list)
 
 
 def zeros_like_data(data: Data) -> Data:
     """Zeros of ``data``'s shape."""
     if data and isinstance(data[0], tuple):
+        if data[0] and isinstance(data[0][0], tuple):
+            return cast(Data, nest([0.0] * len(flatten(data)), shape_of(data)))
         return tuple((0.0,) * len(row) for row in data)
     return (0.0,) * len(data)
 
@@ -157,31 +284,67 @@ def add_matrix(grads: list[Any], at: int, contribution: list[list[float]]) -> No
         grads[at] = [list(map(add, a, b)) for a, b in zip(held, contribution, strict=True)]
 
 
-def _add_any(grads: list[Any], at: int, contribution: object) -> None:
+def _added(held: list[Any], more: Sequence[Any]) -> list[Any]:
+    if held and held[0].__class__ is list:
+        return [_added(a, b) for a, b in zip(held, more, strict=True)]
+    return list(map(add, held, more))
+
+
+def add_data(grads: list[Any], at: int, contribution: list[Any]) -> None:
+    """Add fresh nested lists of any depth into the buffer slot ``at`` (0.0 or lists it owns)."""
+    held = grads[at]
+    grads[at] = contribution if held.__class__ is float else _added(held, contribution)
+
+
+def add_flat(grads: list[Any], at: int, flat: Sequence[float], shape: Shape) -> None:
+    """Add a row-major ``flat`` contribution of ``shape`` into the buffer slot ``at``."""
+    if not shape:
+        grads[at] += flat[0]
+        return
+    held = grads[at]
+    if held.__class__ is float:
+        grads[at] = nest_lists(flat, shape)
+    else:
+        grads[at] = nest_lists(list(map(add, flatten(held), flat)), shape)
+
+
+def _add_any(grads: list[Any], at: int, contribution: object, like: object) -> None:
+    """Add a rule's cotangent for an argument shaped like ``like``: a number, nested, or flat."""
     if isinstance(contribution, (int, float)):
         grads[at] += contribution
-    elif contribution and isinstance(cast("Sequence[object]", contribution)[0], Sequence):
-        add_matrix(grads, at, [list(row) for row in cast("Sequence[Sequence[float]]", contribution)])
+        return
+    items = cast("Sequence[Any]", contribution)
+    shape = shape_of(like)
+    if len(shape) <= 1 or (items and not isinstance(items[0], Sequence)):
+        add_flat(grads, at, list(items), shape)
     else:
-        add_vector(grads, at, list(cast("Sequence[float]", contribution)))
+        add_flat(grads, at, flatten(items), shape)
 
 
-# --- user-defined array ops --------------------------------------------------------------
+# --- array ops defined by their rules: the library's N-d ops and users' ops --------------------
+
+Saved = tuple[tuple[object, ...], tuple["int | None", ...], dict[str, object]]
+"""What a rule-defined array op's node saves: its operands' data, their tape positions
+(``None`` where untracked), and its keyword parameters."""
 
 
 def custom_vjp(rule: Callable[..., Sequence[object]]) -> Callable[[Node, Any, list[Any]], None]:
-    """Adapt a user's ``vjp(adjoint, value, *args) -> one cotangent per argument`` to the sweep."""
+    """Adapt ``vjp(adjoint, value, *args, **params) -> one cotangent per argument`` to the sweep.
+
+    A cotangent is ``None`` (no gradient), a number (for a scalar argument), nested
+    lists or tuples shaped like its argument, or the argument's flat row-major list.
+    """
 
     def vjp(node: Node, g: Any, grads: list[Any]) -> None:
-        args, slots = cast("tuple[tuple[object, ...], tuple[int | None, ...]]", node.saved)
-        cotangents = rule(g, node.value, *args)
+        args, slots, params = cast(Saved, node.saved)
+        cotangents = rule(g, node.value, *args, **params)
         if len(cotangents) != len(args):
             raise ValueError(
                 f"op {node.op.name!r}: its vjp gave {len(cotangents)} cotangents for {len(args)} arguments"
             )
-        for at, cotangent in zip(slots, cotangents, strict=True):
+        for at, cotangent, arg in zip(slots, cotangents, args, strict=True):
             if at is not None and cotangent is not None:
-                _add_any(grads, at, cotangent)
+                _add_any(grads, at, cotangent, arg)
 
     return vjp
 
@@ -190,7 +353,7 @@ def custom_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[Any,
     """Adapt a user's ``jvp(value, args, tangents) -> tangent`` (a tangent per argument) to recordings."""
 
     def jvp(value: object, saved: Any, tangents: tuple[Any, ...]) -> object:
-        args, slots = saved
+        args, slots, params = cast(Saved, saved)
         given = iter(tangents)
         full = tuple(next(given) if at is not None else 0.0 for at in slots)
         return rule(
@@ -200,29 +363,99 @@ def custom_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[Any,
                 zeros_like_data(a) if is_zero(t) and isinstance(a, tuple) else t
                 for a, t in zip(args, full, strict=True)
             ),
+            **params,
         )
 
     return jvp
 
 
-def _bind_array(op: Op, *args: object) -> object:
-    """Apply an array op: plain data in, plain data out; a tracked Array in, one node out."""
-    recording = tape_of(*args)
-    try:
-        data = tuple(
-            as_data(a, f"{op.name}: argument {k}") if isinstance(a, (Array, Sequence)) else a
-            for k, a in enumerate(args)
-        )
-    except HoldsTracked:
-        raise TypeError(f"{op.name}: array ops take Arrays or floats, not sequences of Values") from None
-    value = op.forward(*data)
+def _library_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[Any, ...]], object]:
+    """Adapt ``jvp(value, args, tangents, **params)`` where an untracked or zero tangent is ``None``."""
+
+    def jvp(value: object, saved: Any, tangents: tuple[Any, ...]) -> object:
+        args, slots, params = cast(Saved, saved)
+        given = iter(tangents)
+        full = []
+        for at in slots:
+            t = next(given) if at is not None else None
+            full.append(None if t is None or is_zero(t) else t)
+        return rule(value, args, tuple(full), **params)
+
+    return jvp
+
+
+def array_op(
+    name: str,
+    forward: Callable[..., object],
+    vjp: Callable[..., Sequence[object]],
+    jvp: Callable[..., object],
+    *,
+    emit: Callable[..., object] | None = None,
+) -> Op:
+    """Define one of the library's N-d array ops from its rules (its one entry).
+
+    - ``forward(*args, **params)``: nested tuples (or floats) in, nested tuples out, or
+      a float (a full reduction; the node is then a Value);
+    - ``vjp(adjoint, value, *args, **params)``: one cotangent per argument (see
+      :func:`custom_vjp`; the adjoint is nested lists, or a float for a float value);
+    - ``jvp(value, args, tangents, **params)``: the output's tangent, nested tuples (or a
+      float); a tangent is ``None`` for an argument that is untracked or unperturbed.
+
+    Calling the op applies it (see :func:`apply_array_op`): Arrays, Values, nested
+    sequences and floats are operands; keyword arguments are parameters (axes, strides,
+    int indices), saved on the node and given to every rule. Without ``emit``,
+    :mod:`tape.jit` compiles a node to calls of ``forward`` and the sweep's ``vjp``.
+    """
+    return define(name, forward, vjp=custom_vjp(vjp), jvp=_library_jvp(jvp), emit=emit, builtin=True)
+
+
+def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array, a Value, data or a float
+    """Apply a rule-defined array op: a tracked operand records one node; otherwise no recording.
+
+    With no tracked operand the result is an untracked Array when an operand was an
+    (untracked) Array, else plain nested tuples (or a float): inference at float speed.
+    """
+    recording: Recording | None = None
+    any_array = False
+    data: list[object] = []
+    slots: list[int | None] = []
+    for k, a in enumerate(args):
+        if isinstance(a, Tracked):
+            any_array = any_array or isinstance(a, Array)
+            owner = a.tape
+            if owner is None:
+                data.append(a.primal)
+                slots.append(None)
+                continue
+            if recording is None:
+                recording = owner
+            elif owner is not recording:
+                raise TapeError(
+                    f"{op.name}: its operands belong to different tapes; array ops work on one tape "
+                    "(they are first-order: inside a nested grad, give them this tape's Arrays)"
+                )
+            data.append(a.primal)
+            slots.append(a.position)
+        elif isinstance(a, Sequence) and not isinstance(a, (str, bytes)):
+            try:
+                data.append(float_array(a, f"{op.name}: argument {k}"))
+            except HoldsTracked:
+                raise TypeError(
+                    f"{op.name}: argument {k} is a sequence holding Values; array ops take Arrays or "
+                    "nested sequences of floats (tape.arrays.stack makes an Array of Values)"
+                ) from None
+            slots.append(None)
+        else:
+            data.append(a)
+            slots.append(None)
+    value = op.forward(*data, **params)
     if recording is None:
-        return value
-    slots = tuple(a.position if isinstance(a, Array) else None for a in args)
+        return constant_array(value) if any_array and isinstance(value, tuple) else value
     parents = tuple(at for at in slots if at is not None)
+    saved: Saved = (tuple(data), tuple(slots), params)
     if isinstance(value, tuple):
-        return record_array(recording, op, parents, cast(Data, value), (data, slots))
-    return recording.record(op, parents, float(cast(float, value)), (data, slots), Value)
+        return recording.record(op, parents, value, saved, Array)
+    return recording.record(op, parents, value, saved, Value)
 
 
-register_binder("array", _bind_array)
+register_binder("array", apply_array_op)

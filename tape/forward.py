@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from tape.array import Array, Data, record_array, zeros_like_data
+from tape.array import Array, record_array, shape_of, zeros_like_data
 from tape.core.op import LEAF
 from tape.core.recording import ForwardRecording, is_zero
 from tape.gradient_tape import is_float_array
 from tape.transforms import unwrap
 from tape.tree import named_leaves, tree_flatten, tree_map, tree_unflatten
-from tape.validate import float_matrix, float_vector, number
+from tape.validate import float_array, number
 from tape.value import Scalar, Value, watch_leaf
 
 __all__ = ["ForwardTape", "jvp"]
@@ -53,24 +53,20 @@ class ForwardTape(ForwardRecording):
         )
         return value
 
-    def watch_array(self, data: Sequence[float] | Sequence[Sequence[float]], tangent: object = 0.0) -> Array:
-        """A dual array: a vector or matrix of floats with a tangent of the same shape."""
-        items = list(data)
-        if not items:
-            raise ValueError("cannot watch an empty array")
-        matrix = not isinstance(items[0], (int, float))
-        value: Data = (
-            float_matrix(cast("Sequence[Sequence[float]]", items), "a watched matrix")
-            if matrix
-            else float_vector(cast("Sequence[float]", items), "a watched vector")
-        )
+    def watch_array(self, data: Sequence[Any], tangent: object = 0.0) -> Array:
+        """A dual array: a nested sequence of floats (any depth) with a tangent of the same shape."""
+        if isinstance(data, Array):
+            data = data.primal
+        value = float_array(data, "a watched array")
+        if not isinstance(value, tuple) or not value:
+            raise ValueError("cannot watch an empty array" if value == () else "watch_array takes a sequence")
         array = record_array(self, LEAF, (), value, ())
         if not is_zero(tangent):
-            direction: Data = (
-                float_matrix(cast("Sequence[Sequence[float]]", tangent), "a tangent")
-                if matrix
-                else float_vector(cast("Sequence[float]", tangent), "a tangent")
-            )
+            direction = float_array(tangent, "a tangent")
+            if shape_of(direction) != shape_of(value):
+                raise ValueError(
+                    f"a tangent of shape {shape_of(direction)} for an array of shape {shape_of(value)}"
+                )
             self.set_tangent(array.position, direction)
         return array
 

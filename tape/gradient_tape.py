@@ -25,7 +25,7 @@ from tape.core.recording import ReverseRecording
 from tape.errors import TapeError
 from tape.graph import to_dot
 from tape.tree import TreeDef, named_leaves, only_floats, tree_flatten, tree_unflatten
-from tape.validate import float_matrix, float_vector, number
+from tape.validate import float_array, number
 from tape.value import Scalar, Value, watch_leaf
 
 __all__ = ["Node", "Tape", "is_float_array"]
@@ -38,25 +38,52 @@ FloatTree = float | Sequence["FloatTree"] | Mapping[Any, "FloatTree"]
 Watched = TypeVar("Watched", bound=FloatTree)
 
 
-def is_float_array(x: object) -> bool:
-    """Whether ``x`` is a non-empty vector of floats or a rectangular matrix of floats.
+def _is_sequence(x: object) -> bool:
+    return isinstance(x, (list, PVector)) or type(x) is tuple
 
-    Sequences here are lists, plain tuples and pyrsistent vectors.
+
+def is_float_array(x: object) -> bool:
+    """Whether ``x`` is a non-empty rectangular nested sequence of floats, of any depth.
+
+    Sequences here are lists, plain tuples and pyrsistent vectors: a vector of floats,
+    a matrix (rows of equal length), a stack of matrices, and so on.
     """
-    if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
+    if not _is_sequence(x) or not x:
         return False
     items = cast("Sequence[object]", x)
     if only_floats(items):
         return True
-    width = -1
-    for row in items:
-        if not (isinstance(row, (list, PVector)) or type(row) is tuple) or not row:
-            return False
-        if width == -1:
-            width = len(row)
-        if len(row) != width or not only_floats(cast("Sequence[object]", row)):
-            return False
-    return True
+    return _rectangular(items) is not None
+
+
+def _rectangular(items: Sequence[object]) -> tuple[int, ...] | None:
+    """The shape of a rectangular nested sequence of floats with no empty axis, else ``None``."""
+    first = items[0]
+    if not _is_sequence(first) or not first:
+        return None
+    inner: tuple[int, ...] | None
+    if only_floats(cast("Sequence[object]", first)):
+        width = len(cast("Sequence[object]", first))
+        for row in items:
+            if not _is_sequence(row) or len(cast("Sequence[object]", row)) != width:
+                return None
+            if not only_floats(cast("Sequence[object]", row)):
+                return None
+        return (len(items), width)
+    inner = _rectangular(cast("Sequence[object]", first))
+    if inner is None:
+        return None
+    for row in items[1:]:
+        if not _is_sequence(row) or _rectangular(cast("Sequence[object]", row)) != inner:
+            return None
+    return (len(items), *inner)
+
+
+def _as_tuples(data: Sequence[object]) -> Data:
+    """Nested sequences of floats as nested tuples."""
+    if data[0].__class__ is float:
+        return tuple(cast("Sequence[float]", data))
+    return tuple(_as_tuples(cast("Sequence[object]", row)) for row in data)
 
 
 def expand_arrays(tree: T) -> T:
@@ -110,25 +137,18 @@ class Tape(ReverseRecording):
         """
         return watch_leaf(self, x)
 
-    def watch_array(self, data: Sequence[float] | Sequence[Sequence[float]]) -> Array:
-        """A leaf :class:`tape.Array` for a vector or a (rectangular) matrix of floats."""
-        items = list(data)
-        if not items:
-            raise ValueError("cannot watch an empty array")
-        if isinstance(items[0], (int, float)):
-            value: Data = float_vector(cast("Sequence[float]", items), "a watched vector")
-        else:
-            value = float_matrix(cast("Sequence[Sequence[float]]", items), "a watched matrix")
+    def watch_array(self, data: Sequence[Any]) -> Array:
+        """A leaf :class:`tape.Array` for a rectangular nested sequence of floats (any depth)."""
+        if isinstance(data, Array):
+            data = data.primal
+        value = float_array(data, "a watched array")
+        if not isinstance(value, tuple) or not value:
+            raise ValueError("cannot watch an empty array" if value == () else "watch_array takes a sequence")
         return record_array(self, LEAF, (), value, ())
 
     def _watch_float_array(self, data: Sequence[object]) -> Array:
-        """A leaf Array for data already known to be a float vector or matrix."""
-        value: Data = (
-            tuple(tuple(cast("Sequence[float]", row)) for row in data)
-            if data[0].__class__ is not float
-            else tuple(cast("Sequence[float]", data))
-        )
-        return record_array(self, LEAF, (), value, ())
+        """A leaf Array for data already known to be a rectangular nested sequence of floats."""
+        return record_array(self, LEAF, (), _as_tuples(data), ())
 
     def watch_tree(self, tree: T, *, arrays: bool = False) -> T:
         """Watch every leaf of ``tree``; returns the same structure holding Values.
@@ -156,6 +176,8 @@ class Tape(ReverseRecording):
                 watched.append(self.watch(item))
             elif arrays and isinstance(item, (list, tuple, PVector)):  # whole only if a float array
                 watched.append(self._watch_float_array(cast("Sequence[object]", item)))
+            elif isinstance(item, Array) and item.tape is None:  # an untracked Array (asarray)
+                watched.append(record_array(self, LEAF, (), item.primal, ()))
             elif isinstance(item, Array):
                 return self.watch_flat(expand_arrays(tree), arrays=arrays)
             else:

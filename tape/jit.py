@@ -602,13 +602,30 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
     if op.emit is not None:
         return cast("list[str]", op.emit(c, node, trace.operands.get(i), v, s))
     saved = node.saved
-    if not (isinstance(saved, tuple) and len(saved) == 2 and isinstance(saved[1], tuple)):
-        raise TypeError(f"jit: op {op.name!r} has no emit rule and is not a tape.define array op")
-    data, slots = cast("tuple[tuple[object, ...], tuple[int | None, ...]]", saved)
+    if not (isinstance(saved, tuple) and len(saved) == 3 and isinstance(saved[2], dict)):
+        raise TypeError(f"jit: op {op.name!r} has no emit rule and is not defined by its rules")
+    data, slots, params = cast("tuple[tuple[object, ...], tuple[int | None, ...], dict[str, object]]", saved)
     args = [c.arg(at, d) for at, d in zip(slots, data, strict=True)]
-    call = f"{c.ref(op.forward, op.name)}({', '.join(args)})"
+    keywords = "{" + ", ".join(f"{k!r}: {_parameter(c, p)}" for k, p in params.items()) + "}"
+    call = f"{c.ref(op.forward, op.name)}({', '.join(args)}{', **' + keywords if params else ''})"
     value = call if isinstance(node.value, tuple) else f"float({call})"
-    return [f"{v} = {value}", f"{s} = (({', '.join(args)},), {c.local(slots)})"]
+    return [
+        f"{v} = {value}",
+        f"{s} = (({', '.join(args)}{',' if args else ''}), {c.local(slots)}, {keywords})",
+    ]
+
+
+def _parameter(c: _Emitter, value: object) -> str:
+    """An op's keyword parameter in generated code: int sequences may be inputs (labels, tokens)."""
+    if (
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+    ):
+        return c.ints(cast("tuple[int, ...]", value))
+    if value is None or isinstance(value, (bool, int, str)) or value.__class__ is float:
+        return c.constant(value) if value.__class__ is float else repr(value)
+    return c.ref(value, "parameter")
 
 
 # --- tracing and the compiled function -------------------------------------------------------

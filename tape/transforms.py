@@ -19,7 +19,7 @@ from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, Protocol, T
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array
+from tape.array import Array, constant_array, flatten, nest, zeros_like_data
 from tape.core.recording import Recording
 from tape.gradient_tape import Tape
 from tape.tree import TreeError, tree_map, tree_unflatten
@@ -93,12 +93,18 @@ def _container(like: object, items: Iterable[object]) -> object:
 
 def array_gradient(like: Sequence[object], g: object) -> object:
     """An array leaf's gradient (0.0 or nested lists from the sweep) in ``like``'s containers."""
+    if isinstance(like, Array):
+        return constant_array(
+            nest(flatten(g), like.shape) if g.__class__ is not float else zeros_like_data(like.primal)
+        )
     if isinstance(like[0], (list, tuple, PVector)):
-        rows = cast("Sequence[Sequence[float]]", like)
+        rows = cast("Sequence[Sequence[object]]", like)
         if g.__class__ is float:
-            return _container(like, (_container(row, (0.0,) * len(row)) for row in rows))
-        data = cast("list[list[float]]", g)
-        return _container(like, (_container(row, grad_row) for row, grad_row in zip(rows, data, strict=True)))
+            return _container(like, (array_gradient(row, 0.0) for row in rows))
+        data = cast("list[list[object]]", g)
+        return _container(
+            like, (array_gradient(row, grad_row) for row, grad_row in zip(rows, data, strict=True))
+        )
     if g.__class__ is float:
         return _container(like, (0.0,) * len(like))
     return _container(like, cast("list[float]", g))

@@ -21,6 +21,7 @@ __all__ = [
     "int_text",
     "number_text",
     "finite_number",
+    "float_array",
     "float_matrix",
     "float_vector",
     "number",
@@ -88,6 +89,68 @@ def float_matrix(rows: Sequence[Sequence[float]], where: str) -> tuple[tuple[flo
         if len(row) != len(out[0]):
             raise ValueError(f"{where} is ragged: row {i} has {len(row)} entries but row 0 has {len(out[0])}")
     return out
+
+
+def float_array(x: object, where: str) -> object:
+    """``x`` as nested tuples of floats of any depth (a float for depth 0), rectangular.
+
+    A ragged level is a ValueError naming the index path and both lengths; a leaf that
+    is not a number a TypeError naming its path; tracked Values raise :class:`HoldsTracked`.
+    """
+    if x.__class__ is float:
+        return x
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        if isinstance(x, Tracked):
+            raise HoldsTracked
+        return number(x, where, expected="a float or a nested sequence of floats")
+    items = tuple(x)
+    if only_floats(items):
+        return items
+    if not items or not any(isinstance(i, Sequence) and not isinstance(i, (str, bytes)) for i in items):
+        return float_vector(items, where)
+    return _nested(items, where, "")
+
+
+def _nested(items: tuple[object, ...], where: str, path: str) -> tuple[object, ...]:
+    out: list[tuple[object, ...]] = []
+    width = -1
+    for i, item in enumerate(items):
+        at = f"{path}[{i}]"
+        if isinstance(item, Tracked):
+            raise HoldsTracked
+        if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
+            raise TypeError(
+                f"{where}: element {at} is {type(item).__name__} ({item!r}) where the other "
+                "elements are sequences; nested input must be rectangular"
+            )
+        row = tuple(item)
+        if width == -1:
+            width = len(row)
+        elif len(row) != width:
+            raise ValueError(f"{where} is ragged: {at} has {len(row)} entries but {path}[0] has {width}")
+        if only_floats(row):
+            out.append(row)
+        elif row and all(isinstance(r, Sequence) and not isinstance(r, (str, bytes)) for r in row):
+            out.append(_nested(row, where, at))
+        else:
+            out.append(float_vector(row, f"{where}: {at}"))
+    shape = _shape(out[0]) if out else ()
+    for i, built in enumerate(out):
+        if _shape(built) != shape:
+            raise ValueError(
+                f"{where} is ragged: {path}[{i}] has shape {_shape(built)} but {path}[0] has shape {shape}"
+            )
+    return tuple(out)
+
+
+def _shape(x: object) -> tuple[int, ...]:
+    shape: list[int] = []
+    while isinstance(x, tuple):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    return tuple(shape)
 
 
 def class_target(target: object, classes: int, where: str) -> int:

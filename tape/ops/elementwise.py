@@ -16,7 +16,7 @@ from operator import mul
 from typing import Any, cast, overload
 
 from tape import floats
-from tape.array import Array, Matrix, Rows, add_matrix, record_array
+from tape.array import Array, Matrix, Rows, add_matrix, constant_array, record_array
 from tape.core.node import Node
 from tape.core.op import Op, define
 from tape.core.recording import is_zero
@@ -283,6 +283,8 @@ def _array_function(
         if X.ndim != 2:
             raise ValueError(f"{name} takes a matrix (a batch of rows)")
         data = cast(Matrix, X.primal)
+        if X.tape is None:
+            return constant_array(cast(Matrix, op.forward(data)))
         return record_array(X.tape, op, (X.position,), cast(Matrix, op.forward(data)), (data,))
 
     function.__name__ = name

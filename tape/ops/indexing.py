@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from operator import add, mul
 from typing import Any, cast
 
-from tape.array import Array, Matrix, Rows, Vector, add_matrix, install, record_array
+from tape.array import Array, Matrix, Rows, Vector, add_matrix, constant_array, install, record_array
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import is_zero
@@ -63,6 +63,9 @@ def _getitem(self: Array, index: int) -> Any:
     if not -n <= index < n:
         raise IndexError(f"index {index} is out of range for an Array of length {n}")
     index %= n
+    if self.tape is None:
+        item = self.primal[index]
+        return constant_array(item) if isinstance(item, tuple) else item
     if self.ndim == 2:
         return record_array(self.tape, ROW, (self.position,), cast(Matrix, self.primal)[index], (index, n))
     return self.tape.record(ITEM, (self.position,), cast(Vector, self.primal)[index], (index, n), Value)
@@ -154,4 +157,6 @@ def scale(X: Array | Sequence[Sequence[Scalar]], factors: Sequence[Sequence[floa
     data = cast(Matrix, X.primal)
     if len(f) != len(data) or (f and len(f[0]) != len(data[0])):
         raise ValueError(f"scale: factors of shape {(len(f), len(f[0]) if f else 0)} vs input {X.shape}")
+    if X.tape is None:
+        return constant_array(_scale_forward(data, f))
     return record_array(X.tape, SCALE, (X.position,), _scale_forward(data, f), (f,))

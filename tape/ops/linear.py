@@ -12,7 +12,19 @@ from itertools import repeat
 from operator import add, mul
 from typing import Any, cast
 
-from tape.array import Array, Matrix, Rows, Vector, add_matrix, add_vector, as_data, record_array, tape_of
+from tape.array import (
+    Array,
+    Matrix,
+    Rows,
+    Vector,
+    add_matrix,
+    add_vector,
+    as_data,
+    constant_array,
+    record_array,
+    tape_of,
+    tracked,
+)
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import Recording, is_zero
@@ -172,7 +184,7 @@ def relu_linear(
     Z: Array | Sequence[Sequence[Scalar]],
 ) -> Array | Rows:
     """``linear(W, b, relu(Z))`` fused: the same numbers, one node, a cheaper backward pass."""
-    if not isinstance(Z, Array):
+    if not isinstance(Z, Array) or Z.tape is None:
         return linear(W, b, array_relu(Z))
     if Z.ndim != 2:
         raise ValueError("relu_linear takes a matrix Z (a batch of pre-activations)")
@@ -180,13 +192,11 @@ def relu_linear(
     recording = tape_of(W, b, Z)
     w_data, b_data = _checked(W, b, H)
     value = linear_kernel(w_data, b_data, H)
-    slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, Z))
+    slots = tuple(cast(Array, v).position if tracked(v) else None for v in (W, b, Z))
     parents = tuple(at for at in slots if at is not None)
     tracking = cast("Recording", recording)
     if tracking.traces:  # b is saved nowhere else
-        operands = tuple(
-            None if isinstance(v, Array) else d for v, d in ((W, w_data), (b, b_data), (Z, None))
-        )
+        operands = tuple(None if tracked(v) else d for v, d in ((W, w_data), (b, b_data), (Z, None)))
         return tracking.record_traced(RELU_LINEAR, parents, value, (w_data, H, slots), operands, Array)
     return record_array(tracking, RELU_LINEAR, parents, value, (w_data, H, slots))
 
@@ -227,11 +237,11 @@ def linear(
         return _scalar_linear(W, b, X)
     value = linear_kernel(w_m, b_data, x_m)
     if recording is None:
-        return value
-    slots = tuple(v.position if isinstance(v, Array) else None for v in (W, b, X))
+        return constant_array(value) if any(isinstance(v, Array) for v in (W, b, X)) else value
+    slots = tuple(cast(Array, v).position if tracked(v) else None for v in (W, b, X))
     parents = tuple(at for at in slots if at is not None)
     if recording.traces:  # b is saved nowhere else
-        operands = tuple(None if isinstance(v, Array) else d for v, d in ((W, w_m), (b, b_data), (X, x_m)))
+        operands = tuple(None if tracked(v) else d for v, d in ((W, w_m), (b, b_data), (X, x_m)))
         return recording.record_traced(LINEAR, parents, value, (w_m, x_m, slots), operands, Array)
     return record_array(recording, LINEAR, parents, value, (w_m, x_m, slots))
 

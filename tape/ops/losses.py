@@ -100,7 +100,7 @@ def cross_entropy_with_logits(
         return _scalar_cross_entropy(cast("Sequence[Sequence[Scalar]]", Z), targets, where)
     checked = class_targets(targets, len(data), len(data[0]) if data else 0, where)
     value, probs = _cross_entropy_rows(data, checked)
-    if not isinstance(Z, Array):
+    if not isinstance(Z, Array) or Z.tape is None:
         return value
     return Z.tape.record(CROSS_ENTROPY, (Z.position,), value, (probs, checked), Value)
 
@@ -183,6 +183,6 @@ def mse(Y: Array | Sequence[Sequence[Scalar]], T: Sequence[Sequence[float]], *, 
         return vsum(squares) / float(len(squares))
     _same_shape(data, targets, where)
     value = _mse_forward(data, targets)
-    if not isinstance(Y, Array):
+    if not isinstance(Y, Array) or Y.tape is None:
         return value
     return Y.tape.record(MSE, (Y.position,), value, (data, targets), Value)

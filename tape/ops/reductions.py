@@ -110,7 +110,8 @@ MAX_SHIFT = define(
 def _mean_forward(data: Data) -> float:
     if data and isinstance(data[0], tuple):
         rows = data
-        return sum(v for row in rows for v in row) / (len(rows) * len(rows[0]))
+        total: float = sum(v for row in rows for v in row)
+        return total / (len(rows) * len(rows[0]))
     return sum(cast(Vector, data)) / len(data)
 
 
@@ -153,4 +154,6 @@ def mean(X: Array | Sequence[Scalar] | Sequence[Sequence[Scalar]]) -> Scalar:
             return vsum(items) / float(len(items))
     if not X.primal:
         raise ValueError("mean of an empty Array")
+    if X.tape is None:
+        return _mean_forward(X.primal)
     return X.tape.record(MEAN, (X.position,), _mean_forward(X.primal), (X.shape,), Value)
