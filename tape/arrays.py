@@ -41,7 +41,10 @@ from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
 from tape.ops.linear import linear, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
-from tape.ops.reductions import mean
+from tape.ops.reductions import Axis, mean
+from tape.ops.reductions import array_max as max
+from tape.ops.reductions import array_min as min
+from tape.ops.reductions import array_sum as sum
 from tape.value import Scalar
 
 MatrixLike = Array | Sequence[Sequence[Scalar]]
@@ -52,6 +55,7 @@ VectorLike = Array | Sequence[Scalar]
 __all__ = [
     "LEAKY_SLOPE",
     "Array",
+    "Axis",
     "Data",
     "Matrix",
     "MatrixLike",
@@ -61,12 +65,15 @@ __all__ = [
     "cross_entropy_with_logits",
     "leaky_relu",
     "linear",
+    "max",
     "mean",
+    "min",
     "mse",
     "relu",
     "relu_linear",
     "scale",
     "sigmoid",
     "stack",
+    "sum",
     "tanh",
 ]

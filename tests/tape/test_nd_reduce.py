@@ -1,0 +1,221 @@
+"""N-d reductions, normalisers and matmul: against NumPy, central differences, forward mode and jit."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import tape
+from tape import arrays as A
+from tape.array import Array, asarray, flatten, nest, shape_of
+from tape.testing import assert_gradients_match
+
+Shape = tuple[int, ...]
+Axis = int | tuple[int, ...] | None
+
+
+# --- a test-only contraction <x, u>: turns any array-valued op into a scalar loss ------------------
+
+
+def _contract_forward(x: Any, u: Any) -> float:
+    return math.fsum(a * b for a, b in zip(flatten(x), flatten(u), strict=True))
+
+
+def _contract_vjp(g: float, value: float, x: Any, u: Any) -> tuple[Any, None]:
+    return [g * b for b in flatten(u)], None
+
+
+def _contract_jvp(value: float, args: tuple[Any, ...], tangents: tuple[Any, ...]) -> float:
+    return _contract_forward(tangents[0], args[1])
+
+
+CONTRACT = tape.define("test_nd_contract", _contract_forward, vjp=_contract_vjp, jvp=_contract_jvp)
+
+
+def contract(x: object, u: object) -> Any:
+    """``sum(x * u)`` with a constant ``u``, a scalar (a Value when ``x`` is tracked)."""
+    return CONTRACT(x, u)
+
+
+# --- strategies ----------------------------------------------------------------------------------
+
+
+def _shapes(max_ndim: int = 3, min_ndim: int = 0) -> st.SearchStrategy[Shape]:
+    return st.lists(st.integers(1, 3), min_size=min_ndim, max_size=max_ndim).map(tuple)
+
+
+def _distinct(shape: Shape) -> st.SearchStrategy[Any]:
+    """Nested lists (a float for ``()``) of well-separated distinct values: no ties, no kinks."""
+    n = math.prod(shape)
+    return (
+        st.permutations(range(n))
+        .map(lambda p: nest([0.37 * (k - n / 2) + 0.05 for k in p], shape) if shape else 0.42)
+        .map(_lists)
+    )
+
+
+def _lists(data: Any) -> Any:
+    return [_lists(d) for d in data] if isinstance(data, tuple) else data
+
+
+def _axes(ndim: int) -> st.SearchStrategy[Axis]:
+    options: list[st.SearchStrategy[Axis]] = [st.none()]
+    if ndim:
+        options.append(st.integers(-ndim, ndim - 1))
+    options.append(
+        st.lists(st.integers(0, max(ndim - 1, 0)), unique=True, max_size=ndim)
+        .flatmap(lambda axes: st.tuples(*(st.sampled_from((a, a - ndim)) for a in axes)))
+        .map(tuple)
+    )
+    return st.one_of(*options)
+
+
+@st.composite
+def reduction_cases(draw: st.DrawFn) -> tuple[Any, Axis, bool]:
+    shape = draw(_shapes())
+    return draw(_distinct(shape)), draw(_axes(len(shape))), draw(st.booleans())
+
+
+def _cotangent(shape: Shape) -> Any:
+    n = math.prod(shape)
+    return nest([0.5 + 0.25 * ((3 * k) % 7) - 0.75 for k in range(n)], shape) if shape else 0.75
+
+
+def _bits(x: object) -> object:
+    if isinstance(x, float):
+        return struct.pack("<d", x)
+    if isinstance(x, (list, tuple)):
+        return [_bits(v) for v in x]
+    return x
+
+
+def _numpy(x: Any) -> Any:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _check_op(op: Callable[[Any], Any], x: Any, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """Gradients vs central differences, jvp vs vjp, and jit vs eager (bit for bit) of ``op`` at ``x``."""
+    out_shape = shape_of(op(x))
+    u = _cotangent(out_shape)
+
+    def loss(p: Any) -> Any:
+        return contract(op(p), u)
+
+    assert_gradients_match(loss, x, arrays=True, rtol=rtol, atol=atol)
+    v = _cotangent(shape_of(x))
+    v = _lists(v) if isinstance(v, tuple) else v
+    _, slope = tape.jvp(loss, (x,), (v,), arrays=True)
+    g = tape.grad(loss, arrays=True)(x)
+    assert math.isclose(
+        float(slope), math.fsum(a * b for a, b in zip(flatten(g), flatten(v), strict=True)), abs_tol=1e-9
+    )
+    compiled = tape.jit(tape.value_and_grad(loss, arrays=True))
+    eager = tape.value_and_grad(loss, arrays=True)(x)
+    for _ in range(2):  # the trace, then the replay
+        assert _bits(compiled(x)) == _bits(eager)
+
+
+# --- sum, mean, max, min ---------------------------------------------------------------------------
+
+REDUCTIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "sum": (A.sum, np.sum),
+    "mean": (A.mean, np.mean),
+    "max": (A.max, np.max),
+    "min": (A.min, np.min),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@given(reduction_cases())
+@example(([[1.0, 2.0, 3.0]], -1, False))
+@example(([[[1.0], [2.0]]], (0, -1), True))
+@example((0.42, None, False))
+@example(([0.5, -0.25], 0, False))
+def test_reduction_matches_numpy(name: str, case: tuple[Any, Axis, bool]) -> None:
+    ours, theirs = REDUCTIONS[name]
+    x, axis, keepdims = case
+    got = ours(x, axis=axis, keepdims=keepdims)
+    want = theirs(_numpy(x), axis=axis, keepdims=keepdims)
+    assert shape_of(got) == want.shape
+    assert isinstance(got, float) == (want.shape == ())
+    np.testing.assert_allclose(_numpy(got), want, rtol=1e-12, atol=1e-12)
+    untracked = ours(asarray(x), axis=axis, keepdims=keepdims)  # the same numbers, no recording
+    assert _bits(untracked if isinstance(untracked, float) else untracked.data) == _bits(got)
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@given(reduction_cases())
+@example(([[1.0, 2.0, 3.0], [0.5, 0.25, -1.0]], 1, True))
+def test_reduction_gradients(name: str, case: tuple[Any, Axis, bool]) -> None:
+    ours, _ = REDUCTIONS[name]
+    x, axis, keepdims = case
+    _check_op(lambda p: ours(p, axis=axis, keepdims=keepdims), x)
+
+
+def test_a_full_reduction_is_a_scalar_value() -> None:
+    x = [[[1.0, 2.0], [3.0, 4.0]]]
+    with tape.Tape() as t:
+        X = t.watch_array(x)
+        results = [A.sum(X), A.mean(X), A.max(X), A.min(X), A.sum(X, axis=(0, 1, 2))]
+    assert all(isinstance(r, tape.Value) for r in results)
+    assert [r.data for r in results] == [10.0, 2.5, 4.0, 1.0, 10.0]
+    kept = A.sum(asarray(x), keepdims=True)
+    assert isinstance(kept, Array) and kept.shape == (1, 1, 1) and kept.tape is None
+    assert A.mean(x) == 2.5 and isinstance(A.mean(x), float)
+
+
+def test_max_and_min_send_the_gradient_to_the_first_extremum() -> None:
+    x = [[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]
+    assert tape.grad(lambda p: A.sum(A.max(p, axis=1)), arrays=True)(x) == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    assert tape.grad(lambda p: A.max(p), arrays=True)(x) == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    assert tape.grad(lambda p: A.sum(A.min(p, axis=0)), arrays=True)(x) == [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
+    _, slope = tape.jvp(lambda p: A.max(p), (x,), ([[0.0, 5.0, 7.0], [0.0, 0.0, 0.0]],), arrays=True)
+    assert slope == 5.0
+
+
+def test_the_mean_of_an_mlp_loss_keeps_its_fast_node() -> None:
+    with tape.Tape() as t:
+        X = t.watch_array([[1.0, 2.0], [3.0, 5.0]])
+        loss = A.mean(X)
+    assert t.op_name(loss.position) == "array_mean"
+    assert t.gradient(loss, X) == ((0.25, 0.25), (0.25, 0.25))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: A.sum([[1.0, 2.0]], axis=2), ValueError, r"sum: axis 2 is out of range for shape \(1, 2\)"),
+        (
+            lambda: A.mean([[1.0, 2.0]], axis=-3),
+            ValueError,
+            r"mean: axis -3 is out of range for shape \(1, 2\)",
+        ),
+        (lambda: A.max([1.0], axis=(0, 1)), ValueError, r"max: axis 1 is out of range for shape \(1,\)"),
+        (lambda: A.min([[1.0]], axis=(0, -2)), ValueError, r"min: axis \(0, -2\) repeats an axis"),
+        (
+            lambda: A.sum([1.0], axis=0.5),  # type: ignore[arg-type]
+            TypeError,
+            "sum: axis must be",
+        ),
+        (
+            lambda: A.sum([1.0], keepdims=1),  # type: ignore[arg-type]
+            TypeError,
+            "sum: keepdims must be a bool",
+        ),
+        (lambda: A.mean([]), ValueError, "mean of an empty Array"),
+        (lambda: A.max([[]], axis=1), ValueError, r"max: cannot reduce shape \(1, 0\)"),
+        (lambda: A.sum([[1.0], [2.0, 3.0]]), ValueError, "ragged|rectangular|length"),
+    ],
+)
+def test_reduction_errors_name_the_op_axis_and_shape(
+    call: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        call()
