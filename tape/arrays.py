@@ -39,7 +39,7 @@ from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
 from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
-from tape.ops.linear import linear, relu_linear
+from tape.ops.linear import linear, matmul, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
 from tape.ops.reductions import Axis, mean
 from tape.ops.reductions import array_max as max
@@ -65,6 +65,7 @@ __all__ = [
     "cross_entropy_with_logits",
     "leaky_relu",
     "linear",
+    "matmul",
     "max",
     "mean",
     "min",

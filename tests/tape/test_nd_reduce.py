@@ -219,3 +219,83 @@ def test_reduction_errors_name_the_op_axis_and_shape(
 ) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+# --- matmul and @ ----------------------------------------------------------------------------------
+
+
+@st.composite
+def matmul_shapes(draw: st.DrawFn) -> tuple[Shape, Shape]:
+    """Operand shapes numpy.matmul accepts: 1-d, 2-d, and stacks whose batch axes broadcast."""
+    n, k, m = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(_shapes(max_ndim=2))
+    a_batch = tuple(draw(st.sampled_from((1, e))) for e in batch)[draw(st.integers(0, len(batch))) :]
+    b_batch = tuple(draw(st.sampled_from((1, e))) for e in batch)[draw(st.integers(0, len(batch))) :]
+    a_shape = (k,) if draw(st.booleans()) else (*a_batch, n, k)
+    b_shape = (k,) if draw(st.booleans()) else (*b_batch, k, m)
+    return a_shape, b_shape
+
+
+@given(matmul_shapes())
+@example(((3,), (3,)))
+@example(((2, 1, 2, 3), (4, 3, 2)))
+@example(((3,), (2, 3, 1)))
+def test_matmul_matches_numpy_and_its_gradients_check(shapes: tuple[Shape, Shape]) -> None:
+    a_shape, b_shape = shapes
+    a = _lists(_cotangent(a_shape))
+    b = _lists(nest([0.3 * k - 0.4 for k in range(math.prod(b_shape))], b_shape))
+    got = A.matmul(a, b)
+    want = np.matmul(_numpy(a), _numpy(b))
+    assert shape_of(got) == want.shape
+    assert isinstance(got, float) == (want.shape == ())
+    np.testing.assert_allclose(_numpy(got), want, rtol=1e-12, atol=1e-12)
+    assert _bits(flatten((asarray(a) @ b).data if want.shape else asarray(a) @ b)) == _bits(flatten(got))
+    _check_op(lambda p: A.matmul(p, b), a)
+    _check_op(lambda p: A.matmul(a, p), b)
+
+
+def test_matmul_of_two_tracked_operands_and_the_operators() -> None:
+    a = [[1.0, 2.0], [3.0, -1.0]]
+    b = [[0.5, 1.0], [2.0, 0.25]]
+    _check_op(lambda p: A.matmul(p, p), a)
+    with tape.Tape() as t:
+        P: Any = t.watch_array(a)  # Array's @ is installed by tape.ops.linear
+        Q = t.watch_array(b)
+        left = P @ Q
+        right = b @ P  # __rmatmul__ of nested floats
+        loss = A.sum(left) + A.sum(right)
+    assert isinstance(left, Array) and left.data == tuple(map(tuple, np.matmul(a, b).tolist()))
+    assert isinstance(right, Array) and right.data == tuple(map(tuple, np.matmul(b, a).tolist()))
+    gP, gQ = t.gradient(loss, (P, Q))
+    ones = np.ones((2, 2))
+    np.testing.assert_allclose(gP, ones @ np.asarray(b).T + np.asarray(b).T @ ones)
+    np.testing.assert_allclose(gQ, np.asarray(a).T @ ones)
+    with tape.Tape() as t:
+        v: Any = t.watch_array([1.0, 2.0])
+        dot = v @ v
+    assert isinstance(dot, tape.Value) and dot.data == 5.0
+    assert t.gradient(dot, v) == (2.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        (
+            [[1.0, 2.0]],
+            [[1.0, 2.0]],
+            r"matmul: shapes \(1, 2\) and \(1, 2\): a has 2 columns but b has 1 rows",
+        ),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], r"matmul: shapes \(3,\) and \(2,\)"),
+        (2.0, [1.0], r"matmul: a is 0-d"),
+        (
+            [[[1.0]], [[2.0]]],
+            [[[1.0]], [[2.0]], [[3.0]]],
+            r"matmul: the batch axes of shapes \(2, 1, 1\) and \(3, 1, 1\) do not broadcast",
+        ),
+    ],
+)
+def test_matmul_errors_name_both_shapes(a: Any, b: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        A.matmul(a, b)
+    with pytest.raises(ValueError, match=message):
+        asarray(a) @ b
