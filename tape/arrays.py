@@ -41,6 +41,7 @@ from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
 from tape.ops.linear import linear, matmul, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
+from tape.ops.normalization import layer_norm, log_softmax, logsumexp, softmax
 from tape.ops.reductions import Axis, mean
 from tape.ops.reductions import array_max as max
 from tape.ops.reductions import array_min as min
@@ -63,8 +64,11 @@ __all__ = [
     "Vector",
     "VectorLike",
     "cross_entropy_with_logits",
+    "layer_norm",
     "leaky_relu",
     "linear",
+    "log_softmax",
+    "logsumexp",
     "matmul",
     "max",
     "mean",
@@ -74,6 +78,7 @@ __all__ = [
     "relu_linear",
     "scale",
     "sigmoid",
+    "softmax",
     "stack",
     "sum",
     "tanh",

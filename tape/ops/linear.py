@@ -5,9 +5,10 @@ The backward rule is written as tight row loops (``sum(map(mul, ...))`` runs in
 C); inputs at most four wide (e.g. 2-D points) are multiplied a column at a time
 over the whole batch instead of a short dot product per example and unit.
 
-``matmul`` runs on the kernels of :mod:`tape.kernels.matmul`. Its vjp rule runs on
-floats: reverse mode over it is first order (forward mode, and so ``hvp``, goes through
-its jvp rule); inside a nested tape, given the enclosing tape's Values it raises a TypeError.
+``matmul`` runs on the kernels of :mod:`tape.kernels.matmul`. Forward mode goes
+through its jvp rule; its vjp rule runs on floats, so reverse mode over it is first
+order: inside a nested tape (``grad`` of ``grad``, ``hvp``), given the enclosing tape's
+Values it raises a TypeError.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@
 partial rules give one partial per element (``dot``: the other side's values).
 
 The array reductions take ``axis=None|int|tuple`` and ``keepdims`` as NumPy does and
-run on the kernels of :mod:`tape.kernels.reduce`. Their vjp rules run on floats: reverse
-mode over them is first order (forward mode, and so ``hvp``, goes through their jvp
-rules); inside a nested tape, an array op given the enclosing tape's Values raises a
-TypeError.
+run on the kernels of :mod:`tape.kernels.reduce`. Forward mode goes through their jvp
+rules; their vjp rules run on floats, so reverse mode over them is first order: inside
+a nested tape (``grad`` of ``grad``, ``hvp``), an array op given the enclosing tape's
+Values raises a TypeError.
 """
 
 from __future__ import annotations

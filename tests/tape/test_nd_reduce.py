@@ -16,6 +16,7 @@ import tape
 from tape import arrays as A
 from tape.array import Array, asarray, flatten, nest, shape_of
 from tape.testing import assert_gradients_match
+from tape.tree import tree_flatten, tree_leaves, tree_unflatten
 
 Shape = tuple[int, ...]
 Axis = int | tuple[int, ...] | None
@@ -101,7 +102,10 @@ def _numpy(x: Any) -> Any:
 
 
 def _check_op(op: Callable[[Any], Any], x: Any, rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    """Gradients vs central differences, jvp vs vjp, and jit vs eager (bit for bit) of ``op`` at ``x``."""
+    """Gradients vs central differences, jvp vs vjp, and jit vs eager (bit for bit) of ``op`` at ``x``.
+
+    ``x`` is one array (nested lists or a float) or a map of named arrays.
+    """
     out_shape = shape_of(op(x))
     u = _cotangent(out_shape)
 
@@ -109,17 +113,19 @@ def _check_op(op: Callable[[Any], Any], x: Any, rtol: float = 1e-4, atol: float 
         return contract(op(p), u)
 
     assert_gradients_match(loss, x, arrays=True, rtol=rtol, atol=atol)
-    v = _cotangent(shape_of(x))
-    v = _lists(v) if isinstance(v, tuple) else v
+    leaves, treedef = tree_flatten(x)
+    v = tree_unflatten(treedef, [0.5 - 0.3 * ((5 * k) % 4) for k in range(len(leaves))])
     _, slope = tape.jvp(loss, (x,), (v,), arrays=True)
     g = tape.grad(loss, arrays=True)(x)
     assert math.isclose(
-        float(slope), math.fsum(a * b for a, b in zip(flatten(g), flatten(v), strict=True)), abs_tol=1e-9
+        float(slope),
+        math.fsum(a * b for a, b in zip(tree_leaves(g), tree_leaves(v), strict=True)),
+        abs_tol=1e-9,
     )
     compiled = tape.jit(tape.value_and_grad(loss, arrays=True))
     eager = tape.value_and_grad(loss, arrays=True)(x)
     for _ in range(2):  # the trace, then the replay
-        assert _bits(compiled(x)) == _bits(eager)
+        assert _bits(tree_leaves(compiled(x))) == _bits(tree_leaves(eager))
 
 
 # --- sum, mean, max, min ---------------------------------------------------------------------------
@@ -299,3 +305,156 @@ def test_matmul_errors_name_both_shapes(a: Any, b: Any, message: str) -> None:
         A.matmul(a, b)
     with pytest.raises(ValueError, match=message):
         asarray(a) @ b
+
+
+# --- softmax, log_softmax, logsumexp, layer_norm --------------------------------------------------
+
+
+def _np_logsumexp(x: Any, axis: int, keepdims: bool = False) -> Any:
+    m = np.max(x, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+NORMALISERS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "softmax": (A.softmax, lambda x, axis: np.exp(x - _np_logsumexp(x, axis, keepdims=True))),
+    "log_softmax": (A.log_softmax, lambda x, axis: x - _np_logsumexp(x, axis, keepdims=True)),
+    "logsumexp": (A.logsumexp, _np_logsumexp),
+}
+
+
+@st.composite
+def axis_cases(draw: st.DrawFn, scale: float = 1.0) -> tuple[Any, int]:
+    shape = draw(_shapes(min_ndim=1))
+    return draw(_distinct(shape).map(lambda d: _scaled(d, scale))), draw(
+        st.integers(-len(shape), len(shape) - 1)
+    )
+
+
+def _scaled(data: Any, k: float) -> Any:
+    return [_scaled(d, k) for d in data] if isinstance(data, list) else data * k
+
+
+@pytest.mark.parametrize("name", sorted(NORMALISERS))
+@given(axis_cases())
+@example(([[1000.0, -1000.0, 0.0], [1.0, 2.0, 3.0]], -1))
+@example(([[1000.0, -1000.0], [999.0, -1000.0]], 0))
+@example(([0.5], 0))
+def test_normalisers_match_numpy(name: str, case: tuple[Any, int]) -> None:
+    ours, theirs = NORMALISERS[name]
+    x, axis = case
+    got = ours(x, axis=axis)
+    want = theirs(_numpy(x), axis)
+    assert shape_of(got) == want.shape
+    np.testing.assert_allclose(_numpy(got), want, rtol=1e-12, atol=1e-12)
+    assert all(math.isfinite(v) for v in flatten(got))
+
+
+@pytest.mark.parametrize("name", sorted(NORMALISERS))
+@given(axis_cases())
+@example(([[2.0, -1.0, 0.5], [0.25, 1.5, -2.0]], 0))
+def test_normaliser_gradients(name: str, case: tuple[Any, int]) -> None:
+    ours, _ = NORMALISERS[name]
+    x, axis = case
+    _check_op(lambda p: ours(p, axis=axis), x)
+
+
+@pytest.mark.parametrize("name", sorted(NORMALISERS))
+def test_normalisers_are_exact_for_logits_of_plus_minus_1000(name: str) -> None:
+    ours, theirs = NORMALISERS[name]
+    x = [[1000.0, -1000.0, 999.0], [-1000.0, -1000.0, -999.0]]
+    g = tape.grad(lambda p: contract(ours(p, axis=-1), _cotangent(shape_of(ours(x)))), arrays=True)(x)
+    assert all(math.isfinite(v) for v in flatten(g))
+    np.testing.assert_allclose(_numpy(ours(x)), theirs(_numpy(x), -1), rtol=1e-12)
+    _check_op(lambda p: ours(p), x)
+
+
+def test_logsumexp_keepdims_and_a_scalar_result() -> None:
+    x = [[0.5, 1.5], [-1.0, 2.0]]
+    kept = A.logsumexp(x, axis=0, keepdims=True)
+    assert shape_of(kept) == (1, 2)
+    np.testing.assert_allclose(_numpy(kept), _np_logsumexp(_numpy(x), 0, keepdims=True), rtol=1e-12)
+    _check_op(lambda p: A.logsumexp(p, axis=1, keepdims=True), x)
+    with tape.Tape() as t:
+        v = t.watch_array([1000.0, 1000.0])
+        lse = A.logsumexp(v)
+    assert isinstance(lse, tape.Value) and lse.data == 1000.0 + math.log(2.0)
+    assert t.gradient(lse, v) == (0.5, 0.5)
+
+
+def _np_layer_norm(x: Any, w: Any, b: Any, eps: float) -> Any:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)  # biased, as torch
+    out = (x - mean) / np.sqrt(var + eps)
+    return out * (1.0 if w is None else w) + (0.0 if b is None else b)
+
+
+@given(_shapes(min_ndim=1).filter(lambda s: s[-1] > 1).flatmap(_distinct), st.booleans(), st.booleans())
+@example([[1.0, 3.0], [2.0, 2.5]], True, True)
+@example([[[1000.0, -1000.0, 0.5]]], False, True)
+def test_layer_norm_matches_numpy_and_its_gradients_check(x: Any, affine_w: bool, affine_b: bool) -> None:
+    d = shape_of(x)[-1]
+    w = [1.0 + 0.25 * k for k in range(d)] if affine_w else None
+    b = [0.5 - 0.5 * k for k in range(d)] if affine_b else None
+    got = A.layer_norm(x, w, b)
+    np.testing.assert_allclose(
+        _numpy(got),
+        _np_layer_norm(_numpy(x), None if w is None else _numpy(w), b, 1e-5),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    params = {"x": x, **({"w": w} if w is not None else {}), **({"b": b} if b is not None else {})}
+    _check_op(lambda p: A.layer_norm(p["x"], p.get("w"), p.get("b"), eps=1e-3), params)
+    _check_op(lambda p: A.layer_norm(x, p["w"], p["b"]), {"w": w or [1.0] * d, "b": b or [0.0] * d})
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: A.softmax([[1.0, 2.0]], axis=2),
+            ValueError,
+            r"softmax: axis 2 is out of range for shape \(1, 2\)",
+        ),
+        (
+            lambda: A.log_softmax([1.0], axis=-2),
+            ValueError,
+            r"log_softmax: axis -2 is out of range for shape \(1,\)",
+        ),
+        (lambda: A.logsumexp(1.0), ValueError, r"logsumexp: axis -1 is out of range for shape \(\)"),
+        (
+            lambda: A.softmax([1.0], axis=(0,)),  # type: ignore[arg-type]
+            TypeError,
+            "softmax: axis must be an int",
+        ),
+        (
+            lambda: A.logsumexp([1.0], keepdims=None),  # type: ignore[arg-type]
+            TypeError,
+            "logsumexp: keepdims must be a bool",
+        ),
+        (
+            lambda: A.layer_norm([[1.0, 2.0]], [1.0]),
+            ValueError,
+            r"layer_norm: weight has shape \(1,\) but x of shape \(1, 2\) needs \(2,\)",
+        ),
+        (
+            lambda: A.layer_norm([[1.0, 2.0]], None, [[1.0, 2.0]]),
+            ValueError,
+            r"layer_norm: bias has shape \(1, 2\)",
+        ),
+        (lambda: A.layer_norm(2.0), ValueError, "layer_norm: x is 0-d"),
+        (lambda: A.layer_norm([[]]), ValueError, "layer_norm: the last axis"),
+        (lambda: A.layer_norm([1.0, 2.0], eps=0.0), ValueError, "layer_norm: eps must be a positive"),
+    ],
+)
+def test_normaliser_errors_name_the_op_axis_and_shape(
+    call: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_reverse_over_reverse_of_an_array_op_says_where_it_stops() -> None:
+    """The vjp rules run on floats: ``hvp`` (forward over reverse) of an array op is refused clearly."""
+    with pytest.raises(TypeError, match="array_logsumexp: argument 0 is a sequence holding Values"):
+        tape.hvp(lambda p: A.logsumexp(p), [1.0, 2.0], [1.0, 0.0])
