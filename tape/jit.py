@@ -140,7 +140,12 @@ def _int_shape(x: object) -> tuple[int, ...] | None:
 
 
 def _is_int_array(x: object) -> bool:
-    return _int_shape(x) is not None
+    if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
+        return False
+    first = cast("Sequence[Any]", x)[0]
+    if type(first) is int:  # the common case, a flat sequence: no recursion
+        return all(type(item) is int for item in cast("Sequence[object]", x))
+    return _int_leaf(first) and _int_shape(x) is not None
 
 
 def _array_leaf(x: object) -> bool:
