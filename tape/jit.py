@@ -674,7 +674,10 @@ def _generate(
         if isinstance(out, int):
             results.append(emitter.var(out))
         else:
-            results.append(emitter.ref(cast(tuple[object], out)[0], "constant"))
+            constant = cast(tuple[object], out)[0]
+            results.append(
+                emitter.traced(constant) or emitter.ref(constant, "constant")
+            )  # an int of an input
     for at in wanted:
         results.append(f"g{at}" if at in initialised else "0.0")
         if at in initialised:

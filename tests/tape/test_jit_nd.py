@@ -254,6 +254,18 @@ def test_axis_parameters_are_part_of_the_trace() -> None:
     for axis in (0, 1, -1, 0):
         assert_same(jitted(CUBE, axis), tape.value_and_grad(loss, arrays=True)(CUBE, axis))
     assert jitted.traces == 3
+    keyword = jit(tape.value_and_grad(loss, arrays=True))  # keyword arguments are static
+    for axis in (2, 1, 2):
+        assert_same(keyword(CUBE, axis=axis), tape.value_and_grad(loss, arrays=True)(CUBE, axis=axis))
+    assert keyword.traces == 2
+
+    def by_shape(x: Any) -> Any:  # a parameter computed from the shape: the shape is in the key
+        return total(exp(sum_axis(x, len(x) - 1)))
+
+    shaped = jit(tape.value_and_grad(by_shape, arrays=True))
+    for x in (CUBE, CUBE[0], CUBE[0][:1]):
+        assert_same(shaped(x), tape.value_and_grad(by_shape, arrays=True)(x))
+    assert shaped.traces == 3
 
 
 # --- int inputs: tokens and labels --------------------------------------------------------------------
@@ -340,4 +352,17 @@ def test_tokens_of_drawn_values(first: list[int], second: list[int]) -> None:
     jitted = jit(interpreted)
     for tokens in (first, second[: len(first)] + first[len(second) :]):
         assert_same(jitted(TABLE, tokens), interpreted(TABLE, tokens))
+    assert jitted.traces == 1
+
+
+def test_an_int_of_an_input_returned_as_aux_is_read_from_it() -> None:
+    def loss(table: Any, tokens: Any) -> Any:
+        return total(exp(lookup(table, tuple(tokens)))), {"first": tokens[0], "count": len(tokens)}
+
+    interpreted = tape.value_and_grad(loss, has_aux=True, arrays=True)
+    jitted = jit(interpreted)
+    for tokens in ([2, 0], [1, 3]):
+        got = jitted(TABLE, tokens)
+        assert_same(got, interpreted(TABLE, tokens))
+        assert type(got[0][1]["first"]) is int
     assert jitted.traces == 1
