@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from operator import mul
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 from tape.array import (
     Array,
@@ -141,6 +141,8 @@ MAX_SHIFT = define(
 
 Axis = int | tuple[int, ...] | None
 """An axis argument as NumPy takes it: one axis (negative counts from the end), several, or all."""
+ArrayLike = Array | Sequence[Any] | Scalar
+"""What a reduction takes: an Array, nested sequences of floats, or a scalar (a 0-d array)."""
 
 
 def _check_keepdims(keepdims: object, op: str) -> None:
@@ -244,7 +246,13 @@ def _scalar_mean(X: Sequence[Any]) -> Scalar:
     return vsum(items) / float(len(items))
 
 
-def mean(X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Any:
+@overload
+def mean(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+@overload
+def mean(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
+@overload
+def mean(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def mean(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The mean over ``axis`` (every axis by default), as ``numpy.mean``.
 
     A reduction to shape ``()`` is a scalar: a Value for a tracked Array, else a float.
@@ -276,27 +284,47 @@ def mean(X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = 
     value = _mean_forward(data, axis, keepdims)
     if recording is None:
         return constant_array(value) if isinstance(X, Array) and value.__class__ is tuple else value
-    kind: type[Tracked] = Array if value.__class__ is tuple else Value
-    return recording.record(MEAN, (position,), value, (shape, axis, keepdims), kind)
+    saved = (shape, axis, keepdims)
+    if value.__class__ is tuple:
+        return recording.record(MEAN, (position,), value, saved, Array)
+    return recording.record(MEAN, (position,), value, saved, Value)
 
 
-def array_sum(X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Any:
+@overload
+def array_sum(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+@overload
+def array_sum(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
+@overload
+def array_sum(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def array_sum(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The sum over ``axis`` (every axis by default), as ``numpy.sum``.
 
     A reduction to shape ``()`` is a scalar (a Value when tracked); see :func:`mean`.
     """
     _check_keepdims(keepdims, "sum")
-    return apply_array_op(SUM, X, axis=axis, keepdims=keepdims)
+    return cast("Array | Data | Scalar", apply_array_op(SUM, X, axis=axis, keepdims=keepdims))
 
 
-def array_max(X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Any:
+@overload
+def array_max(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+@overload
+def array_max(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
+@overload
+def array_max(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def array_max(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The maximum over ``axis``, as ``numpy.max``; its gradient goes to the FIRST maximal
     entry of each group (as ``torch.max(dim)``). A ``nan`` in a group makes its result ``nan``."""
     _check_keepdims(keepdims, "max")
-    return apply_array_op(MAX, X, axis=axis, keepdims=keepdims)
+    return cast("Array | Data | Scalar", apply_array_op(MAX, X, axis=axis, keepdims=keepdims))
 
 
-def array_min(X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Any:
+@overload
+def array_min(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+@overload
+def array_min(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
+@overload
+def array_min(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def array_min(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The minimum over ``axis``, as ``numpy.min``; its gradient goes to the FIRST minimal entry."""
     _check_keepdims(keepdims, "min")
-    return apply_array_op(MIN, X, axis=axis, keepdims=keepdims)
+    return cast("Array | Data | Scalar", apply_array_op(MIN, X, axis=axis, keepdims=keepdims))
