@@ -333,8 +333,12 @@ def _leading_axes_linear(W: object, b: object, X: object, x_data: Data) -> Array
     )
 
 
-def _scalar_linear(W: Any, b: Any, X: Any) -> Rows:
-    """``linear`` on operands holding scalar Values: one ``dot`` node per output."""
+def _scalar_linear(W: Any, b: Any, X: Any) -> Data:
+    """``linear`` on operands holding scalar Values: one ``dot`` node per output (any leading axes)."""
+    if X and not isinstance(X[0], Sequence):  # one example
+        return cast(Data, _scalar_linear(W, b, (X,))[0])
+    if X and X[0] and isinstance(X[0][0], Sequence):
+        return tuple(_scalar_linear(W, b, x) for x in X)
     if b is None:
         return tuple(tuple(dot(w, x) for w in W) for x in X)
     return tuple(tuple(dot(w, x) + bias for w, bias in zip(W, b, strict=True)) for x in X)

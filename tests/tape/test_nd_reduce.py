@@ -515,3 +515,17 @@ def test_linear_over_leading_axes_gives_what_the_matrix_path_gives() -> None:
 def test_linear_over_leading_axes_errors(W: Any, b: Any, X: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         A.linear(W, b, X)
+
+
+def test_linear_over_leading_axes_on_values_takes_the_scalar_path() -> None:
+    """Inputs holding Values (e.g. inside a nested tape) record one ``dot`` per output, any leading axes."""
+    W = [[1.0, 2.0], [3.0, -1.0]]
+    X = [[[1.0, 2.0]], [[0.5, 0.25]]]
+
+    def total(x: Any) -> Any:
+        out = A.linear(W, [0.5, 0.0], x)
+        return tape.vsum(flatten(out))
+
+    assert tape.grad(total)(X) == [[[4.0, 1.0]], [[4.0, 1.0]]]
+    assert tape.grad(total)([1.0, 2.0]) == [4.0, 1.0]
+    assert total(X) == math.fsum(flatten(A.linear(W, [0.5, 0.0], X)))
