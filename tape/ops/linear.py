@@ -14,7 +14,7 @@ Values it raises a TypeError.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add, mul
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from tape.array import (
     Data,
     Matrix,
     Rows,
+    Shape,
     Vector,
     add_matrix,
     add_vector,
@@ -74,16 +75,26 @@ def linear_kernel(W: Matrix, b: Vector | None, X: Matrix) -> Matrix:
     return tuple(tuple([sum(map(mul, w, x)) + bias for w, bias in zip(W, b, strict=True)]) for x in X)
 
 
+def _input_grad(W: Matrix, g: Sequence[Sequence[float]]) -> list[list[float]]:
+    """``g @ W``: the gradient of ``linear`` for its input rows."""
+    if len(W) == 1:  # one output unit: each example's input gradient is a scaled weight row
+        (w,) = W
+        return [[gn * wi for wi in w] for (gn,) in g]
+    columns = list(zip(*W, strict=True))
+    return [[sum(map(mul, row, col)) for col in columns] for row in g]
+
+
+def _weight_grad(g_columns: Sequence[Sequence[float]], X: Sequence[Sequence[float]]) -> list[list[float]]:
+    """``g^T X`` from the columns of ``g``: the gradient of ``linear`` for its weights."""
+    x_columns = list(zip(*X, strict=True))
+    return [[sum(map(mul, gj, xi)) for xi in x_columns] for gj in g_columns]
+
+
 def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     W, X, slots = cast("tuple[Matrix, Matrix, tuple[int | None, int | None, int | None]]", node.saved)
     w_at, b_at, x_at = slots
     if x_at is not None:
-        if len(W) == 1:  # one output unit: each example's input gradient is a scaled weight row
-            (w,) = W
-            add_matrix(grads, x_at, [[gn * wi for wi in w] for (gn,) in g])
-        else:
-            columns = list(zip(*W, strict=True))
-            add_matrix(grads, x_at, [[sum(map(mul, row, col)) for col in columns] for row in g])
+        add_matrix(grads, x_at, _input_grad(W, g))
     _add_weight_and_bias_grads(grads, g, X, w_at, b_at)
 
 
@@ -94,8 +105,7 @@ def _add_weight_and_bias_grads(
     if w_at is not None or b_at is not None:
         g_columns = list(zip(*g, strict=True))
         if w_at is not None:
-            x_columns = list(zip(*X, strict=True))
-            add_matrix(grads, w_at, [[sum(map(mul, gj, xi)) for xi in x_columns] for gj in g_columns])
+            add_matrix(grads, w_at, _weight_grad(g_columns, X))
         if b_at is not None:
             add_vector(grads, b_at, [sum(gj) for gj in g_columns])
 
@@ -234,18 +244,20 @@ def _checked(W: object, b: object, x_m: Matrix) -> tuple[Matrix, Vector | None]:
 def linear(
     W: Array | Sequence[Sequence[Scalar]],
     b: Array | Sequence[Scalar] | None,
-    X: Array | Sequence[Sequence[Scalar]],
-) -> Array | Rows:
+    X: Array | Sequence[Any],
+) -> Array | Rows | Data:
     """``X @ W.T + b`` for a batch ``X`` (rows are examples), weights one row per output.
 
-    With a tracked Array among the inputs the result is an Array node; with plain
-    floats it is a tuple of row tuples (rows of Values when the inputs hold Values).
+    ``X`` may have leading axes, ``(..., in) -> (..., out)`` as ``torch.nn.functional.linear``
+    (e.g. ``(batch, time, features)``), or be one example ``(in,)``. With a tracked Array
+    among the inputs the result is an Array node; with plain floats it is nested tuples
+    (rows of Values when a matrix ``X`` and the weights hold Values).
     """
     recording = tape_of(W, b, X)
     try:
         x_data = as_data(X, "linear's X")
-        if not (x_data and isinstance(x_data[0], tuple)):
-            raise ValueError("linear takes a matrix W, a vector b (or None) and a matrix X")
+        if not (x_data and isinstance(x_data[0], tuple)) or (x_data[0] and isinstance(x_data[0][0], tuple)):
+            return _leading_axes_linear(W, b, X, x_data)
         x_m = x_data
         w_m, b_data = _checked(W, b, x_m)
     except HoldsTracked:
@@ -261,8 +273,72 @@ def linear(
     return record_array(recording, LINEAR, parents, value, (w_m, x_m, slots))
 
 
-def _scalar_linear(W: Any, b: Any, X: Any) -> Rows:
-    """``linear`` on operands holding scalar Values: one ``dot`` node per output."""
+# --- linear over leading axes: X of shape (..., in), or one example (in,) -------------------
+
+
+def _leading_rows(x: Any) -> tuple[Sequence[Sequence[float]], Shape]:
+    """The rows of nested ``x`` of shape ``(..., n)`` (the leading axes merged) and the leading shape."""
+    shape = shape_of(x)
+    if len(shape) == 1:
+        return (x,), ()
+    rows = x
+    for _ in range(len(shape) - 2):
+        rows = list(chain.from_iterable(rows))
+    return rows, shape[:-1]
+
+
+Wanted = tuple[bool, bool, bool]
+"""Which of ``W``, ``b`` and ``X`` are tracked: the vjp computes only their gradients."""
+
+
+def _leading_forward(W: Matrix, b: Vector | None, X: Data, *, wanted: Wanted) -> Data:
+    rows, lead = _leading_rows(X)
+    w_m, b_data = _checked(W, b, cast(Matrix, rows))
+    out = linear_kernel(w_m, b_data, cast(Matrix, rows))
+    return cast(Data, nest(list(chain.from_iterable(out)), (*lead, len(w_m))))
+
+
+def _leading_vjp(
+    g: Any, value: Data, W: Matrix, b: Vector | None, X: Data, *, wanted: Wanted
+) -> tuple[list[list[float]] | None, list[float] | None, list[float] | None]:
+    g_rows, _ = _leading_rows(g)
+    w_wanted, b_wanted, x_wanted = wanted
+    gx = list(chain.from_iterable(_input_grad(W, g_rows))) if x_wanted else None
+    g_columns = list(zip(*g_rows, strict=True)) if w_wanted or b_wanted else []
+    gw = _weight_grad(g_columns, _leading_rows(X)[0]) if w_wanted else None
+    gb = [sum(gj) for gj in g_columns] if b_wanted and b is not None else None
+    return gw, gb, gx
+
+
+def _leading_jvp(value: Data, args: tuple[Any, ...], tangents: tuple[Any, ...], *, wanted: Wanted) -> Any:
+    W, _, X = args
+    dW, db, dX = (0.0 if t is None else t for t in tangents)
+    x_rows, lead = _leading_rows(X)
+    dx_rows = 0.0 if is_zero(dX) else _leading_rows(dX)[0]
+    rows = _linear_jvp(value, (W, x_rows, (0, 0, 0)), (dW, db, dx_rows))  # every tangent given
+    return nest(list(chain.from_iterable(rows)), (*lead, len(W)))
+
+
+LINEAR_LEADING = array_op("linear_leading_axes", _leading_forward, _leading_vjp, _leading_jvp)
+"""``linear`` of an ``X`` with leading axes ``(..., in)``, or of one example ``(in,)``."""
+
+
+def _leading_axes_linear(W: object, b: object, X: object, x_data: Data) -> Array | Data:
+    if not x_data:
+        raise ValueError("linear takes a matrix W, a vector b (or None) and X of shape (..., in)")
+    wanted = (tracked(W), tracked(b), tracked(X))
+    return cast(
+        "Array | Data",
+        apply_array_op(LINEAR_LEADING, W, b, X if isinstance(X, Array) else x_data, wanted=wanted),
+    )
+
+
+def _scalar_linear(W: Any, b: Any, X: Any) -> Data:
+    """``linear`` on operands holding scalar Values: one ``dot`` node per output (any leading axes)."""
+    if X and not isinstance(X[0], Sequence):  # one example
+        return cast(Data, _scalar_linear(W, b, (X,))[0])
+    if X and X[0] and isinstance(X[0][0], Sequence):
+        return tuple(_scalar_linear(W, b, x) for x in X)
     if b is None:
         return tuple(tuple(dot(w, x) for w in W) for x in X)
     return tuple(tuple(dot(w, x) + bias for w, bias in zip(W, b, strict=True)) for x in X)
@@ -294,14 +370,14 @@ def _matmul_jvp(value: object, args: tuple[Any, ...], tangents: tuple[Any, ...])
 MATMUL = array_op("matmul", _matmul_forward, _matmul_vjp, _matmul_jvp)
 
 
-def matmul(a: object, b: object) -> Any:  # an Array, a Value, nested tuples or a float
+def matmul(a: object, b: object) -> Array | Data | Scalar:
     """``numpy.matmul(a, b)``: a 1-d ``a`` is a row and a 1-d ``b`` a column (their axis
     dropped from the result), more axes are stacks of matrices whose batch axes broadcast.
 
     Arrays or nested sequences of floats on either side; vector @ vector is a scalar (a
     Value when tracked). Inner sizes that differ are a ValueError naming both shapes.
     """
-    return apply_array_op(MATMUL, a, b)
+    return cast("Array | Data | Scalar", apply_array_op(MATMUL, a, b))
 
 
 def _matmul_method(self: Array, other: object) -> Any:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from itertools import chain
 from operator import add, mul, sub
-from typing import Any
+from typing import Any, cast
 
-from tape.array import Data, apply_array_op, array_op, flatten, nest, shape_of
+from tape.array import Array, Data, apply_array_op, array_op, flatten, nest, shape_of
 from tape.kernels.broadcast import broadcast_to
 from tape.kernels.reduce import reduced_shape, sum_axes
 from tape.kernels.softmax import layer_norm as layer_norm_kernel
@@ -24,6 +24,7 @@ from tape.kernels.softmax import log_softmax as log_softmax_kernel
 from tape.kernels.softmax import logsumexp as logsumexp_kernel
 from tape.kernels.softmax import softmax as softmax_kernel
 from tape.validate import number
+from tape.value import Scalar
 
 __all__ = ["layer_norm", "log_softmax", "logsumexp", "softmax"]
 
@@ -56,12 +57,12 @@ def _softmax_jvp(value: Data, args: tuple[Any, ...], tangents: tuple[Any, ...], 
 SOFTMAX = array_op("array_softmax", _softmax_forward, _softmax_vjp, _softmax_jvp)
 
 
-def softmax(x: object, axis: int = -1) -> Any:  # an Array, or nested tuples for nested floats
+def softmax(x: object, axis: int = -1) -> Array | Data:
     """``exp(x) / sum(exp(x))`` along ``axis`` (as ``torch.softmax``), max-shifted.
 
     An axis out of range is a ValueError naming the axis and the shape.
     """
-    return apply_array_op(SOFTMAX, x, axis=_check_axis(axis, "softmax"))
+    return cast("Array | Data", apply_array_op(SOFTMAX, x, axis=_check_axis(axis, "softmax")))
 
 
 # --- log_softmax ---------------------------------------------------------------------------------
@@ -89,9 +90,9 @@ def _log_softmax_jvp(value: Data, args: tuple[Any, ...], tangents: tuple[Any, ..
 LOG_SOFTMAX = array_op("array_log_softmax", _log_softmax_forward, _log_softmax_vjp, _log_softmax_jvp)
 
 
-def log_softmax(x: object, axis: int = -1) -> Any:  # an Array, or nested tuples for nested floats
+def log_softmax(x: object, axis: int = -1) -> Array | Data:
     """``x - logsumexp(x)`` along ``axis`` (as ``torch.log_softmax``), exact for ``+-1000`` logits."""
-    return apply_array_op(LOG_SOFTMAX, x, axis=_check_axis(axis, "log_softmax"))
+    return cast("Array | Data", apply_array_op(LOG_SOFTMAX, x, axis=_check_axis(axis, "log_softmax")))
 
 
 # --- logsumexp -----------------------------------------------------------------------------------
@@ -120,14 +121,17 @@ def _logsumexp_jvp(
 LOGSUMEXP = array_op("array_logsumexp", _logsumexp_forward, _logsumexp_vjp, _logsumexp_jvp)
 
 
-def logsumexp(x: object, axis: int = -1, keepdims: bool = False) -> Any:  # an Array, Value or data
+def logsumexp(x: object, axis: int = -1, keepdims: bool = False) -> Array | Data | Scalar:
     """``log(sum(exp(x)))`` along ``axis``, max-shifted (exact for ``+-1000``).
 
     Reducing a vector gives a scalar (a Value when tracked).
     """
     if not isinstance(keepdims, bool):
         raise TypeError(f"logsumexp: keepdims must be a bool, got {keepdims!r}")
-    return apply_array_op(LOGSUMEXP, x, axis=_check_axis(axis, "logsumexp"), keepdims=keepdims)
+    return cast(
+        "Array | Data | Scalar",
+        apply_array_op(LOGSUMEXP, x, axis=_check_axis(axis, "logsumexp"), keepdims=keepdims),
+    )
 
 
 # --- layer_norm ----------------------------------------------------------------------------------
@@ -180,7 +184,7 @@ def _layer_norm_jvp(value: Data, args: tuple[Any, ...], tangents: tuple[Any, ...
 LAYER_NORM = array_op("array_layer_norm", _layer_norm_forward, _layer_norm_vjp, _layer_norm_jvp)
 
 
-def layer_norm(x: object, weight: object = None, bias: object = None, eps: float = 1e-5) -> Any:
+def layer_norm(x: object, weight: object = None, bias: object = None, eps: float = 1e-5) -> Array | Data:
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last axis, with the biased
     variance (as ``torch.nn.functional.layer_norm`` over ``x.shape[-1:]``).
 
@@ -190,4 +194,4 @@ def layer_norm(x: object, weight: object = None, bias: object = None, eps: float
     eps = number(eps, "layer_norm's eps", expected="a positive float")
     if not eps > 0.0 or not math.isfinite(eps):
         raise ValueError(f"layer_norm: eps must be a positive finite float, got {eps!r}")
-    return apply_array_op(LAYER_NORM, x, weight, bias, eps=eps)
+    return cast("Array | Data", apply_array_op(LAYER_NORM, x, weight, bias, eps=eps))

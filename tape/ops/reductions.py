@@ -141,6 +141,8 @@ MAX_SHIFT = define(
 
 Axis = int | tuple[int, ...] | None
 """An axis argument as NumPy takes it: one axis (negative counts from the end), several, or all."""
+ArrayLike = Array | Sequence[Any] | Scalar
+"""What a reduction takes: an Array, nested sequences of floats, or a scalar (a 0-d array)."""
 
 
 def _check_keepdims(keepdims: object, op: str) -> None:
@@ -245,18 +247,12 @@ def _scalar_mean(X: Sequence[Any]) -> Scalar:
 
 
 @overload
-def mean(X: Array, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+def mean(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
 @overload
-def mean(X: Array, axis: Axis = None, *, keepdims: Literal[True]) -> Array: ...
+def mean(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
 @overload
-def mean(X: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array | Scalar: ...
-@overload
-def mean(X: Sequence[Any] | Scalar, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
-@overload
-def mean(X: Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Data | Scalar: ...
-def mean(
-    X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False
-) -> Array | Data | Scalar:
+def mean(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def mean(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The mean over ``axis`` (every axis by default), as ``numpy.mean``.
 
     A reduction to shape ``()`` is a scalar: a Value for a tracked Array, else a float.
@@ -288,24 +284,19 @@ def mean(
     value = _mean_forward(data, axis, keepdims)
     if recording is None:
         return constant_array(value) if isinstance(X, Array) and value.__class__ is tuple else value
+    saved = (shape, axis, keepdims)
     if value.__class__ is tuple:
-        return recording.record(MEAN, (position,), value, (shape, axis, keepdims), Array)
-    return recording.record(MEAN, (position,), value, (shape, axis, keepdims), Value)
+        return recording.record(MEAN, (position,), value, saved, Array)
+    return recording.record(MEAN, (position,), value, saved, Value)
 
 
 @overload
-def array_sum(X: Array, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+def array_sum(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
 @overload
-def array_sum(X: Array, axis: Axis = None, *, keepdims: Literal[True]) -> Array: ...
+def array_sum(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
 @overload
-def array_sum(X: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array | Scalar: ...
-@overload
-def array_sum(X: Sequence[Any] | Scalar, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
-@overload
-def array_sum(X: Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Data | Scalar: ...
-def array_sum(
-    X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False
-) -> Array | Data | Scalar:
+def array_sum(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def array_sum(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The sum over ``axis`` (every axis by default), as ``numpy.sum``.
 
     A reduction to shape ``()`` is a scalar (a Value when tracked); see :func:`mean`.
@@ -315,18 +306,12 @@ def array_sum(
 
 
 @overload
-def array_max(X: Array, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+def array_max(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
 @overload
-def array_max(X: Array, axis: Axis = None, *, keepdims: Literal[True]) -> Array: ...
+def array_max(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
 @overload
-def array_max(X: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array | Scalar: ...
-@overload
-def array_max(X: Sequence[Any] | Scalar, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
-@overload
-def array_max(X: Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Data | Scalar: ...
-def array_max(
-    X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False
-) -> Array | Data | Scalar:
+def array_max(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def array_max(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The maximum over ``axis``, as ``numpy.max``; its gradient goes to the FIRST maximal
     entry of each group (as ``torch.max(dim)``). A ``nan`` in a group makes its result ``nan``."""
     _check_keepdims(keepdims, "max")
@@ -334,18 +319,12 @@ def array_max(
 
 
 @overload
-def array_min(X: Array, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
+def array_min(X: ArrayLike, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
 @overload
-def array_min(X: Array, axis: Axis = None, *, keepdims: Literal[True]) -> Array: ...
+def array_min(X: ArrayLike, axis: Axis, keepdims: bool = False) -> Array | Data | Scalar: ...
 @overload
-def array_min(X: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array | Scalar: ...
-@overload
-def array_min(X: Sequence[Any] | Scalar, axis: None = None, keepdims: Literal[False] = False) -> Scalar: ...
-@overload
-def array_min(X: Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False) -> Data | Scalar: ...
-def array_min(
-    X: Array | Sequence[Any] | Scalar, axis: Axis = None, keepdims: bool = False
-) -> Array | Data | Scalar:
+def array_min(X: ArrayLike, *, keepdims: bool) -> Array | Data | Scalar: ...
+def array_min(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Data | Scalar:
     """The minimum over ``axis``, as ``numpy.min``; its gradient goes to the FIRST minimal entry."""
     _check_keepdims(keepdims, "min")
     return cast("Array | Data | Scalar", apply_array_op(MIN, X, axis=axis, keepdims=keepdims))
