@@ -71,6 +71,7 @@ into functions of at most 2,000 lines, so compiling stays linear in the graph.
 
 from __future__ import annotations
 
+import ast
 import math
 import time
 from collections import OrderedDict
@@ -814,9 +815,13 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
 
 def _simple(expr: str) -> bool:
     """Whether ``expr`` is a name or a literal (cheap to write twice), not an expression built per call."""
-    return (
-        expr.isidentifier() or _is_number(expr) or expr in ("None", "True", "False") or expr.startswith("'")
-    )
+    if expr.isidentifier():
+        return True
+    try:
+        ast.literal_eval(expr)
+    except (ValueError, SyntaxError):
+        return False
+    return True
 
 
 def _parameter(c: _Emitter, value: object) -> str:
