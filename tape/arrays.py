@@ -33,10 +33,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tape.array import Array, Data, Matrix, Rows, Vector
-from tape.ops.elementwise import LEAKY_SLOPE
+from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD
+from tape.ops.elementwise import array_abs as abs
+from tape.ops.elementwise import array_exp as exp
+from tape.ops.elementwise import array_gelu as gelu
 from tape.ops.elementwise import array_leaky_relu as leaky_relu
+from tape.ops.elementwise import array_log as log
 from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
+from tape.ops.elementwise import array_softplus as softplus
+from tape.ops.elementwise import array_sqrt as sqrt
 from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
 from tape.ops.linear import linear, relu_linear
@@ -51,6 +57,7 @@ VectorLike = Array | Sequence[Scalar]
 
 __all__ = [
     "LEAKY_SLOPE",
+    "SOFTPLUS_THRESHOLD",
     "Array",
     "Data",
     "Matrix",
@@ -58,15 +65,21 @@ __all__ = [
     "Rows",
     "Vector",
     "VectorLike",
+    "abs",
     "cross_entropy_with_logits",
+    "exp",
+    "gelu",
     "leaky_relu",
     "linear",
+    "log",
     "mean",
     "mse",
     "relu",
     "relu_linear",
     "scale",
     "sigmoid",
+    "softplus",
+    "sqrt",
     "stack",
     "tanh",
 ]
