@@ -33,6 +33,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tape.array import Array, Data, Matrix, Rows, Vector
+from tape.ops.broadcasting import (
+    add,
+    divide,
+    multiply,
+    power,
+    subtract,
+)
 from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD
 from tape.ops.elementwise import array_abs as abs
 from tape.ops.elementwise import array_exp as exp
@@ -66,7 +73,9 @@ __all__ = [
     "Vector",
     "VectorLike",
     "abs",
+    "add",
     "cross_entropy_with_logits",
+    "divide",
     "exp",
     "gelu",
     "leaky_relu",
@@ -74,6 +83,8 @@ __all__ = [
     "log",
     "mean",
     "mse",
+    "multiply",
+    "power",
     "relu",
     "relu_linear",
     "scale",
@@ -81,5 +92,6 @@ __all__ = [
     "softplus",
     "sqrt",
     "stack",
+    "subtract",
     "tanh",
 ]

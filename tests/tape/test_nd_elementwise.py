@@ -265,3 +265,202 @@ def test_bad_input_is_a_clear_error() -> None:
         A.gelu(["a"])
     with pytest.raises(TypeError, match="relu"):
         A.relu("abc")
+
+
+# --- broadcasting arithmetic ---------------------------------------------------------------------
+
+PAIRS: tuple[tuple[Shape, Shape], ...] = (
+    ((2, 3), (2, 3)),
+    ((2, 3), (3,)),
+    ((3,), (2, 3)),
+    ((2, 3), (2, 1)),
+    ((1, 3), (2, 1)),
+    ((2, 1, 2), (3, 1)),
+    ((1, 2, 1, 2), (2, 1, 2)),
+    ((), (2, 3)),
+    ((2, 2), ()),
+    ((1,), (3,)),
+    ((), ()),
+)
+
+Binary = tuple[
+    Callable[[Any, Any], Any], Callable[[Any, Any], Any], st.SearchStrategy[float], st.SearchStrategy[float]
+]
+BINARY: dict[str, Binary] = {
+    "add": (A.add, np.add, scalars(), scalars()),
+    "subtract": (A.subtract, np.subtract, scalars(), scalars()),
+    "multiply": (A.multiply, np.multiply, scalars(), scalars()),
+    "divide": (A.divide, np.divide, scalars(), scalars(kinks=(0.0,), margin=0.3)),
+    "power": (A.power, np.power, positive_scalars(0.2, 3.0), scalars(-2.0, 2.0)),
+}
+BINARY_NAMES = sorted(BINARY)
+
+
+def _operands(name: str) -> st.SearchStrategy[tuple[Shape, Shape, Any, Any]]:
+    _, _, left, right = BINARY[name]
+    return st.sampled_from(PAIRS).flatmap(
+        lambda pair: st.tuples(
+            st.just(pair[0]), st.just(pair[1]), nested(pair[0], left), nested(pair[1], right)
+        )
+    )
+
+
+def _out_shape(a: Shape, b: Shape) -> Shape:
+    return tuple(np.broadcast_shapes(a, b))
+
+
+@pytest.mark.parametrize("name", BINARY_NAMES)
+def test_binary_values_match_numpy(name: str) -> None:
+    fun, reference, _, _ = BINARY[name]
+
+    @given(_operands(name))
+    def check(drawn: tuple[Shape, Shape, Any, Any]) -> None:
+        _, _, a, b = drawn
+        want = reference(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+        plain = fun(a, b)
+        assert shape_of(plain) == want.shape
+        assert np.allclose(np.asarray(plain, dtype=float), want, rtol=1e-13, atol=0.0)
+        if want.shape:
+            untracked = fun(asarray(a), b)
+            assert isinstance(untracked, Array) and untracked.tape is None and untracked.data == plain
+
+    check()
+
+
+@pytest.mark.parametrize("name", BINARY_NAMES)
+def test_binary_gradients_match_central_differences(name: str) -> None:
+    fun = BINARY[name][0]
+
+    @given(_operands(name))
+    def check(drawn: tuple[Shape, Shape, Any, Any]) -> None:
+        sa, sb, a, b = drawn
+        w = weights(_out_shape(sa, sb))
+        assert_gradients_match(lambda x, y: total(fun(x, y), w), a, b, argnums=(0, 1), arrays=True)
+
+    check()
+
+
+@pytest.mark.parametrize("name", BINARY_NAMES)
+def test_binary_jvp_matches_vjp(name: str) -> None:
+    fun = BINARY[name][0]
+
+    @given(_operands(name), st.floats(-1.0, 1.0))
+    def check(drawn: tuple[Shape, Shape, Any, Any], scale: float) -> None:
+        sa, sb, a, b = drawn
+        w = weights(_out_shape(sa, sb))
+
+        def loss(x: object, y: object) -> Any:
+            return total(fun(x, y), w)
+
+        ta = [scale - 0.2 * k for k in range(math.prod(sa))]
+        tb = [0.3 * k - scale for k in range(math.prod(sb))]
+        tangents = (_lists(ta, sa) if sa else ta[0], _lists(tb, sb) if sb else tb[0])
+        _, forward = tape.jvp(loss, (a, b), tangents, arrays=True)
+        ga, gb = tape.grad(loss, argnums=(0, 1), arrays=True)(a, b)
+        backward = float(np.vdot(np.asarray(ga, dtype=float), np.asarray(tangents[0], dtype=float)))
+        backward += float(np.vdot(np.asarray(gb, dtype=float), np.asarray(tangents[1], dtype=float)))
+        assert math.isclose(forward, backward, rel_tol=1e-9, abs_tol=1e-12)
+
+    check()
+
+
+@pytest.mark.parametrize("name", BINARY_NAMES)
+@pytest.mark.parametrize("pair", [((2, 3), (3,)), ((2, 1, 2), (3, 1)), ((), (2, 2))], ids=str)
+def test_binary_jit_is_bit_identical(name: str, pair: tuple[Shape, Shape]) -> None:
+    fun = BINARY[name][0]
+    sa, sb = pair
+    w = weights(_out_shape(sa, sb))
+    both = tape.value_and_grad(lambda x, y: total(fun(x, y), w), argnums=(0, 1), arrays=True)
+    compiled = tape.jit(both)
+    for shift in (0.0, 0.25):  # trace, then replay
+        fa = [0.5 + 0.3 * k + shift for k in range(math.prod(sa))]
+        fb = [-1.5 + 0.7 * k - shift for k in range(math.prod(sb))]
+        a = nest(fa, sa)
+        b = nest(fb, sb)
+        assert_same(compiled(a, b), both(a, b))
+
+
+def test_operators_on_arrays_values_floats_and_sequences() -> None:
+    with Tape() as t:
+        X: Any = t.watch_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        v = t.watch(2.0)
+        results = {
+            "X + 1": X + 1,
+            "1.5 + X": 1.5 + X,
+            "v + X": v + X,
+            "X - v": X - v,
+            "v - X": v - X,
+            "v * X": v * X,
+            "v / X": v / X,
+            "X / v": X / v,
+            "v ** X": v**X,
+            "X ** 2": X**2,
+            "2.0 ** X": 2.0**X,
+            "X * [[10.0], [20.0]]": X * [[10.0], [20.0]],
+            "[1.0, 2.0, 3.0] - X": [1.0, 2.0, 3.0] - X,
+            "(1.0, 2.0, 3.0) * X": (1.0, 2.0, 3.0) * X,
+            "-X": -X,
+            "abs(-X)": abs(-X),
+            "+X": +X,
+        }
+        loss = A.mean(results["v * X"])
+    x = np.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    want: dict[str, Any] = {
+        "X + 1": x + 1,
+        "1.5 + X": 1.5 + x,
+        "v + X": 2.0 + x,
+        "X - v": x - 2.0,
+        "v - X": 2.0 - x,
+        "v * X": 2.0 * x,
+        "v / X": 2.0 / x,
+        "X / v": x / 2.0,
+        "v ** X": 2.0**x,
+        "X ** 2": x**2,
+        "2.0 ** X": 2.0**x,
+        "X * [[10.0], [20.0]]": x * [[10.0], [20.0]],
+        "[1.0, 2.0, 3.0] - X": [1.0, 2.0, 3.0] - x,
+        "(1.0, 2.0, 3.0) * X": [1.0, 2.0, 3.0] * x,
+        "-X": -x,
+        "abs(-X)": x,
+        "+X": x,
+    }
+    for key, got in results.items():
+        assert isinstance(got, Array) and got.tape is t, key
+        assert np.allclose(np.asarray(got.data), want[key], rtol=1e-15, atol=0.0), key
+    g = t.gradient(loss, v)
+    assert g == pytest.approx(3.5, rel=1e-15)  # a Value operand's cotangent is the sum over the result
+
+
+def test_scalars_and_zero_d() -> None:
+    zero_d: Any = asarray(2.0)
+    assert zero_d + 1.0 == 3.0 and A.multiply(2.0, 3.0) == 6.0
+    with Tape() as t:
+        a = t.watch_array([[1.0], [2.0]])
+        s = t.watch(3.0)
+        out: Any = A.multiply(s, a)
+        loss = A.mean(out)
+    assert isinstance(out, Array) and out.shape == (2, 1)
+    assert t.gradient(loss, s) == 1.5
+
+
+def test_shapes_that_do_not_broadcast_name_the_op_and_both_shapes() -> None:
+    X: Any = asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) and \(2,\) do not broadcast"):
+        A.add(X, [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"power: shapes \(4,\) and \(2, 3\) do not broadcast"):
+        A.power([1.0, 2.0, 3.0, 4.0], X)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        _ = X + "a"
+    with pytest.raises(TypeError, match="multiply: argument 1 must be an Array"):
+        A.multiply(X, None)
+    with pytest.raises(ValueError, match="ragged"):
+        _ = X * [[1.0], [2.0, 3.0]]
+
+
+def test_value_fast_paths_still_record_scalar_ops() -> None:
+    with Tape() as t:
+        a, b = t.watch(1.0), t.watch(2.0)
+        before = len(t)
+        out = (a + b) * a - b * 3.0
+    assert isinstance(out, Value)
+    assert [node.op.name for node in t.nodes[before:]] == ["add", "mul", "mul", "sub"]
