@@ -36,9 +36,14 @@ from tape.array import Array, Data, Matrix, Rows, Vector
 from tape.ops.broadcasting import (
     add,
     divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
     multiply,
     power,
     subtract,
+    where,
 )
 from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD
 from tape.ops.elementwise import array_abs as abs
@@ -78,7 +83,11 @@ __all__ = [
     "divide",
     "exp",
     "gelu",
+    "greater",
+    "greater_equal",
     "leaky_relu",
+    "less",
+    "less_equal",
     "linear",
     "log",
     "mean",
@@ -94,4 +103,5 @@ __all__ = [
     "stack",
     "subtract",
     "tanh",
+    "where",
 ]

@@ -1,4 +1,4 @@
-"""Broadcasting arithmetic on Arrays: ``+ - * / **``, negation and ``abs``.
+"""Broadcasting arithmetic on Arrays: ``+ - * / **``, negation, ``abs``, comparisons and ``where``.
 
 Each binary op is one array op made from its scalar op in :mod:`tape.ops.arithmetic`
 (the float kernel and the partial rules are that op's: nothing is written twice),
@@ -10,6 +10,13 @@ floats and nested sequences of floats, on either side; the operators of
 :class:`~tape.array.Array` (``X + 1.0``, ``2.0 ** X``, ``v * X``, ``-X``, ``abs(X)``)
 are these ops. A result with no axes (both operands scalars or 0-d) is a scalar: a
 Value when recorded, else a float.
+
+Comparisons (``X < Y``, :func:`less`, ...) broadcast the same way and give masks of
+``1.0`` (true) and ``0.0`` (false), NumPy's booleans as floats, so a mask multiplies
+and feeds :func:`where`. A mask passes no gradient; a comparison of tracked Arrays is
+still recorded, so :func:`tape.jit` recomputes the mask from each call's inputs rather
+than freezing the traced one. :func:`where` picks from ``x`` where the mask is
+nonzero and from ``y`` elsewhere, the gradient flowing to the picked operand.
 
 These array ops are first-order in reverse mode (their vjp rules run on floats);
 forward mode works through their jvp rules.
@@ -24,6 +31,8 @@ from typing import Any, cast
 from tape.array import Array, apply_array_op, array_op, flatten, install, nest, shape_of
 from tape.core.op import Op
 from tape.kernels.broadcast import binary, broadcast_to, sum_to_shape
+from tape.kernels.indexing import where as where_kernel
+from tape.kernels.indexing import where_vjp
 from tape.ops.arithmetic import ADD, DIV, MUL, POW, SUB
 from tape.ops.elementwise import array_abs, array_neg
 from tape.value import Value
@@ -34,11 +43,17 @@ __all__ = [
     "ARRAY_MUL",
     "ARRAY_POW",
     "ARRAY_SUB",
+    "ARRAY_WHERE",
     "add",
     "divide",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
     "multiply",
     "power",
     "subtract",
+    "where",
 ]
 
 
@@ -144,6 +159,87 @@ def power(x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a
     return _binary(ARRAY_POW, "power", x, y)
 
 
+# --- comparisons and where -------------------------------------------------------------------------
+
+
+def _comparison(name: str, label: str, test: Callable[[float, float], bool]) -> Op:
+    def truth(x: float, y: float) -> float:
+        return 1.0 if test(x, y) else 0.0
+
+    def forward(a: Any, b: Any) -> Any:
+        flat, shape = binary(truth, flatten(a), shape_of(a), flatten(b), shape_of(b), op=label)
+        return nest(flat, shape)
+
+    return array_op(name, forward, lambda g, value, a, b: (None, None), lambda value, args, tangents: 0.0)
+
+
+ARRAY_LESS = _comparison("array_less", "less", lambda x, y: x < y)
+ARRAY_LESS_EQUAL = _comparison("array_less_equal", "less_equal", lambda x, y: x <= y)
+ARRAY_GREATER = _comparison("array_greater", "greater", lambda x, y: x > y)
+ARRAY_GREATER_EQUAL = _comparison("array_greater_equal", "greater_equal", lambda x, y: x >= y)
+
+
+def less(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
+    """``x < y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
+    return _binary(ARRAY_LESS, "less", x, y)
+
+
+def less_equal(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
+    """``x <= y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
+    return _binary(ARRAY_LESS_EQUAL, "less_equal", x, y)
+
+
+def greater(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
+    """``x > y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
+    return _binary(ARRAY_GREATER, "greater", x, y)
+
+
+def greater_equal(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
+    """``x >= y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
+    return _binary(ARRAY_GREATER_EQUAL, "greater_equal", x, y)
+
+
+def _where_forward(mask: Any, x: Any, y: Any) -> Any:
+    flat, shape = where_kernel(
+        flatten(mask), shape_of(mask), flatten(x), shape_of(x), flatten(y), shape_of(y)
+    )
+    return nest(flat, shape)
+
+
+def _where_vjp(g: Any, value: Any, mask: Any, x: Any, y: Any) -> tuple[None, list[float], list[float]]:
+    gx, gy = where_vjp(flatten(g), flatten(mask), shape_of(mask), shape_of(x), shape_of(y))
+    return None, gx, gy
+
+
+def _where_jvp(value: Any, args: tuple[Any, Any, Any], tangents: tuple[Any, Any, Any]) -> Any:
+    mask = args[0]
+    _, dx, dy = tangents
+    if dx is None and dy is None:
+        return 0.0
+    return _where_forward(mask, 0.0 if dx is None else dx, 0.0 if dy is None else dy)
+
+
+ARRAY_WHERE = array_op("array_where", _where_forward, _where_vjp, _where_jvp)
+
+
+def _mask(mask: object) -> object:
+    """A mask as floats: bools become 1.0 and 0.0 (nested sequences too); anything else as it is."""
+    if isinstance(mask, bool):
+        return 1.0 if mask else 0.0
+    if isinstance(mask, Sequence) and not isinstance(mask, (str, bytes)):
+        return tuple(_mask(m) for m in mask)
+    return mask
+
+
+def where(mask: object, x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
+    """``numpy.where(mask, x, y)``, all three broadcast: ``x`` where ``mask`` is nonzero (true), else ``y``.
+
+    ``mask`` is a comparison's mask, an Array, or (nested) bools or numbers; the gradient
+    flows to ``x`` and ``y`` where each was picked (summed over broadcast axes), never to the mask.
+    """
+    return apply_array_op(ARRAY_WHERE, *_operands("where", _mask(mask), x, y))
+
+
 # --- Array's operators ----------------------------------------------------------------------------
 
 
@@ -166,6 +262,13 @@ for _name, _op in (
 ):
     install(f"__{_name}__", _operator(_op, reflected=False))
     install(f"__r{_name}__", _operator(_op, reflected=True))
+for _name, _op in (
+    ("lt", ARRAY_LESS),
+    ("le", ARRAY_LESS_EQUAL),
+    ("gt", ARRAY_GREATER),
+    ("ge", ARRAY_GREATER_EQUAL),
+):
+    install(f"__{_name}__", _operator(_op, reflected=False))
 install("__neg__", array_neg)
 install("__abs__", array_abs)
 install("__pos__", lambda self: self)

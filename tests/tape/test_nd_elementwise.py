@@ -449,6 +449,8 @@ def test_shapes_that_do_not_broadcast_name_the_op_and_both_shapes() -> None:
         A.add(X, [1.0, 2.0])
     with pytest.raises(ValueError, match=r"power: shapes \(4,\) and \(2, 3\) do not broadcast"):
         A.power([1.0, 2.0, 3.0, 4.0], X)
+    with pytest.raises(ValueError, match=r"less: shapes \(2, 3\) and \(3, 1\)"):
+        _ = X < [[1.0], [2.0], [3.0]]
     with pytest.raises(TypeError, match="unsupported operand"):
         _ = X + "a"
     with pytest.raises(TypeError, match="multiply: argument 1 must be an Array"):
@@ -464,3 +466,60 @@ def test_value_fast_paths_still_record_scalar_ops() -> None:
         out = (a + b) * a - b * 3.0
     assert isinstance(out, Value)
     assert [node.op.name for node in t.nodes[before:]] == ["add", "mul", "mul", "sub"]
+
+
+# --- comparisons and where -------------------------------------------------------------------------
+
+COMPARISONS: dict[str, tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]] = {
+    "<": (A.less, np.less),
+    "<=": (A.less_equal, np.less_equal),
+    ">": (A.greater, np.greater),
+    ">=": (A.greater_equal, np.greater_equal),
+}
+
+
+@pytest.mark.parametrize("symbol", sorted(COMPARISONS))
+def test_comparisons_match_numpy_and_pass_no_gradient(symbol: str) -> None:
+    fun, reference = COMPARISONS[symbol]
+    a = [[0.5, -1.0, 2.0], [1.0, 1.0, -3.0]]
+    b = [[1.0], [1.0]]
+    want = reference(np.asarray(a), np.asarray(b)).astype(float)
+    assert np.array_equal(np.asarray(fun(a, b)), want)
+    operator_result: Any = eval(f"X {symbol} b", {"X": asarray(a), "b": b})
+    assert isinstance(operator_result, Array) and np.array_equal(np.asarray(operator_result.data), want)
+    with Tape() as t:
+        X = t.watch_array(a)
+        mask = fun(X, b)
+        loss = A.mean(A.multiply(mask, X))
+    assert t.gradient(loss, X) == tuple(tuple(m / 6.0 for m in row) for row in want.tolist())
+
+
+def test_where_matches_numpy_and_routes_gradients() -> None:
+    x = [[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]
+    y = [10.0, 20.0, 30.0]
+    mask = [[True, False, True], [False, True, False]]
+    want = np.where(np.asarray(mask), np.asarray(x), np.asarray(y))
+    assert np.array_equal(np.asarray(A.where(mask, x, y)), want)
+    assert A.where(True, 1.0, 2.0) == 1.0 and A.where([0.0, 2.0], 1.0, [5.0, 6.0]) == (5.0, 1.0)
+    w = weights((2, 3))
+    gx, gy = tape.grad(lambda a, b: total(A.where(mask, a, b), w), argnums=(0, 1), arrays=True)(x, y)
+    flat_w = flatten(w)
+    assert gx == [[flat_w[0], 0.0, flat_w[2]], [0.0, flat_w[4], 0.0]]
+    assert gy == [flat_w[3], flat_w[1], flat_w[5]]  # y is picked at (1, 0), (0, 1) and (1, 2)
+    assert_gradients_match(lambda a, b: total(A.where(mask, a, b), w), x, y, argnums=(0, 1), arrays=True)
+    _, forward = tape.jvp(
+        lambda a: total(A.where(mask, a, 0.0), w), (x,), ([[1.0] * 3, [1.0] * 3],), arrays=True
+    )
+    assert forward == pytest.approx(flat_w[0] + flat_w[2] + flat_w[4], rel=1e-15)
+    with pytest.raises(ValueError, match="where: shapes"):
+        A.where([True, False], x, y)
+
+
+def test_a_traced_comparison_is_recomputed_by_jit() -> None:
+    def loss(a: Any) -> Any:
+        return total(A.where(a > 0.0, a * 2.0, -a), weights((2, 2)))
+
+    both = tape.value_and_grad(loss, arrays=True)
+    compiled = tape.jit(both)
+    for x in ([[1.0, -2.0], [3.0, -4.0]], [[-1.0, 2.0], [-3.0, 4.0]], [[0.5, 0.5], [-0.5, 0.5]]):
+        assert_same(compiled(x), both(x))
