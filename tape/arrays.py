@@ -33,10 +33,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tape.array import Array, Data, Matrix, Rows, Vector
-from tape.ops.elementwise import LEAKY_SLOPE
+from tape.ops.broadcasting import (
+    add,
+    divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    multiply,
+    power,
+    subtract,
+    where,
+)
+from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD
+from tape.ops.elementwise import array_abs as abs
+from tape.ops.elementwise import array_exp as exp
+from tape.ops.elementwise import array_gelu as gelu
 from tape.ops.elementwise import array_leaky_relu as leaky_relu
+from tape.ops.elementwise import array_log as log
 from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
+from tape.ops.elementwise import array_softplus as softplus
+from tape.ops.elementwise import array_sqrt as sqrt
 from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
 from tape.ops.linear import linear, matmul, relu_linear
@@ -55,6 +73,7 @@ VectorLike = Array | Sequence[Scalar]
 
 __all__ = [
     "LEAKY_SLOPE",
+    "SOFTPLUS_THRESHOLD",
     "Array",
     "Axis",
     "Data",
@@ -63,17 +82,29 @@ __all__ = [
     "Rows",
     "Vector",
     "VectorLike",
+    "abs",
+    "add",
     "cross_entropy_with_logits",
     "layer_norm",
+    "divide",
+    "exp",
+    "gelu",
+    "greater",
+    "greater_equal",
     "leaky_relu",
+    "less",
+    "less_equal",
     "linear",
     "log_softmax",
     "logsumexp",
     "matmul",
     "max",
+    "log",
     "mean",
     "min",
     "mse",
+    "multiply",
+    "power",
     "relu",
     "relu_linear",
     "scale",
@@ -81,5 +112,9 @@ __all__ = [
     "softmax",
     "stack",
     "sum",
+    "softplus",
+    "sqrt",
+    "subtract",
     "tanh",
+    "where",
 ]

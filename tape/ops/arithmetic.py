@@ -7,7 +7,9 @@ Each op is one :func:`~tape.core.op.define` entry (with its ``emit`` rule for
 float) that record the entry's own constant partials; they are taken only while the
 entry is the library's (a redefined op goes through :func:`~tape.value.apply`).
 A product of two tracked Values saves no partials: the sweep recomputes them
-from its inputs' values with ``mul``'s own rules.
+from its inputs' values with ``mul``'s own rules. With an Array on the right, a Value's
+operators return ``NotImplemented`` so that the Array's reflected operator (broadcasting,
+:mod:`tape.ops.broadcasting`) runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import operator
 from typing import cast
 
 from tape import floats
+from tape.array import Array
 from tape.core.op import define
 from tape.value import Primal, Scalar, Value, apply, install
 
@@ -117,6 +120,10 @@ ABS = define(
     builtin=True,
 )
 
+DEFER = cast(Value, NotImplemented)
+"""What a Value's operator returns for an Array operand (``NotImplemented``): Python then runs the
+Array's reflected operator."""
+
 _ADD_BOTH = cast("tuple[float, float]", ADD.constant_partials)
 _ADD_FIRST = (_ADD_BOTH[0],)
 _SUB_BOTH = cast("tuple[float, float]", SUB.constant_partials)
@@ -139,6 +146,8 @@ def _add(self: Value, other: Scalar) -> Value:
                 )
         elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(ADD, (self.position,), self.primal + other, _ADD_FIRST, Value)
+    if isinstance(cast(object, other), Array):
+        return DEFER  # the Array's reflected operator broadcasts
     return apply(ADD, self, other)
 
 
@@ -157,6 +166,8 @@ def _sub(self: Value, other: Scalar) -> Value:
                 )
         elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(SUB, (self.position,), self.primal - other, _SUB_FIRST, Value)
+    if isinstance(cast(object, other), Array):
+        return DEFER  # the Array's reflected operator broadcasts
     return apply(SUB, self, other)
 
 
@@ -176,7 +187,21 @@ def _mul(self: Value, other: Scalar) -> Value:
                 )
         elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(MUL, (self.position,), self.primal * other, (other,), Value)
+    if isinstance(cast(object, other), Array):
+        return DEFER  # the Array's reflected operator broadcasts
     return apply(MUL, self, other)
+
+
+def _div(self: Value, other: Scalar) -> Value:
+    if isinstance(cast(object, other), Array):
+        return DEFER  # the Array's reflected operator broadcasts
+    return apply(DIV, self, other)
+
+
+def _pow(self: Value, other: Scalar) -> Value:
+    if isinstance(cast(object, other), Array):
+        return DEFER  # the Array's reflected operator broadcasts
+    return apply(POW, self, other)
 
 
 def _neg(self: Value) -> Value:
@@ -192,9 +217,9 @@ install("__sub__", _sub)
 install("__rsub__", lambda self, other: apply(SUB, other, self))
 install("__mul__", _mul)
 install("__rmul__", lambda self, other: apply(MUL, other, self))
-install("__truediv__", lambda self, other: apply(DIV, self, other))
+install("__truediv__", _div)
 install("__rtruediv__", lambda self, other: apply(DIV, other, self))
-install("__pow__", lambda self, other: apply(POW, self, other))
+install("__pow__", _pow)
 install("__rpow__", lambda self, other: apply(POW, other, self))
 install("__neg__", _neg)
 install("__abs__", lambda self: apply(ABS, self))

@@ -1,30 +1,61 @@
-"""Elementwise functions: ``exp log sqrt tanh sigmoid relu leaky_relu``.
+"""Elementwise functions: ``exp log sqrt tanh sigmoid relu leaky_relu gelu softplus``, and ``abs``.
 
 Each function is written once as a float kernel and one partial rule
-``d f(x) / dx`` from ``(value, x)``. From those two come its scalar op (recorded on
-Values, the partial serving both modes), its array op over a matrix (the backward
-and forward rules map the same partial over rows), its ``Value`` method, and the
-public functions: ``tape.relu(x)`` for floats and Values (floats in, floats out) and
-``tape.arrays.relu(X)`` for matrices.
+``d f(x) / dx`` from ``(value, x)`` (the :data:`_RULES` table; ``abs`` and negation
+take theirs from :mod:`tape.ops.arithmetic`). From those two come its scalar op
+(recorded on Values, the partial serving both modes, and its ``emit`` rule for
+:mod:`tape.jit`), its array op over an N-d Array (the backward and forward rules map
+the same partial over the data: row by row for a matrix, the training hot path), its
+``Value`` method, and the public functions: ``tape.relu(x)`` for floats and Values
+(floats in, floats out; an Array gives the array op) and ``tape.arrays.relu(X)`` for
+Arrays of any number of axes and nested sequences of floats (plain tuples out,
+nothing recorded).
+
+``gelu`` is PyTorch's default (exact) form ``x * Phi(x)`` with the normal CDF written
+with ``erf``; ``softplus`` is ``torch.nn.functional.softplus`` with ``beta=1`` and
+``threshold=20`` (``x`` itself above the threshold).
+
+The array ops are first-order in reverse mode (their vjp rules run on floats); forward
+mode works through their jvp rules. Inside a nested tape an enclosing tape's Array is
+seen as nested Values, and the array functions then map the scalar ops over them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import mul
-from typing import Any, cast, overload
+from typing import Any, Protocol, cast, overload
 
 from tape import floats
-from tape.array import Array, Matrix, Rows, add_matrix, constant_array, record_array
+from tape.array import (
+    Array,
+    Data,
+    add_flat,
+    add_matrix,
+    add_vector,
+    constant_array,
+    flatten,
+    nest,
+    record_array,
+    shape_of,
+)
 from tape.core.node import Node
 from tape.core.op import Op, define
 from tape.core.recording import is_zero
-from tape.validate import HoldsTracked, float_matrix, number
+from tape.ops.arithmetic import ABS, NEG
+from tape.validate import HoldsTracked, float_array, number
 from tape.value import Primal, Scalar, Value, apply, install
 
 LEAKY_SLOPE = 0.01
 """The default negative-side slope of ``leaky_relu`` (``torch.nn.LeakyReLU``'s)."""
+
+SOFTPLUS_THRESHOLD = 20.0
+"""Above this, ``softplus(x)`` is ``x`` (``torch.nn.functional.softplus``'s default)."""
+
+_SQRT1_2 = math.sqrt(0.5)
+_PDF_SCALE = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def relu_kernel(x: float) -> float:
@@ -37,8 +68,57 @@ def leaky_relu_kernel(x: float, slope: float = LEAKY_SLOPE) -> float:
     return x if x > 0.0 else slope * x
 
 
+def gelu_kernel(x: float) -> float:
+    """``x * Phi(x)`` with the standard normal CDF ``Phi`` (PyTorch's exact ``gelu``)."""
+    return x * 0.5 * (1.0 + math.erf(x * _SQRT1_2))
+
+
+def softplus_kernel(x: float) -> float:
+    """``log(1 + e ** x)``, and ``x`` itself above :data:`SOFTPLUS_THRESHOLD` (as PyTorch)."""
+    return x if x > SOFTPLUS_THRESHOLD else math.log1p(floats.exp(x))
+
+
+def _p_exp(x: Primal) -> Primal:
+    return floats.exp(x) if x.__class__ is float else cast(Value, x).exp()
+
+
+def _normal_cdf_kernel(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x * _SQRT1_2))
+
+
+def _normal_pdf(x: Primal) -> Primal:
+    return _p_exp(-0.5 * x * x) * _PDF_SCALE
+
+
+def _normal_cdf_forward(x: Primal) -> Primal:
+    return _normal_cdf_kernel(x) if x.__class__ is float else apply(NORMAL_CDF, x)
+
+
+NORMAL_CDF: Op = define(
+    "normal_cdf",
+    _normal_cdf_forward,
+    lambda v, x: _normal_pdf(x),
+    float_kernel=_normal_cdf_kernel,
+    emit=lambda c, v, x: (f"{c.ref(_normal_cdf_kernel)}({x})", (f"{c.ref(_normal_pdf)}({x})",)),
+    builtin=True,
+)
+"""The standard normal CDF as a scalar op: gelu's partial on Values (higher derivatives)."""
+
+
 def _relu_partial(v: Primal, x: Primal) -> float:
     return 1.0 if x > 0.0 else 0.0  # 0 at the kink, as PyTorch
+
+
+def _gelu_partial(v: Primal, x: Primal) -> Primal:
+    if x.__class__ is float:
+        return _normal_cdf_kernel(x) + x * _PDF_SCALE * floats.exp(-0.5 * x * x)
+    return apply(NORMAL_CDF, x) + x * _normal_pdf(x)
+
+
+def _softplus_partial(v: Primal, x: Primal) -> Primal:
+    if x > SOFTPLUS_THRESHOLD:
+        return 1.0
+    return floats.sigmoid(x) if x.__class__ is float else cast(Value, x).sigmoid()
 
 
 _RULES: dict[str, tuple[Callable[[float], float], Callable[..., Primal]]] = {
@@ -48,59 +128,145 @@ _RULES: dict[str, tuple[Callable[[float], float], Callable[..., Primal]]] = {
     "tanh": (floats.tanh, lambda v, x: 1.0 - v * v),
     "sigmoid": (floats.sigmoid, lambda v, x: v * (1.0 - v)),
     "relu": (relu_kernel, _relu_partial),
+    "gelu": (gelu_kernel, _gelu_partial),
+    "softplus": (softplus_kernel, _softplus_partial),
 }
 """Each unary function's float kernel and partial rule: its only definition."""
 
-_EMIT: dict[str, Callable[..., tuple[str, tuple[str, ...]]]] = {
+
+def _called(kernel: Callable[..., object], partial: Callable[..., object]) -> Callable[..., object]:
+    """An ``emit`` rule that calls the kernel and the partial rule themselves."""
+    return lambda c, v, x: (f"{c.ref(kernel)}({x})", (f"{c.ref(partial)}({v}, {x})",))
+
+
+_EMIT: dict[str, Callable[..., object]] = {
     "exp": lambda c, v, x: (f"{c.ref(floats.exp)}({x})", (v,)),
     "log": lambda c, v, x: (f"{c.ref(floats.log)}({x})", (f"{c.ref(floats.div)}(1.0, {x})",)),
     "sqrt": lambda c, v, x: (f"{c.ref(floats.sqrt)}({x})", (f"{c.ref(floats.div)}(0.5, {v})",)),
     "tanh": lambda c, v, x: (f"{c.ref(floats.tanh)}({x})", (f"1.0 - {v} * {v}",)),
     "sigmoid": lambda c, v, x: (f"{c.ref(floats.sigmoid)}({x})", (f"{v} * (1.0 - {v})",)),
     "relu": lambda c, v, x: (f"0.0 if {x} <= 0.0 else {x}", (f"1.0 if {x} > 0.0 else 0.0",)),
+    "gelu": _called(gelu_kernel, _gelu_partial),
+    "softplus": _called(softplus_kernel, _softplus_partial),
 }
 """Each unary function's ``emit`` rule for :mod:`tape.jit`: the kernel and the partial above, as Python."""
 
 
 def _primal_forward(name: str, kernel: Callable[[float], float]) -> Callable[[Primal], Primal]:
-    """The forward rule on primals: the kernel on a float, the method on an enclosing Value."""
+    """The forward rule on primals: the kernel on a float, the op recorded on an enclosing Value."""
 
     def forward(x: Primal) -> Primal:
-        return kernel(x) if x.__class__ is float else getattr(x, name)()
+        return kernel(x) if x.__class__ is float else apply(SCALAR_OPS[name], x)
 
     return forward
 
 
-def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., Primal], *extra: float) -> Op:
-    """The array op over a matrix made from a scalar kernel and partial (``extra``: fixed arguments)."""
+# --- array ops over N-d data -------------------------------------------------------------
 
-    def forward(data: Matrix) -> Matrix:
-        if extra:
-            return tuple(tuple([kernel(x, *extra) for x in row]) for row in data)
-        return tuple(tuple(map(kernel, row)) for row in data)
 
-    def slopes(xs: Sequence[float], ys: Sequence[float]) -> Any:
+def _is_matrix(data: Any) -> bool:
+    """Whether ``data`` is a non-empty matrix of floats (rows of floats), the hot path's shape."""
+    return bool(
+        data.__class__ is tuple
+        and data
+        and (row := data[0]).__class__ is tuple
+        and row
+        and row[0].__class__ is not tuple
+    )
+
+
+def _depth(data: object) -> int:
+    """0 for a float, 1 for a vector, 2 for a matrix, 3 for anything deeper (nested tuples or lists)."""
+    if data.__class__ is not tuple and data.__class__ is not list:
+        return 0
+    items = cast("Sequence[Any]", data)
+    if not items or (items[0].__class__ is not tuple and items[0].__class__ is not list):
+        return 1
+    row = items[0]
+    if not row or (row[0].__class__ is not tuple and row[0].__class__ is not list):
+        return 2
+    return 3
+
+
+def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., Any]) -> Op:
+    """The array op over N-d data made from a scalar kernel and partial.
+
+    Its forward rule is ``forward(data, *extra)``: ``extra`` are fixed float arguments
+    of the kernel (leaky_relu's slope), saved on the node with the data.
+    """
+
+    def forward(data: Any, *extra: float) -> Any:  # nested tuples (a float for 0-d)
+        if (  # the hot path: a batch of rows (as _is_matrix, inlined)
+            data.__class__ is tuple
+            and data
+            and (first := data[0]).__class__ is tuple
+            and first
+            and first[0].__class__ is not tuple
+        ):
+            if extra:
+                return tuple(tuple([kernel(x, *extra) for x in row]) for row in data)
+            return tuple(tuple(map(kernel, row)) for row in data)
+        depth = _depth(data)
+        if depth == 2:  # an empty row, or lists
+            return tuple(tuple(kernel(x, *extra) for x in row) for row in data)
+        if depth == 0:
+            return kernel(data, *extra)
+        flat = flatten(data) if depth == 3 else data
+        out = [kernel(x, *extra) for x in flat] if extra else list(map(kernel, flat))
+        return tuple(out) if depth == 1 else nest(out, shape_of(data))
+
+    def slopes(xs: Sequence[float], ys: Sequence[float], extra: Sequence[float]) -> Any:
         if extra:
             return map(partial, ys, xs, *(repeat(e) for e in extra))
         return map(partial, ys, xs)
 
     def vjp(node: Node, g: Any, grads: list[Any]) -> None:
-        (X,) = cast("tuple[Matrix]", node.saved)
-        Y = cast(Matrix, node.value)
+        saved = cast("tuple[Any, ...]", node.saved)
+        X, extra = saved[0], saved[1:]
+        Y: Any = node.value
         (at,) = node.parents
-        add_matrix(
-            grads, at, [list(map(mul, gr, slopes(xr, yr))) for gr, xr, yr in zip(g, X, Y, strict=True)]
-        )
+        if (
+            X.__class__ is tuple
+            and X
+            and (first := X[0]).__class__ is tuple
+            and first
+            and first[0].__class__ is not tuple
+        ):
+            add_matrix(
+                grads,
+                at,
+                [list(map(mul, gr, slopes(xr, yr, extra))) for gr, xr, yr in zip(g, X, Y, strict=True)],
+            )
+            return
+        depth = _depth(X)
+        if depth == 1:
+            add_vector(grads, at, list(map(mul, g, slopes(X, Y, extra))))
+        elif depth == 0:
+            grads[at] += g * partial(Y, X, *extra)
+        else:
+            contribution = list(map(mul, flatten(g), slopes(flatten(X), flatten(Y), extra)))
+            add_flat(grads, at, contribution, shape_of(X))
 
-    def jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:
-        ((X,), (dX,)) = saved, tangents
+    def jvp(value: Any, saved: Any, tangents: tuple[Any, ...]) -> Any:
+        (dX,) = tangents
         if is_zero(dX):
             return 0.0
-        return tuple(tuple(map(mul, dr, slopes(xr, yr))) for dr, xr, yr in zip(dX, X, value, strict=True))
+        X, extra = saved[0], saved[1:]
+        if _is_matrix(X):
+            return tuple(
+                tuple(map(mul, dr, slopes(xr, yr, extra))) for dr, xr, yr in zip(dX, X, value, strict=True)
+            )
+        depth = _depth(X)
+        if depth == 0:
+            return dX * partial(value, X, *extra)
+        if depth == 1:
+            return tuple(map(mul, dX, slopes(X, value, extra)))
+        return nest(list(map(mul, flatten(dX), slopes(flatten(X), flatten(value), extra))), shape_of(X))
 
     def emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
         x = c.var(node.parents[0])
-        return [f"{v} = {c.ref(forward, f'array_{name}')}({x})", f"{s} = ({x},)"]
+        extra = "".join(f", {c.constant(e)}" for e in cast("tuple[Any, ...]", node.saved)[1:])
+        return [f"{v} = {c.ref(forward, f'array_{name}')}({x}{extra})", f"{s} = ({x}{extra},)"]
 
     return define(f"array_{name}", forward, vjp=vjp, jvp=jvp, emit=emit, builtin=True)
 
@@ -116,11 +282,10 @@ for _name, (_kernel, _partial) in _RULES.items():
         emit=_EMIT[_name],
         builtin=True,
     )
-    if _name in ("relu", "tanh", "sigmoid"):
-        ARRAY_OPS[_name] = _array_op(_name, _kernel, _partial)
+    ARRAY_OPS[_name] = _array_op(_name, _kernel, _partial)
 
-EXP, LOG, SQRT, TANH, SIGMOID, RELU = (
-    SCALAR_OPS[n] for n in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu")
+EXP, LOG, SQRT, TANH, SIGMOID, RELU, GELU, SOFTPLUS = (
+    SCALAR_OPS[n] for n in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "softplus")
 )
 
 
@@ -130,10 +295,14 @@ def _leaky_forward(x: Primal, slope: Primal) -> Primal:
     return x.leaky_relu(slope) if isinstance(x, Value) else apply(LEAKY_RELU, x, slope)
 
 
+def _leaky_partial(v: Primal, x: Primal, slope: Primal) -> Primal:
+    return 1.0 if x > 0.0 else slope
+
+
 LEAKY_RELU = define(
     "leaky_relu",
     _leaky_forward,
-    lambda v, x, slope: 1.0 if x > 0.0 else slope,
+    _leaky_partial,
     lambda v, x, slope: 0.0 if x > 0.0 else x,
     float_kernel=leaky_relu_kernel,
     emit=lambda c, v, x, slope: (
@@ -142,8 +311,12 @@ LEAKY_RELU = define(
     ),
     builtin=True,
 )
-ARRAY_LEAKY_RELU = _array_op(
-    "leaky_relu", leaky_relu_kernel, lambda v, x, slope: 1.0 if x > 0.0 else slope, LEAKY_SLOPE
+ARRAY_OPS["leaky_relu"] = ARRAY_LEAKY_RELU = _array_op("leaky_relu", leaky_relu_kernel, _leaky_partial)
+ARRAY_OPS["abs"] = ARRAY_ABS = _array_op(
+    "abs", cast("Callable[..., float]", ABS.float_kernel), ABS.partials[0]
+)
+ARRAY_OPS["neg"] = ARRAY_NEG = _array_op(
+    "neg", cast("Callable[..., float]", NEG.float_kernel), NEG.partials[0]
 )
 
 
@@ -158,7 +331,7 @@ def _method(op: Op) -> Callable[[Value], Value]:
     return method
 
 
-for _name in ("exp", "log", "sqrt", "tanh", "sigmoid"):
+for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "gelu", "softplus"):
     install(_name, _method(SCALAR_OPS[_name]))
 
 
@@ -181,23 +354,84 @@ install("relu", _relu_method)
 install("leaky_relu", lambda self, slope=LEAKY_SLOPE: apply(LEAKY_RELU, self, slope))
 
 
-# --- functions of floats or Values --------------------------------------------------------
+# --- array functions over N-d data ----------------------------------------------------------
 
 
-def _unary_function(name: str) -> Callable[[Scalar], Scalar]:
+class Elementwise(Protocol):
+    """An elementwise array function: an Array gives an Array; floats, Values and nested sequences alike."""
+
+    @overload
+    def __call__(self, x: Array) -> Array: ...
+    @overload
+    def __call__(self, x: float) -> float: ...
+    @overload
+    def __call__(self, x: Value) -> Value: ...
+    @overload
+    def __call__(self, x: Sequence[Any]) -> Data: ...
+    def __call__(self, x: Array | Scalar | Sequence[Any]) -> Array | Scalar | Data: ...
+
+
+def _mapped(f: Callable[[Any], Any], x: object, where: str) -> Any:
+    """``f`` over the leaves of nested sequences holding Values (inside a nested tape)."""
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+        return tuple(_mapped(f, item, where) for item in x)
+    if isinstance(x, Value):
+        return f(x)
+    return f(number(x, where))
+
+
+def _apply_unary(op: Op, scalar: Callable[..., Scalar], name: str, x: object, *extra: float) -> Any:
+    """Apply the N-d array ``op``: a tracked Array records one node; other input records nothing."""
+    if isinstance(x, Array):
+        data = x.primal
+        value = cast(Data, op.forward(data, *extra))
+        if x.tape is None:
+            return constant_array(value)
+        return record_array(x.tape, op, (x.position,), value, (data, *extra))
+    if isinstance(x, Value):
+        return scalar(x, *extra)
+    try:
+        return op.forward(float_array(x, f"{name}: x"), *extra)
+    except HoldsTracked:
+        return _mapped(lambda v: scalar(v, *extra), x, f"{name}: x")
+
+
+def _array_function(name: str, scalar: Callable[[Any], Scalar]) -> Elementwise:
+    op = ARRAY_OPS[name]
+
+    def function(x: Array | Scalar | Sequence[Any]) -> Any:
+        return _apply_unary(op, scalar, name, x)
+
+    function.__name__ = name
+    function.__qualname__ = name
+    function.__doc__ = (
+        f"Elementwise ``{name}`` of an Array of any shape (one node), or of floats and nested "
+        "sequences of floats (plain tuples out, nothing recorded)."
+    )
+    return cast(Elementwise, function)
+
+
+# --- functions of floats or Values (an Array gives the array function) --------------------------
+
+
+def _unary_function(name: str) -> Callable[[Any], Any]:
     kernel = _RULES[name][0]
+    op = SCALAR_OPS[name]
+    array_op = ARRAY_OPS[name]
 
-    def function(x: Scalar) -> Scalar:
+    def function(x: Any) -> Any:
         if isinstance(x, Value):
-            return cast(Value, getattr(x, name)())
+            return apply(op, x) if name in ("gelu", "softplus") else getattr(x, name)()
+        if isinstance(x, Array):
+            return _apply_unary(array_op, function, name, x)
         return kernel(number(x, f"{name}(x)"))
 
     function.__name__ = name
     return function
 
 
-_exp, _log, _sqrt, _tanh, _sigmoid, _relu = (
-    _unary_function(n) for n in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu")
+_exp, _log, _sqrt, _tanh, _sigmoid, _relu, _gelu, _softplus = (
+    _unary_function(n) for n in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "softplus")
 )
 
 
@@ -205,94 +439,143 @@ _exp, _log, _sqrt, _tanh, _sigmoid, _relu = (
 def exp(x: float) -> float: ...
 @overload
 def exp(x: Value) -> Value: ...
-def exp(x: Scalar) -> Scalar:
+@overload
+def exp(x: Array) -> Array: ...
+def exp(x: Scalar | Array) -> Scalar | Array:
     """``e ** x``; ``inf`` on overflow."""
-    return _exp(x)
+    return cast("Scalar | Array", _exp(x))
 
 
 @overload
 def log(x: float) -> float: ...
 @overload
 def log(x: Value) -> Value: ...
-def log(x: Scalar) -> Scalar:
+@overload
+def log(x: Array) -> Array: ...
+def log(x: Scalar | Array) -> Scalar | Array:
     """Natural log; ``-inf`` at 0 and ``nan`` below."""
-    return _log(x)
+    return cast("Scalar | Array", _log(x))
 
 
 @overload
 def sqrt(x: float) -> float: ...
 @overload
 def sqrt(x: Value) -> Value: ...
-def sqrt(x: Scalar) -> Scalar:
+@overload
+def sqrt(x: Array) -> Array: ...
+def sqrt(x: Scalar | Array) -> Scalar | Array:
     """Square root; ``nan`` below 0."""
-    return _sqrt(x)
+    return cast("Scalar | Array", _sqrt(x))
 
 
 @overload
 def tanh(x: float) -> float: ...
 @overload
 def tanh(x: Value) -> Value: ...
-def tanh(x: Scalar) -> Scalar:
+@overload
+def tanh(x: Array) -> Array: ...
+def tanh(x: Scalar | Array) -> Scalar | Array:
     """Hyperbolic tangent."""
-    return _tanh(x)
+    return cast("Scalar | Array", _tanh(x))
 
 
 @overload
 def sigmoid(x: float) -> float: ...
 @overload
 def sigmoid(x: Value) -> Value: ...
-def sigmoid(x: Scalar) -> Scalar:
+@overload
+def sigmoid(x: Array) -> Array: ...
+def sigmoid(x: Scalar | Array) -> Scalar | Array:
     """Logistic function ``1 / (1 + e ** -x)``, stable for large ``|x|``."""
-    return _sigmoid(x)
+    return cast("Scalar | Array", _sigmoid(x))
 
 
 @overload
 def relu(x: float) -> float: ...
 @overload
 def relu(x: Value) -> Value: ...
-def relu(x: Scalar) -> Scalar:
+@overload
+def relu(x: Array) -> Array: ...
+def relu(x: Scalar | Array) -> Scalar | Array:
     """``max(x, 0)``."""
-    return _relu(x)
+    return cast("Scalar | Array", _relu(x))
+
+
+@overload
+def gelu(x: float) -> float: ...
+@overload
+def gelu(x: Value) -> Value: ...
+@overload
+def gelu(x: Array) -> Array: ...
+def gelu(x: Scalar | Array) -> Scalar | Array:
+    """``x * Phi(x)``, ``Phi`` the standard normal CDF (PyTorch's default, exact ``gelu``)."""
+    return cast("Scalar | Array", _gelu(x))
+
+
+@overload
+def softplus(x: float) -> float: ...
+@overload
+def softplus(x: Value) -> Value: ...
+@overload
+def softplus(x: Array) -> Array: ...
+def softplus(x: Scalar | Array) -> Scalar | Array:
+    """``log(1 + e ** x)``, and ``x`` above 20 (``torch.nn.functional.softplus``'s defaults)."""
+    return cast("Scalar | Array", _softplus(x))
 
 
 @overload
 def leaky_relu(x: float, slope: float = LEAKY_SLOPE) -> float: ...
 @overload
 def leaky_relu(x: Value, slope: Scalar = LEAKY_SLOPE) -> Value: ...
-def leaky_relu(x: Scalar, slope: Scalar = LEAKY_SLOPE) -> Scalar:
+@overload
+def leaky_relu(x: Array, slope: float = LEAKY_SLOPE) -> Array: ...
+def leaky_relu(x: Scalar | Array, slope: Scalar = LEAKY_SLOPE) -> Scalar | Array:
     """``x`` if positive, else ``slope * x``."""
+    if isinstance(x, Array):
+        return array_leaky_relu(x, cast(float, slope))
     if isinstance(x, Value) or isinstance(slope, Value):
         return apply(LEAKY_RELU, x, slope)
     return leaky_relu_kernel(number(x, "leaky_relu(x)"), slope)
 
 
-# --- array functions over a matrix ----------------------------------------------------------
+def _scalar_abs(x: Scalar) -> Scalar:
+    return apply(ABS, x) if isinstance(x, Value) else abs(x)
 
 
-def _array_function(
-    op: Op, scalar: Callable[[Any], Scalar], name: str
-) -> Callable[[Array | Sequence[Sequence[Scalar]]], Array | Rows]:
-    def function(X: Array | Sequence[Sequence[Scalar]]) -> Array | Rows:
-        if not isinstance(X, Array):
-            try:
-                return cast(
-                    Matrix, op.forward(float_matrix(cast("Sequence[Sequence[float]]", X), f"{name}'s input"))
-                )
-            except HoldsTracked:
-                return tuple(tuple(map(scalar, row)) for row in X)
-        if X.ndim != 2:
-            raise ValueError(f"{name} takes a matrix (a batch of rows)")
-        data = cast(Matrix, X.primal)
-        if X.tape is None:
-            return constant_array(cast(Matrix, op.forward(data)))
-        return record_array(X.tape, op, (X.position,), cast(Matrix, op.forward(data)), (data,))
-
-    function.__name__ = name
-    function.__doc__ = f"Elementwise ``{name}`` of a matrix (an Array node, or floats in, floats out)."
-    return function
+array_exp = _array_function("exp", exp)
+array_log = _array_function("log", log)
+array_sqrt = _array_function("sqrt", sqrt)
+array_tanh = _array_function("tanh", tanh)
+array_sigmoid = _array_function("sigmoid", sigmoid)
+array_relu = _array_function("relu", relu)
+array_gelu = _array_function("gelu", gelu)
+array_softplus = _array_function("softplus", softplus)
+array_abs = _array_function("abs", _scalar_abs)
+array_neg = _array_function("neg", lambda x: -x)
 
 
-array_relu = _array_function(ARRAY_OPS["relu"], relu, "relu")
-array_tanh = _array_function(ARRAY_OPS["tanh"], tanh, "tanh")
-array_sigmoid = _array_function(ARRAY_OPS["sigmoid"], sigmoid, "sigmoid")
-array_leaky_relu = _array_function(ARRAY_LEAKY_RELU, lambda x: leaky_relu(x, LEAKY_SLOPE), "leaky_relu")
+class LeakyElementwise(Protocol):
+    """``leaky_relu`` over arrays: an Array gives an Array; floats, Values and nested sequences alike."""
+
+    @overload
+    def __call__(self, x: Array, slope: float = LEAKY_SLOPE) -> Array: ...
+    @overload
+    def __call__(self, x: float, slope: float = LEAKY_SLOPE) -> float: ...
+    @overload
+    def __call__(self, x: Value, slope: float = LEAKY_SLOPE) -> Value: ...
+    @overload
+    def __call__(self, x: Sequence[Any], slope: float = LEAKY_SLOPE) -> Data: ...
+    def __call__(
+        self, x: Array | Scalar | Sequence[Any], slope: float = LEAKY_SLOPE
+    ) -> Array | Scalar | Data: ...
+
+
+def _array_leaky_relu(x: Array | Scalar | Sequence[Any], slope: float = LEAKY_SLOPE) -> Any:
+    """``x`` if positive, else ``slope * x``, elementwise over an Array of any shape (one node), or of
+    floats and nested sequences of floats (plain tuples out, nothing recorded). ``slope`` is a float."""
+    rate = number(slope, "leaky_relu: slope", expected="a float (an array's slope is a constant)")
+    return _apply_unary(ARRAY_LEAKY_RELU, leaky_relu, "leaky_relu", x, rate)
+
+
+_array_leaky_relu.__name__ = _array_leaky_relu.__qualname__ = "leaky_relu"
+array_leaky_relu = cast(LeakyElementwise, _array_leaky_relu)

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tape.value",),
     ("tape.array",),
     ("tape.ops.arithmetic", "tape.ops.reductions", "tape.ops.normalization"),
-    ("tape.ops.elementwise", "tape.ops.indexing"),
+    ("tape.ops.elementwise", "tape.ops.broadcasting", "tape.ops.indexing"),
     ("tape.ops.linear", "tape.ops.losses"),
     ("tape.ops",),
     ("tape.graph", "tape.gradient_tape", "tape.arrays", "tape.primitives"),
