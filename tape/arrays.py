@@ -38,10 +38,11 @@ from tape.ops.elementwise import array_leaky_relu as leaky_relu
 from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
 from tape.ops.elementwise import array_tanh as tanh
-from tape.ops.indexing import scale, stack
+from tape.ops.indexing import concatenate, scale, stack
 from tape.ops.linear import linear, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
 from tape.ops.reductions import mean
+from tape.ops.shape import reshape, transpose
 from tape.value import Scalar
 
 MatrixLike = Array | Sequence[Sequence[Scalar]]
@@ -58,6 +59,7 @@ __all__ = [
     "Rows",
     "Vector",
     "VectorLike",
+    "concatenate",
     "cross_entropy_with_logits",
     "leaky_relu",
     "linear",
@@ -65,8 +67,10 @@ __all__ = [
     "mse",
     "relu",
     "relu_linear",
+    "reshape",
     "scale",
     "sigmoid",
     "stack",
     "tanh",
+    "transpose",
 ]
