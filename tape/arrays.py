@@ -38,7 +38,7 @@ from tape.ops.elementwise import array_leaky_relu as leaky_relu
 from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
 from tape.ops.elementwise import array_tanh as tanh
-from tape.ops.indexing import concatenate, scale, stack
+from tape.ops.indexing import concatenate, pad, scale, stack, take
 from tape.ops.linear import linear, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
 from tape.ops.reductions import mean
@@ -65,12 +65,14 @@ __all__ = [
     "linear",
     "mean",
     "mse",
+    "pad",
     "relu",
     "relu_linear",
     "reshape",
     "scale",
     "sigmoid",
     "stack",
+    "take",
     "tanh",
     "transpose",
 ]

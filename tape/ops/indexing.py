@@ -39,7 +39,8 @@ from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import is_zero
 from tape.kernels import indexing as kernels
-from tape.kernels.shapes import index_grid, size, strides
+from tape.kernels.shapes import index_grid, normalize_axis, size, strides
+from tape.ops.shape import operand_shape
 from tape.validate import HoldsTracked, float_array
 from tape.value import Value
 
@@ -405,3 +406,164 @@ def scale(X: Array | Sequence[Any], factors: Sequence[Any]) -> Array | Rows | Da
 def _same_shape(x: Shape, factors: Shape) -> None:
     if x != factors:
         raise ValueError(f"scale: factors of shape {factors} vs input of shape {x}")
+
+
+# --- take (an embedding lookup) and pad ---------------------------------------------------------
+
+
+def _check_indices(indices: tuple[int, ...], shape: Shape, axis: int) -> None:
+    n = shape[axis]
+    for i in indices:
+        if not -n <= i < n:
+            raise IndexError(f"take: index {i} is out of range for axis {axis} of shape {shape} (size {n})")
+
+
+def _take_forward(x: Any, *, indices: tuple[int, ...], axis: int, indices_shape: Shape | None = None) -> Any:
+    shape = shape_of(x)
+    _check_indices(indices, shape, axis)
+    flat, out_shape = kernels.take(flatten(x), shape, indices, axis, indices_shape)
+    return nest(flat, out_shape)
+
+
+def _take_vjp(
+    g: Any, value: object, x: Any, *, indices: tuple[int, ...], axis: int, indices_shape: Shape | None = None
+) -> tuple[list[float]]:
+    return (kernels.take_vjp([g] if g.__class__ is float else flatten(g), shape_of(x), indices, axis),)
+
+
+def _take_jvp(
+    value: object,
+    args: tuple[Any],
+    tangents: tuple[Any],
+    *,
+    indices: tuple[int, ...],
+    axis: int,
+    indices_shape: Shape | None = None,
+) -> Any:
+    (dx,) = tangents
+    if dx is None:
+        return 0.0 if value.__class__ is float else zeros_like_data(cast(Data, value))
+    return _take_forward(dx, indices=indices, axis=axis, indices_shape=indices_shape)
+
+
+TAKE = array_op("take", _take_forward, _take_vjp, _take_jvp)
+
+
+def _int_indices(indices: object) -> tuple[list[int], Shape]:
+    """Nested int ``indices`` as a flat list and their shape; a TypeError names a non-int."""
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        return [indices], ()
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Sequence):
+        raise TypeError(f"take: indices must be an int or a (nested) sequence of ints, got {indices!r}")
+    items = list(indices)
+    if items and isinstance(items[0], Sequence) and not isinstance(items[0], (str, bytes)):
+        parts = [_int_indices(item) for item in items]
+        inner = parts[0][1]
+        for k, (_, s) in enumerate(parts):
+            if s != inner:
+                raise ValueError(f"take: indices are ragged: [{k}] has shape {s} but [0] has {inner}")
+        return [i for flat, _ in parts for i in flat], (len(items), *inner)
+    for i in items:
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise TypeError(f"take: indices must be ints, got {i!r}")
+    return items, (len(items),)
+
+
+def take(x: Array | Sequence[Any], indices: int | Sequence[Any], axis: int = 0) -> Any:  # Array, Value, data
+    """``numpy.take``: the slices of ``x`` at ``indices`` along ``axis`` (an embedding lookup).
+
+    ``indices`` may be nested (their shape replaces ``axis``) or one int (the axis is
+    dropped); negative ones count from the end. Repeated indices accumulate gradients.
+    An index out of range is an IndexError naming the op, the axis and the shape.
+
+    >>> take([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [2, 0, 2])
+    ((5.0, 6.0), (1.0, 2.0), (5.0, 6.0))
+    """
+    _check_axis(axis, "take")
+    flat, index_shape = _int_indices(indices)
+    shape = operand_shape(x, "take")
+    if not shape:
+        raise ValueError("take: x is a scalar (shape ()); take needs an array")
+    ax = normalize_axis(axis, shape, op="take")
+    _check_indices(tuple(flat), shape, ax)
+    if len(index_shape) == 1:
+        return apply_array_op(TAKE, x, indices=tuple(flat), axis=ax)
+    return apply_array_op(TAKE, x, indices=tuple(flat), axis=ax, indices_shape=index_shape)
+
+
+Widths = tuple[tuple[int, int], ...]
+
+
+def _pad_forward(x: Any, *, widths: Widths, value: float) -> Data:
+    shape = shape_of(x)
+    flat, out_shape = kernels.pad(flatten(x), shape, widths)
+    if value != 0.0:
+        inside = set(_interior(shape, widths))
+        flat = [v if k in inside else value for k, v in enumerate(flat)]
+    return cast(Data, nest(flat, out_shape))
+
+
+def _interior(shape: Shape, widths: Widths) -> list[int]:
+    """The flat positions of the padded array that hold the input's entries."""
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths, strict=True))
+    steps = strides(padded)
+    offset = sum(lo * step for (lo, _), step in zip(widths, steps, strict=True))
+    return index_grid(shape, steps, offset)
+
+
+def _pad_vjp(g: Any, out: object, x: Any, *, widths: Widths, value: float) -> tuple[list[float]]:
+    return (kernels.pad_vjp(flatten(g), shape_of(x), widths),)
+
+
+def _pad_jvp(out: Data, args: tuple[Any], tangents: tuple[Any], *, widths: Widths, value: float) -> Data:
+    (dx,) = tangents
+    if dx is None:
+        return zeros_like_data(out)
+    return _pad_forward(dx, widths=widths, value=0.0)
+
+
+PAD = array_op("pad", _pad_forward, _pad_vjp, _pad_jvp)
+
+
+def _pad_widths(pad_width: object, ndim: int) -> Widths:
+    """numpy's ``pad_width``: an int, one ``(before, after)`` pair, or a pair per axis."""
+
+    def pair(p: object) -> tuple[int, int]:
+        if isinstance(p, int) and not isinstance(p, bool):
+            return (p, p)
+        if isinstance(p, Sequence) and not isinstance(p, (str, bytes)) and len(p) in (1, 2):
+            both = tuple(p)
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in both):
+                return (both[0], both[-1])
+        raise TypeError(f"pad: pad_width must be ints or (before, after) pairs of ints, got {pad_width!r}")
+
+    if isinstance(pad_width, Sequence) and not isinstance(pad_width, (str, bytes)):
+        items = list(pad_width)
+        if items and all(isinstance(p, Sequence) for p in items):
+            widths = tuple(pair(p) for p in items)
+            if len(widths) == 1:
+                widths = widths * ndim
+        else:
+            widths = (pair(items),) * ndim
+    else:
+        widths = (pair(pad_width),) * ndim
+    if len(widths) != ndim:
+        raise ValueError(f"pad: {len(widths)} (before, after) pairs for an array of {ndim} axes")
+    for k, (lo, hi) in enumerate(widths):
+        if lo < 0 or hi < 0:
+            raise ValueError(f"pad: axis {k} has a negative width {(lo, hi)}")
+    return widths
+
+
+def pad(x: Array | Sequence[Any], pad_width: int | Sequence[Any], value: float = 0.0) -> Any:  # Array or data
+    """``numpy.pad`` with a constant: ``pad_width`` is an int, a ``(before, after)`` pair, or one per axis.
+
+    >>> pad([[1.0, 2.0]], ((0, 1), (1, 0)))
+    ((0.0, 1.0, 2.0), (0.0, 0.0, 0.0))
+    """
+    shape = operand_shape(x, "pad")
+    if not shape:
+        raise ValueError("pad: x is a scalar (shape ()); pad needs an array")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"pad: value must be a float, got {value!r}")
+    return apply_array_op(PAD, x, widths=_pad_widths(pad_width, len(shape)), value=float(value))

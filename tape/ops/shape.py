@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from tape.array import Array, Data, Shape, apply_array_op, array_op, flatten, install, nest, shape_of
 from tape.kernels import shapes as kernels
+from tape.validate import HoldsTracked, float_array
 from tape.value import Scalar, Value
 
 
@@ -37,18 +38,20 @@ def _reshape_jvp(value: object, args: tuple[Any], tangents: tuple[Any], *, shape
 RESHAPE = array_op("reshape", _reshape_forward, _reshape_vjp, _reshape_jvp)
 
 
-def _shape_of_operand(x: object, op: str) -> Shape:
+def operand_shape(x: object, op: str) -> Shape:
+    """The shape of an operand: an Array's, a nested sequence's (checked rectangular), ``()`` for a number."""
     if isinstance(x, Array):
         return x.shape
     if isinstance(x, (int, float, Value)):
         return ()
-    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
-        return shape_of(x if isinstance(x, tuple) else _tuples(x))
-    raise TypeError(f"{op}: x must be an Array or a nested sequence of floats, got {type(x).__name__}")
-
-
-def _tuples(x: object) -> object:
-    return tuple(_tuples(v) for v in x) if isinstance(x, Sequence) else x
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{op}: x must be an Array or a nested sequence of floats, got {type(x).__name__}")
+    try:
+        return shape_of(float_array(x, f"{op}: x"))
+    except HoldsTracked:
+        raise TypeError(
+            f"{op}: x is a sequence holding Values; array ops take Arrays or nested sequences of floats"
+        ) from None
 
 
 def reshape(
@@ -64,7 +67,7 @@ def reshape(
     wanted = (shape,) if isinstance(shape, int) else tuple(shape)
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in wanted):
         raise TypeError(f"reshape: shape must be an int or a tuple of ints, got {shape!r}")
-    new_shape = kernels.reshape(_shape_of_operand(x, "reshape"), wanted)
+    new_shape = kernels.reshape(operand_shape(x, "reshape"), wanted)
     return apply_array_op(RESHAPE, x, shape=new_shape)
 
 
@@ -97,7 +100,7 @@ def transpose(x: Array | Sequence[Any], axes: Sequence[int] | None = None) -> An
     >>> transpose([[1.0, 2.0, 3.0]])
     ((1.0,), (2.0,), (3.0,))
     """
-    shape = _shape_of_operand(x, "transpose")
+    shape = operand_shape(x, "transpose")
     if not shape:
         raise ValueError("transpose: x is a scalar (shape ()); transpose needs an array")
     if axes is not None and (isinstance(axes, (str, bytes)) or not isinstance(axes, Sequence)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,8 @@ import tape
 from tape import Array, Tape, Value
 from tape import arrays as A
 from tape.array import asarray, flatten, nest, shape_of
+from tape.ops import indexing as indexing_ops
+from tape.ops import shape as shape_ops
 from tape.testing import assert_gradients_match
 from tests.tape.test_jit import assert_same
 
@@ -347,3 +350,142 @@ def test_join_errors() -> None:
         A.concatenate([1.0, 2.0])
     with pytest.raises(TypeError, match="xs must be a sequence of arrays"):
         A.concatenate(asarray([1.0]))  # type: ignore[arg-type]
+
+
+# --- take and pad ----------------------------------------------------------------------------------
+
+
+@st.composite
+def takes(draw: st.DrawFn) -> tuple[Any, Any, int]:
+    shape = draw(shapes)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[axis]
+    index = st.integers(-n, n - 1)
+    kind = draw(st.sampled_from(["int", "flat", "nested"]))
+    if kind == "int":
+        indices: Any = draw(index)
+    elif kind == "flat":
+        indices = draw(st.lists(index, min_size=1, max_size=4))
+    else:
+        indices = draw(st.lists(st.lists(index, min_size=2, max_size=2), min_size=1, max_size=2))
+    return draw(nested(shape)), indices, axis
+
+
+@given(takes())
+@example((((1.0, 2.0), (3.0, 4.0)), [1, 1, -1], 0))  # repeated indices accumulate
+@example(((1.0, 2.0, 3.0), 2, -1))  # a vector's element: a Value
+def test_take_matches_numpy_and_differentiates(case: tuple[Any, Any, int]) -> None:
+    x, indices, axis = case
+    got = A.take(asarray(x), indices, axis)
+    want = np.take(np.asarray(x), indices, axis)
+    if want.ndim == 0:
+        assert got == float(want)
+    else:
+        assert isinstance(got, Array) and got.shape == want.shape and got.tolist() == want.tolist()
+    check_all_modes(lambda a: A.take(a, indices, axis), x, again=(_shifted(x),))
+
+
+def test_take_is_an_embedding_lookup_whose_repeats_accumulate() -> None:
+    table = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    grads = tape.grad(lambda w: A.mse(A.take(w, [2, 0, 2]), [[0.0, 0.0]] * 3), arrays=True)(table)
+    assert grads == [[2.0 / 6.0 * 1.0, 2.0 / 6.0 * 2.0], [0.0, 0.0], [2.0 / 6.0 * 10.0, 2.0 / 6.0 * 12.0]]
+
+
+def test_jit_reads_take_indices_from_the_inputs() -> None:
+    def loss(w: Any, ids: tuple[int, ...]) -> Any:
+        return A.mse(A.take(w, ids), [[0.5, -0.5]] * len(ids))
+
+    table = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    compiled = tape.jit(tape.value_and_grad(loss, arrays=True))
+    for ids in ((2, 0), (1, 1), (0, 2)):
+        assert_same(compiled(table, ids), tape.value_and_grad(loss, arrays=True)(table, ids))
+    assert compiled.traces == 1
+    with pytest.raises(IndexError, match=r"take: index 3 is out of range for axis 0 of shape \(3, 2\)"):
+        compiled(table, (0, 3))
+
+
+def test_take_errors() -> None:
+    table = asarray([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(
+        IndexError, match=r"take: index 2 is out of range for axis 0 of shape \(2, 2\) \(size 2\)"
+    ):
+        A.take(table, [0, 2])
+    with pytest.raises(IndexError, match=r"take: index -3 is out of range for axis 1"):
+        A.take(table, [-3], axis=1)
+    with pytest.raises(TypeError, match=r"take: indices must be ints, got 1\.0"):
+        A.take(table, [1.0])
+    with pytest.raises(ValueError, match=r"take: axis 2 is out of range for shape \(2, 2\)"):
+        A.take(table, [0], axis=2)
+    with pytest.raises(ValueError, match="take: indices are ragged"):
+        A.take(table, [[0, 1], [1]])
+
+
+@st.composite
+def pads(draw: st.DrawFn) -> tuple[Any, Any, float]:
+    shape = draw(shapes)
+    width = st.integers(0, 2)
+    kind = draw(st.sampled_from(["int", "pair", "per axis"]))
+    if kind == "int":
+        pad_width: Any = draw(width)
+    elif kind == "pair":
+        pad_width = (draw(width), draw(width))
+    else:
+        pad_width = tuple((draw(width), draw(width)) for _ in shape)
+    return draw(nested(shape)), pad_width, draw(st.sampled_from([0.0, -1.5]))
+
+
+@given(pads())
+def test_pad_matches_numpy_and_differentiates(case: tuple[Any, Any, float]) -> None:
+    x, pad_width, value = case
+    got = A.pad(asarray(x), pad_width, value)
+    want = np.pad(np.asarray(x), pad_width, constant_values=value)
+    assert isinstance(got, Array) and got.shape == want.shape and got.tolist() == want.tolist()
+    check_all_modes(lambda a: A.pad(a, pad_width, value), x, again=(_shifted(x),))
+
+
+def test_pad_errors() -> None:
+    with pytest.raises(ValueError, match=r"pad: 3 \(before, after\) pairs for an array of 2 axes"):
+        A.pad([[1.0]], ((1, 1), (1, 1), (1, 1)))
+    with pytest.raises(ValueError, match=r"pad: axis 0 has a negative width \(-1, -1\)"):
+        A.pad([[1.0]], -1)
+    with pytest.raises(TypeError, match="pad: pad_width must be ints"):
+        A.pad([[1.0]], 1.5)  # type: ignore[arg-type]
+
+
+# --- scale and mse on N-d arrays -------------------------------------------------------------------
+
+
+@given(arrays_of_any_shape())
+def test_scale_and_mse_on_nd_arrays(x: Any) -> None:
+    shape = shape_of(x)
+    factors = nest([(k % 3) * 0.5 for k in range(math.prod(shape))], shape)
+    got = A.scale(asarray(x), factors)
+    assert isinstance(got, Array) and got.tolist() == (np.asarray(x) * np.asarray(factors)).tolist()
+    check_all_modes(lambda a: A.scale(a, factors), x, again=(_shifted(x),))
+    targets = _direction(x)
+    assert math.isclose(
+        float(A.mse(x, targets)), float(np.mean((np.asarray(x) - np.asarray(targets)) ** 2)), rel_tol=1e-12
+    )
+
+
+def test_scale_and_mse_shape_errors() -> None:
+    with pytest.raises(ValueError, match=r"scale: factors of shape \(1, 2\) vs input of shape \(1, 1, 2\)"):
+        A.scale(asarray([[[1.0, 2.0]]]), [[1.0, 0.0]])
+    with pytest.raises(
+        ValueError, match=r"mse: predictions of shape \(1, 1, 2\) vs targets of shape \(1, 2\)"
+    ):
+        A.mse(asarray([[[1.0, 2.0]]]), [[1.0, 0.0]])
+    with pytest.raises(
+        ValueError, match=r"logits must be rows \(2 axes\), got an Array of shape \(1, 1, 2\)"
+    ):
+        A.cross_entropy_with_logits(asarray([[[1.0, 2.0]]]), [0])
+
+
+def test_cross_entropy_takes_an_untracked_array() -> None:
+    assert A.cross_entropy_with_logits(asarray([[0.0, 0.0]]), [1]) == math.log(2.0)
+
+
+def test_doctests() -> None:
+    for module in (shape_ops, indexing_ops):
+        failures, tried = doctest.testmod(module)
+        assert failures == 0 and tried > 0, module.__name__
