@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tape.array import Array, Data, Matrix, Rows, Vector
+from tape.ops.convolution import avg_pool2d, conv1d, conv2d, max_pool2d
 from tape.ops.elementwise import LEAKY_SLOPE
 from tape.ops.elementwise import array_leaky_relu as leaky_relu
 from tape.ops.elementwise import array_relu as relu
@@ -59,10 +60,14 @@ __all__ = [
     "Rows",
     "Vector",
     "VectorLike",
+    "avg_pool2d",
     "concatenate",
+    "conv1d",
+    "conv2d",
     "cross_entropy_with_logits",
     "leaky_relu",
     "linear",
+    "max_pool2d",
     "mean",
     "mse",
     "pad",

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tape.array",),
     ("tape.ops.arithmetic", "tape.ops.reductions", "tape.ops.shape"),
     ("tape.ops.elementwise", "tape.ops.indexing"),
-    ("tape.ops.linear", "tape.ops.losses"),
+    ("tape.ops.linear", "tape.ops.losses", "tape.ops.convolution"),
     ("tape.ops",),
     ("tape.graph", "tape.gradient_tape", "tape.arrays", "tape.primitives"),
     ("tape.transforms",),
