@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from tape.array import Array, Data, Shape, apply_array_op, array_op, flatten, nest, shape_of
 from tape.kernels import conv as kernels
-from tape.ops.shape import operand_shape
+from tape.ops.shape import check_operands, operand_shape, plain_result
 
 Pair = int | tuple[int, int]
 """A size per spatial axis, or one for both."""
@@ -120,7 +120,7 @@ def _check_conv(op: str, x_shape: Shape, w_shape: Shape, b: object, spatial: int
             f"(shape {w_shape})"
         )
     if b is not None:
-        b_shape = operand_shape(b, op)
+        b_shape = operand_shape(b)
         if b_shape != (w_shape[0],):
             raise ValueError(
                 f"{op}: bias of shape {b_shape} does not match weight of shape {w_shape} "
@@ -142,12 +142,13 @@ def conv2d(
     >>> conv2d([[[[1.0, 2.0], [3.0, 4.0]]]], [[[[1.0, 1.0]]]], [0.5])
     ((((3.5,), (7.5,)),),)
     """
-    x_shape, w_shape = operand_shape(x, "conv2d"), operand_shape(w, "conv2d")
+    (x, w, b), plain = check_operands("conv2d", x, w, b)
+    x_shape, w_shape = operand_shape(x), operand_shape(w)
     _check_conv("conv2d", x_shape, w_shape, b, 2)
     st = _pair(stride, "stride", "conv2d", least=1)
     pad = _pair(padding, "padding", "conv2d", least=0)
     _check_window("conv2d", x_shape, (w_shape[2], w_shape[3]), pad, f"weight of shape {w_shape} has a kernel")
-    return apply_array_op(CONV2D, x, w, b, stride=_compact(st), padding=_compact(pad))
+    return plain_result(apply_array_op(CONV2D, x, w, b, stride=_compact(st), padding=_compact(pad)), plain)
 
 
 def conv1d(
@@ -162,7 +163,8 @@ def conv1d(
     >>> conv1d([[[1.0, 2.0, 3.0]]], [[[1.0, -1.0]]])
     (((-1.0, -1.0),),)
     """
-    x_shape, w_shape = operand_shape(x, "conv1d"), operand_shape(w, "conv1d")
+    (x, w, b), plain = check_operands("conv1d", x, w, b)
+    x_shape, w_shape = operand_shape(x), operand_shape(w)
     _check_conv("conv1d", x_shape, w_shape, b, 1)
     for name, v, least in (("stride", stride, 1), ("padding", padding, 0)):
         if not isinstance(v, int) or isinstance(v, bool):
@@ -176,7 +178,7 @@ def conv1d(
         (0, padding),
         f"weight of shape {w_shape} has a kernel",
     )
-    return apply_array_op(CONV1D, x, w, b, stride=stride, padding=padding)
+    return plain_result(apply_array_op(CONV1D, x, w, b, stride=stride, padding=padding), plain)
 
 
 # --- pools ------------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ AVG_POOL2D = array_op("avg_pool2d", _avg_pool_forward, _avg_pool_vjp, _avg_pool_
 
 
 def _pool(op: str, x: object, kernel_size: Pair, stride: Pair | None) -> tuple[Pair, Pair]:
-    shape = operand_shape(x, op)
+    shape = operand_shape(x)
     if len(shape) != 4:
         raise ValueError(f"{op}: x must be (N, C, H, W), got shape {shape}")
     kernel = _pair(kernel_size, "kernel_size", op, least=1)
@@ -247,8 +249,9 @@ def max_pool2d(
     >>> max_pool2d([[[[1.0, 4.0], [4.0, 2.0]]]], 2)
     ((((4.0,),),),)
     """
-    kernel, st = _pool("max_pool2d", x, kernel_size, stride)
-    return apply_array_op(MAX_POOL2D, x, kernel_size=kernel, stride=st)
+    (a,), plain = check_operands("max_pool2d", x)
+    kernel, st = _pool("max_pool2d", a, kernel_size, stride)
+    return plain_result(apply_array_op(MAX_POOL2D, a, kernel_size=kernel, stride=st), plain)
 
 
 def avg_pool2d(
@@ -259,5 +262,6 @@ def avg_pool2d(
     >>> avg_pool2d([[[[1.0, 2.0], [3.0, 6.0]]]], 2)
     ((((3.0,),),),)
     """
-    kernel, st = _pool("avg_pool2d", x, kernel_size, stride)
-    return apply_array_op(AVG_POOL2D, x, kernel_size=kernel, stride=st)
+    (a,), plain = check_operands("avg_pool2d", x)
+    kernel, st = _pool("avg_pool2d", a, kernel_size, stride)
+    return plain_result(apply_array_op(AVG_POOL2D, a, kernel_size=kernel, stride=st), plain)

@@ -40,7 +40,7 @@ from tape.core.op import define
 from tape.core.recording import is_zero
 from tape.kernels import indexing as kernels
 from tape.kernels.shapes import index_grid, normalize_axis, size, strides
-from tape.ops.shape import operand_shape
+from tape.ops.shape import check_operands, operand_shape, plain_result
 from tape.validate import HoldsTracked, float_array
 from tape.value import Value
 
@@ -481,14 +481,17 @@ def take(x: Array | Sequence[Any], indices: int | Sequence[Any], axis: int = 0) 
     """
     _check_axis(axis, "take")
     flat, index_shape = _int_indices(indices)
-    shape = operand_shape(x, "take")
+    (a,), plain = check_operands("take", x)
+    shape = operand_shape(a)
     if not shape:
         raise ValueError("take: x is a scalar (shape ()); take needs an array")
     ax = normalize_axis(axis, shape, op="take")
     _check_indices(tuple(flat), shape, ax)
     if len(index_shape) == 1:
-        return apply_array_op(TAKE, x, indices=tuple(flat), axis=ax)
-    return apply_array_op(TAKE, x, indices=tuple(flat), axis=ax, indices_shape=index_shape)
+        return plain_result(apply_array_op(TAKE, a, indices=tuple(flat), axis=ax), plain)
+    return plain_result(
+        apply_array_op(TAKE, a, indices=tuple(flat), axis=ax, indices_shape=index_shape), plain
+    )
 
 
 Widths = tuple[tuple[int, int], ...]
@@ -561,9 +564,12 @@ def pad(x: Array | Sequence[Any], pad_width: int | Sequence[Any], value: float =
     >>> pad([[1.0, 2.0]], ((0, 1), (1, 0)))
     ((0.0, 1.0, 2.0), (0.0, 0.0, 0.0))
     """
-    shape = operand_shape(x, "pad")
+    (a,), plain = check_operands("pad", x)
+    shape = operand_shape(a)
     if not shape:
         raise ValueError("pad: x is a scalar (shape ()); pad needs an array")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"pad: value must be a float, got {value!r}")
-    return apply_array_op(PAD, x, widths=_pad_widths(pad_width, len(shape)), value=float(value))
+    return plain_result(
+        apply_array_op(PAD, a, widths=_pad_widths(pad_width, len(shape)), value=float(value)), plain
+    )

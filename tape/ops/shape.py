@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from tape.array import Array, Data, Shape, apply_array_op, array_op, flatten, install, nest, shape_of
+from tape.array import (
+    Array,
+    Data,
+    Shape,
+    apply_array_op,
+    array_op,
+    constant_array,
+    flatten,
+    install,
+    nest,
+    shape_of,
+)
 from tape.kernels import shapes as kernels
 from tape.validate import HoldsTracked, float_array
 from tape.value import Scalar, Value
@@ -38,20 +49,43 @@ def _reshape_jvp(value: object, args: tuple[Any], tangents: tuple[Any], *, shape
 RESHAPE = array_op("reshape", _reshape_forward, _reshape_vjp, _reshape_jvp)
 
 
-def operand_shape(x: object, op: str) -> Shape:
-    """The shape of an operand: an Array's, a nested sequence's (checked rectangular), ``()`` for a number."""
-    if isinstance(x, Array):
-        return x.shape
-    if isinstance(x, (int, float, Value)):
-        return ()
-    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
-        raise TypeError(f"{op}: x must be an Array or a nested sequence of floats, got {type(x).__name__}")
-    try:
-        return shape_of(float_array(x, f"{op}: x"))
-    except HoldsTracked:
-        raise TypeError(
-            f"{op}: x is a sequence holding Values; array ops take Arrays or nested sequences of floats"
-        ) from None
+def check_operands(op: str, *xs: object) -> tuple[list[Any], bool]:
+    """Operands checked once: Arrays, Values and None as they are, nested floats as untracked Arrays.
+
+    Also gives whether no operand was an Array or a Value: the op's result is then
+    plain data (see :func:`plain_result`). A sequence holding Values is a TypeError.
+    """
+    out: list[Any] = []
+    plain = True
+    for k, x in enumerate(xs):
+        if x is None or isinstance(x, (Array, Value)):
+            plain = plain and x is None
+            out.append(x)
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            out.append(float(x))
+        elif isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+            try:
+                out.append(constant_array(cast(Data, float_array(x, f"{op}: argument {k}"))))
+            except HoldsTracked:
+                raise TypeError(
+                    f"{op}: an operand is a sequence holding Values; array ops take Arrays or nested "
+                    "sequences of floats (tape.arrays.stack makes an Array of Values)"
+                ) from None
+        else:
+            raise TypeError(
+                f"{op}: operands are Arrays or nested sequences of floats, got {type(x).__name__}"
+            )
+    return out, plain
+
+
+def operand_shape(x: object) -> Shape:
+    """The shape of a checked operand (``()`` for a Value or a number)."""
+    return x.shape if isinstance(x, Array) else ()
+
+
+def plain_result(result: Any, plain: bool) -> Any:
+    """``result`` as plain data when no operand was an Array or a Value (inference at float speed)."""
+    return result.primal if plain and isinstance(result, Array) else result
 
 
 def reshape(
@@ -67,8 +101,9 @@ def reshape(
     wanted = (shape,) if isinstance(shape, int) else tuple(shape)
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in wanted):
         raise TypeError(f"reshape: shape must be an int or a tuple of ints, got {shape!r}")
-    new_shape = kernels.reshape(operand_shape(x, "reshape"), wanted)
-    return apply_array_op(RESHAPE, x, shape=new_shape)
+    (a,), plain = check_operands("reshape", x)
+    new_shape = kernels.reshape(operand_shape(a), wanted)
+    return plain_result(apply_array_op(RESHAPE, a, shape=new_shape), plain)
 
 
 def _transpose_forward(x: Any, *, axes: Shape) -> Data:
@@ -100,13 +135,14 @@ def transpose(x: Array | Sequence[Any], axes: Sequence[int] | None = None) -> An
     >>> transpose([[1.0, 2.0, 3.0]])
     ((1.0,), (2.0,), (3.0,))
     """
-    shape = operand_shape(x, "transpose")
+    (a,), plain = check_operands("transpose", x)
+    shape = operand_shape(a)
     if not shape:
         raise ValueError("transpose: x is a scalar (shape ()); transpose needs an array")
     if axes is not None and (isinstance(axes, (str, bytes)) or not isinstance(axes, Sequence)):
         raise TypeError(f"transpose: axes must be None or a sequence of ints, got {axes!r}")
     perm = kernels.normalize_permutation(axes, shape)
-    return apply_array_op(TRANSPOSE, x, axes=perm)
+    return plain_result(apply_array_op(TRANSPOSE, a, axes=perm), plain)
 
 
 def _transposed(self: Array) -> Any:
