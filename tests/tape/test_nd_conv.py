@@ -229,3 +229,24 @@ def test_pool_errors() -> None:
 def test_doctests() -> None:
     failures, tried = doctest.testmod(convolution_ops)
     assert failures == 0 and tried > 0
+
+
+def test_conv_and_pool_with_a_constant_batch_in_every_mode() -> None:
+    """The batch as data (no tangent, no gradient): only the weight and the bias are perturbed."""
+    x = tuple(
+        tuple(
+            tuple(tuple(math.sin(i + 2 * c + 3 * r + 5 * q) for q in range(4)) for r in range(4))
+            for c in range(2)
+        )
+        for i in range(2)
+    )
+    w = tuple(
+        tuple(
+            tuple(tuple(0.1 * (f + c) - 0.2 * r + 0.3 * q for q in range(2)) for r in range(2))
+            for c in range(2)
+        )
+        for f in range(3)
+    )
+    b = (0.5, -0.25, 0.0)
+    check_all_modes(lambda k, c: A.max_pool2d(A.conv2d(x, k, c, 1, 1), 2), w, b, again=(_shifted(w), b))
+    check_all_modes(lambda k: A.avg_pool2d(A.conv2d(x, k, None, 2), 1), w)
