@@ -45,6 +45,7 @@ from tape.ops.broadcasting import (
     subtract,
     where,
 )
+from tape.ops.convolution import avg_pool2d, conv1d, conv2d, max_pool2d
 from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD
 from tape.ops.elementwise import array_abs as abs
 from tape.ops.elementwise import array_exp as exp
@@ -56,7 +57,7 @@ from tape.ops.elementwise import array_sigmoid as sigmoid
 from tape.ops.elementwise import array_softplus as softplus
 from tape.ops.elementwise import array_sqrt as sqrt
 from tape.ops.elementwise import array_tanh as tanh
-from tape.ops.indexing import scale, stack
+from tape.ops.indexing import concatenate, pad, scale, stack, take
 from tape.ops.linear import linear, matmul, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
 from tape.ops.normalization import layer_norm, log_softmax, logsumexp, softmax
@@ -64,6 +65,7 @@ from tape.ops.reductions import Axis, mean
 from tape.ops.reductions import array_max as max
 from tape.ops.reductions import array_min as min
 from tape.ops.reductions import array_sum as sum
+from tape.ops.shape import reshape, transpose
 from tape.value import Scalar
 
 MatrixLike = Array | Sequence[Sequence[Scalar]]
@@ -84,37 +86,46 @@ __all__ = [
     "VectorLike",
     "abs",
     "add",
+    "avg_pool2d",
+    "concatenate",
+    "conv1d",
+    "conv2d",
     "cross_entropy_with_logits",
-    "layer_norm",
     "divide",
     "exp",
     "gelu",
     "greater",
     "greater_equal",
+    "layer_norm",
     "leaky_relu",
     "less",
     "less_equal",
     "linear",
+    "log",
     "log_softmax",
     "logsumexp",
     "matmul",
     "max",
-    "log",
+    "max_pool2d",
     "mean",
     "min",
     "mse",
     "multiply",
+    "pad",
     "power",
     "relu",
     "relu_linear",
+    "reshape",
     "scale",
     "sigmoid",
     "softmax",
-    "stack",
-    "sum",
     "softplus",
     "sqrt",
+    "stack",
     "subtract",
+    "sum",
+    "take",
     "tanh",
+    "transpose",
     "where",
 ]

@@ -1,4 +1,4 @@
-"""Losses over a batch as single nodes: cross-entropy of logit rows, and mean squared error.
+"""Losses over a batch as single nodes: cross-entropy of logit rows, and mean squared error (N-d).
 
 Both are scalar-valued array ops: the forward pass computes the loss and what the
 backward rule needs (cross-entropy: each row's softmax), saved on the node. Targets
@@ -13,13 +13,13 @@ from operator import mul
 from typing import Any, cast
 
 from tape import floats
-from tape.array import Array, Matrix, add_matrix
+from tape.array import Array, Data, Matrix, add_flat, add_matrix, flatten, shape_of
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import is_zero
 from tape.ops.elementwise import exp, log
 from tape.ops.reductions import vsum
-from tape.validate import HoldsTracked, class_targets, float_matrix
+from tape.validate import HoldsTracked, class_targets, float_array, float_matrix
 from tape.value import Scalar, Value
 
 
@@ -90,6 +90,8 @@ def cross_entropy_with_logits(
 
     ``where`` names the caller in error messages.
     """
+    if isinstance(Z, Array) and Z.ndim != 2:
+        raise ValueError(f"{where}: logits must be rows (2 axes), got an Array of shape {Z.shape}")
     try:
         data = (
             cast(Matrix, Z.primal)
@@ -120,69 +122,77 @@ def _scalar_cross_entropy(Z: Sequence[Sequence[Scalar]], targets: Sequence[int],
 # --- mean squared error -----------------------------------------------------------------
 
 
-def _mse_forward(Y: Matrix, T: Matrix) -> float:
-    count = len(Y) * len(Y[0])
-    return (
-        sum((y - t) * (y - t) for yr, tr in zip(Y, T, strict=True) for y, t in zip(yr, tr, strict=True))
-        / count
-    )
+def _mse_forward(Y: Data, T: Data) -> float:
+    ys, ts = flatten(Y), flatten(T)
+    total: float = sum([(y - t) * (y - t) for y, t in zip(ys, ts, strict=True)])
+    return total / len(ys)
 
 
 def _mse_vjp(node: Node, g: Any, grads: list[Any]) -> None:
-    Y, T = cast("tuple[Matrix, Matrix]", node.saved)
+    Y, T = cast("tuple[Data, Data]", node.saved)
     (at,) = node.parents
-    k = 2.0 * g / (len(Y) * len(Y[0]))
-    add_matrix(
-        grads, at, [[k * (y - t) for y, t in zip(yr, tr, strict=True)] for yr, tr in zip(Y, T, strict=True)]
-    )
+    ys, ts = flatten(Y), flatten(T)
+    k = 2.0 * g / len(ys)
+    add_flat(grads, at, [k * (y - t) for y, t in zip(ys, ts, strict=True)], shape_of(Y))
 
 
 def _mse_jvp(value: float, saved: Any, tangents: tuple[Any, ...]) -> Any:
     (Y, T), (dY,) = saved, tangents
     if is_zero(dY):
         return 0.0
-    total = sum(
-        (y - t) * d for yr, tr, dr in zip(Y, T, dY, strict=True) for y, t, d in zip(yr, tr, dr, strict=True)
-    )
-    return 2.0 * total / (len(Y) * len(Y[0]))
+    ys = flatten(Y)
+    total = sum([(y - t) * d for y, t, d in zip(ys, flatten(T), flatten(dY), strict=True)])
+    return 2.0 * total / len(ys)
 
 
 def _mse_emit(c: Any, node: Node, operands: object, v: str, s: str) -> list[str]:
-    y, t = c.var(node.parents[0]), c.constant(cast("tuple[Matrix, Matrix]", node.saved)[1])
+    y, t = c.var(node.parents[0]), c.constant(cast("tuple[Data, Data]", node.saved)[1])
     return [f"{v} = {c.ref(_mse_forward)}({y}, {t})", f"{s} = ({y}, {t})"]
 
 
 MSE = define("array_mse", _mse_forward, vjp=_mse_vjp, jvp=_mse_jvp, emit=_mse_emit, builtin=True)
 
 
-def _same_shape(rows: Sequence[Sequence[object]], targets: Matrix, where: str) -> None:
-    if not rows:
-        raise ValueError(f"{where}: empty batch (no examples)")
-    got = (len(rows), len(rows[0]))
-    want = (len(targets), len(targets[0]) if targets else 0)
+def _same_shape(got: tuple[int, ...], want: tuple[int, ...], where: str) -> None:
+    if not got or 0 in got:
+        raise ValueError(f"{where}: empty batch (no examples): predictions of shape {got}")
     if got != want:
         raise ValueError(f"{where}: predictions of shape {got} vs targets of shape {want}")
 
 
-def mse(Y: Array | Sequence[Sequence[Scalar]], T: Sequence[Sequence[float]], *, where: str = "mse") -> Scalar:
-    """Mean of ``(y - t) ** 2`` over all entries: a Value, or a float. ``where`` names the caller."""
-    targets = float_matrix(T, f"{where}: targets")
+def _values_shape(x: object) -> tuple[int, ...]:
+    shape: list[int] = []
+    while isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    return tuple(shape)
+
+
+def _flat_values(x: object) -> list[Scalar]:
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+        return [v for item in x for v in _flat_values(item)]
+    return [cast(Scalar, x)]
+
+
+def mse(Y: Array | Sequence[Any], T: Sequence[Any], *, where: str = "mse") -> Scalar:
+    """Mean of ``(y - t) ** 2`` over all entries of equal-shaped arrays: a Value, or a float.
+
+    ``where`` names the caller in error messages.
+    """
+    targets = float_array(T, f"{where}: targets")
+    if not isinstance(targets, tuple):
+        raise ValueError(f"{where}: targets must be an array of floats, not a number")
     try:
-        data = (
-            cast(Matrix, Y.primal)
-            if isinstance(Y, Array)
-            else float_matrix(cast("Sequence[Sequence[float]]", Y), f"{where}: predictions")
-        )
+        data = Y.primal if isinstance(Y, Array) else float_array(Y, f"{where}: predictions")
     except HoldsTracked:
-        rows = cast("Sequence[Sequence[Scalar]]", Y)
-        _same_shape(rows, targets, where)
-        differences = [
-            y - t for yr, tr in zip(rows, targets, strict=True) for y, t in zip(yr, tr, strict=True)
-        ]
+        _same_shape(_values_shape(Y), shape_of(targets), where)
+        differences = [y - t for y, t in zip(_flat_values(Y), flatten(targets), strict=True)]
         squares = [d * d for d in differences]
         return vsum(squares) / float(len(squares))
-    _same_shape(data, targets, where)
-    value = _mse_forward(data, targets)
+    _same_shape(shape_of(data), shape_of(targets), where)
+    value = _mse_forward(cast(Data, data), targets)
     if not isinstance(Y, Array) or Y.tape is None:
         return value
     return Y.tape.record(MSE, (Y.position,), value, (data, targets), Value)
