@@ -26,7 +26,7 @@ from tape.gradient_check import GradientReport, check_gradients, numerical_grad
 from tape.gradient_tape import Tape
 from tape.higher_order import hessian, hvp, jacobian, vjp
 from tape.jit import jit
-from tape.ops.elementwise import exp, leaky_relu, log, relu, sigmoid, sqrt, tanh
+from tape.ops.elementwise import exp, gelu, leaky_relu, log, relu, sigmoid, softplus, sqrt, tanh
 from tape.ops.reductions import dot, max_shift, vsum
 from tape.primitives import define
 from tape.transforms import grad, stop_gradient, value_and_grad
@@ -51,6 +51,7 @@ __all__ = [
     "define",
     "dot",
     "exp",
+    "gelu",
     "grad",
     "hessian",
     "hvp",
@@ -63,6 +64,7 @@ __all__ = [
     "numerical_grad",
     "relu",
     "sigmoid",
+    "softplus",
     "sqrt",
     "stop_gradient",
     "tanh",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import add
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from pyrsistent import PVector
 
@@ -59,6 +59,8 @@ Vector = tuple[float, ...]
 Matrix = tuple[Vector, ...]
 Data = tuple[Any, ...]
 """An array's data: nested tuples of floats, one level per axis (a Vector, a Matrix, ...)."""
+ArrayOperand = Union["Array", "Value", float, Sequence[Any]]
+"""What the other side of an Array's operator may be: an Array, a Value, a float, nested floats."""
 Rows = tuple[tuple["Scalar", ...], ...]
 """What array functions give without a tracked Array: rows of floats (or of Values)."""
 
@@ -136,10 +138,34 @@ class Array(Tracked):
             return f"Array(shape={self.shape}, untracked)"
         return f"Array(shape={self.shape}, op={self.tape.op_name(self.position)!r}, position={self.position})"
 
-    if TYPE_CHECKING:  # given by tape.ops.indexing
+    if TYPE_CHECKING:  # given by the op families (tape.ops)
 
         def __getitem__(self, index: Any) -> Any:  # a Value of a vector, an Array otherwise
             ...
+
+        @property
+        def T(self) -> Array:  # noqa: N802  # NumPy's name
+            """The transpose (axes reversed)."""
+
+        # arithmetic with NumPy broadcasting (tape.ops.broadcasting) and matmul (tape.ops.linear)
+        def __add__(self, other: ArrayOperand) -> Array: ...
+        def __radd__(self, other: ArrayOperand) -> Array: ...
+        def __sub__(self, other: ArrayOperand) -> Array: ...
+        def __rsub__(self, other: ArrayOperand) -> Array: ...
+        def __mul__(self, other: ArrayOperand) -> Array: ...
+        def __rmul__(self, other: ArrayOperand) -> Array: ...
+        def __truediv__(self, other: ArrayOperand) -> Array: ...
+        def __rtruediv__(self, other: ArrayOperand) -> Array: ...
+        def __pow__(self, other: ArrayOperand) -> Array: ...
+        def __rpow__(self, other: ArrayOperand) -> Array: ...
+        def __neg__(self) -> Array: ...
+        def __abs__(self) -> Array: ...
+        def __matmul__(self, other: Array | Sequence[Any]) -> Array | Value: ...
+        def __rmatmul__(self, other: Sequence[Any]) -> Array | Value: ...
+        def __lt__(self, other: ArrayOperand) -> Array: ...  # masks of 1.0 and 0.0
+        def __le__(self, other: ArrayOperand) -> Array: ...
+        def __gt__(self, other: ArrayOperand) -> Array: ...
+        def __ge__(self, other: ArrayOperand) -> Array: ...
 
 
 def install(name: str, method: Callable[..., object]) -> None:
@@ -238,6 +264,9 @@ def _grouped(flat: Sequence[Any], shape: Shape, make: Callable[[Sequence[Any]], 
     items: Sequence[Any] = flat
     for k in range(len(shape) - 1, 0, -1):
         width = shape[k]
+        if width and make is tuple:  # groups of ``width`` by one C-level zip over one iterator
+            items = list(zip(*[iter(items)] * width, strict=False))
+            continue
         count = 1
         for extent in shape[:k]:
             count *= extent

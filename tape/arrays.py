@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tape.array import Array, Data, Matrix, Rows, Vector
+from tape.array import Array, Data, Matrix, Rows, Vector, asarray
 from tape.ops.broadcasting import (
     add,
     divide,
@@ -86,6 +86,7 @@ __all__ = [
     "VectorLike",
     "abs",
     "add",
+    "asarray",
     "avg_pool2d",
     "concatenate",
     "conv1d",

@@ -30,14 +30,21 @@ def _layer(p: PMap[str, object]) -> object:
     return A.linear(p["w"], p["b"], X)  # type: ignore[arg-type]
 
 
+def _negated(x: object) -> object:
+    """``-x`` of an Array (the array op), or of rows of Values on the scalar path."""
+    if isinstance(x, Array):
+        return -x
+    return tuple(tuple(-v for v in row) for row in cast("tuple[tuple[Value, ...], ...]", x))
+
+
 # One entry per array op in the registry: a loss exercising it (a scalar of params).
 ARRAY_CASES: dict[str, Fun] = {
     "linear": lambda p: A.mean(_layer(p)),  # type: ignore[call-overload]
-    "array_relu": lambda p: A.mean(A.relu(_layer(p))),  # type: ignore[arg-type]
+    "array_relu": lambda p: A.mean(A.relu(_layer(p))),  # type: ignore[call-overload]
     "relu_linear": lambda p: A.mean(A.relu_linear(((0.5, -1.0), (2.0, 0.3)), p["b"], _layer(p))),  # type: ignore[arg-type]
-    "array_tanh": lambda p: A.mean(A.tanh(_layer(p))),  # type: ignore[arg-type]
-    "array_sigmoid": lambda p: A.mean(A.sigmoid(_layer(p))),  # type: ignore[arg-type]
-    "array_leaky_relu": lambda p: A.mean(A.leaky_relu(_layer(p))),  # type: ignore[arg-type]
+    "array_tanh": lambda p: A.mean(A.tanh(_layer(p))),  # type: ignore[call-overload]
+    "array_sigmoid": lambda p: A.mean(A.sigmoid(_layer(p))),  # type: ignore[call-overload]
+    "array_leaky_relu": lambda p: A.mean(A.leaky_relu(_layer(p))),  # type: ignore[call-overload]
     "array_scale": lambda p: A.mean(A.scale(_layer(p), ((2.0, 0.0), (0.5, -1.0)))),  # type: ignore[arg-type]
     "array_cross_entropy": lambda p: A.cross_entropy_with_logits(_layer(p), TARGETS),  # type: ignore[arg-type]
     "array_mse": lambda p: A.mse(_layer(p), ((0.5, -0.5), (1.0, 0.0))),  # type: ignore[arg-type]
@@ -45,6 +52,13 @@ ARRAY_CASES: dict[str, Fun] = {
     "array_row": lambda p: p["w"][1][0] * 3.0 + p["w"][0][2],  # type: ignore[index]
     "array_item": lambda p: p["b"][0] * p["b"][1],  # type: ignore[index]
     "array_stack": lambda p: A.mean(A.stack([p["b"][0] * 2.0, p["b"][1]])),  # type: ignore[index]
+    "array_exp": lambda p: A.mean(A.exp(_layer(p))),  # type: ignore[call-overload]
+    "array_log": lambda p: A.mean(A.log(A.sigmoid(_layer(p)))),  # type: ignore[call-overload]
+    "array_sqrt": lambda p: A.mean(A.sqrt(A.sigmoid(_layer(p)))),  # type: ignore[call-overload]
+    "array_gelu": lambda p: A.mean(A.gelu(_layer(p))),  # type: ignore[call-overload]
+    "array_softplus": lambda p: A.mean(A.softplus(_layer(p))),  # type: ignore[call-overload]
+    "array_abs": lambda p: A.mean(A.abs(_layer(p))),  # type: ignore[call-overload]
+    "array_neg": lambda p: A.mean(A.tanh(_negated(_layer(p)))),  # type: ignore[call-overload]
 }
 
 
@@ -198,7 +212,7 @@ def test_relu_linear_equals_linear_of_relu_bit_for_bit(params: PMap[str, object]
         return A.mean(A.relu_linear(p["w"], p["b"], p["z"]))  # type: ignore[arg-type]
 
     def unfused(p: PMap[str, object]) -> tape.Scalar:
-        return A.mean(A.linear(p["w"], p["b"], A.relu(p["z"])))  # type: ignore[arg-type]
+        return A.mean(A.linear(p["w"], p["b"], A.relu(p["z"])))  # type: ignore[arg-type, call-overload]
 
     assert tape.value_and_grad(fused, arrays=True)(params) == tape.value_and_grad(unfused, arrays=True)(
         params

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from itertools import pairwise
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pyrsistent import PMap
+from pyrsistent import PMap, pmap
 
 import tape
 from tape import arrays as A
-from tape.array import flatten
+from tape.array import flatten, nest
 from tape.core.op import REGISTRY
 from tape.testing import assert_gradients_match, parameter_trees, scalars
 from tape.tree import tree_leaves
@@ -155,6 +154,190 @@ def _matmul_scalar(p: Params) -> Any:
     return _flat_dot(out, 8)
 
 
+# --- broadcasting arithmetic, comparisons and where -----------------------------------------------
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "array_add": lambda x, y: x + y,
+    "array_sub": lambda x, y: x - y,
+    "array_mul": lambda x, y: x * y,
+    "array_div": lambda x, y: x / y,
+    "array_pow": lambda x, y: x**y,
+}
+_BROADCAST_FROM: dict[str, Shape] = {
+    "array_add": (3,),
+    "array_sub": (2, 1),
+    "array_mul": (),
+    "array_div": (3,),
+    "array_pow": (2, 1),
+}
+
+
+def _pick(y: Any, shape: Shape, i: int, j: int) -> Any:
+    """Entry ``(i, j)`` of ``y`` broadcast from ``shape`` to (2, 3)."""
+    if shape == (3,):
+        return y[j]
+    if shape == (2, 1):
+        return y[i][0]
+    return y
+
+
+def _grid(entry: Callable[[int, int], Any]) -> list[list[Any]]:
+    return [[entry(i, j) for j in range(3)] for i in range(2)]
+
+
+def _binary_case(name: str) -> Case:
+    combine, shape = _BINARY[name], _BROADCAST_FROM[name]
+
+    def array(p: Params) -> Any:
+        return _dot(combine(A.asarray(p["x"]), p["y"]), 6)  # an Array on the left: its operators
+
+    def scalar(p: Params) -> Any:
+        return _flat_dot(_grid(lambda i, j: combine(p["x"][i][j], _pick(p["y"], shape, i, j))), 6)
+
+    positive = name in ("array_div", "array_pow")
+    return Case(array, scalar, {"x": (2, 3), "y": shape}, low=0.5 if positive else -2.0)
+
+
+_COMPARE: dict[str, tuple[Callable[[Any, Any], Any], Callable[[Any, Any], bool]]] = {
+    "array_greater": (A.greater, lambda a, b: a > b),
+    "array_greater_equal": (A.greater_equal, lambda a, b: a >= b),
+    "array_less": (A.less, lambda a, b: a < b),
+    "array_less_equal": (A.less_equal, lambda a, b: a <= b),
+}
+
+
+def _compare_case(name: str) -> Case:
+    compare, test = _COMPARE[name]
+
+    def array(p: Params) -> Any:
+        return _dot(A.where(compare(p["x"], p["y"]), p["x"], p["y"]), 6)
+
+    def scalar(p: Params) -> Any:
+        def entry(i: int, j: int) -> Any:
+            x, y = p["x"][i][j], p["y"][j]
+            return x if test(x, y) else y
+
+        return _flat_dot(_grid(entry), 6)
+
+    return Case(array, scalar, {"x": (2, 3), "y": (3,)}, distinct=True)
+
+
+_MASK = ((1.0, 0.0, 1.0), (0.0, 0.0, 1.0))
+
+
+def _where_scalar(p: Params) -> Any:
+    return _flat_dot(_grid(lambda i, j: p["x"][i][j] if _MASK[i][j] else p["y"][j]), 6)
+
+
+# --- shape ops, indexing, assembling -------------------------------------------------------------
+
+
+def _getitem_scalar(p: Params) -> Any:
+    x = p["x"]  # (3, 4)[1:, ::2] -> (2, 2)
+    return _flat_dot([[x[i][j] for j in (0, 2)] for i in (1, 2)], 4)
+
+
+def _reshape_scalar(p: Params) -> Any:
+    return _flat_dot(_flat_values(p["x"]), 6)
+
+
+def _transpose_scalar(p: Params) -> Any:
+    x = p["x"]  # (2, 3, 2) with axes (2, 0, 1) -> (2, 2, 3)
+    return _flat_dot([[[x[i][j][k] for j in range(3)] for i in range(2)] for k in range(2)], 12)
+
+
+def _concatenate_scalar(p: Params) -> Any:
+    return _flat_dot([[p["x"][i][0], p["y"][i][0], p["y"][i][1]] for i in range(2)], 6)
+
+
+def _stack_scalar(p: Params) -> Any:
+    return _flat_dot([[p["x"][i], p["y"][i]] for i in range(3)], 6)
+
+
+_TAKEN = (2, 0, 2)
+
+
+def _take_scalar(p: Params) -> Any:
+    return _flat_dot([list(p["x"][i]) for i in _TAKEN], 9)
+
+
+def _pad_scalar(p: Params) -> Any:
+    x = p["x"]  # (2, 2) padded by ((1, 0), (0, 2)) with 0.5 -> (3, 4)
+    rows = [[0.5] * 4] + [[x[i][0], x[i][1], 0.5, 0.5] for i in range(2)]
+    return _flat_dot(rows, 12)
+
+
+def _linear_scalar(p: Params) -> Any:
+    w, b = p["w"], p["b"]  # X (2, 2, 2) @ w (3, 2).T + b (3,)
+    out = [
+        [[_s_sum(_BATCH[n][t][k] * w[o][k] for k in range(2)) + b[o] for o in range(3)] for t in range(2)]
+        for n in range(2)
+    ]
+    return _flat_dot(out, 12)
+
+
+_BATCH = (((0.5, -1.0), (2.0, 0.25)), ((1.5, -0.75), (-0.5, 1.0)))
+
+
+# --- convolutions and pools ------------------------------------------------------------------------
+
+
+def _conv2d_scalar(p: Params) -> Any:
+    x, w, b = p["x"], p["w"], p["b"]  # x (1, 2, 4, 4), w (3, 2, 3, 3), stride 2, padding 1 -> (1, 3, 2, 2)
+
+    def at(c: int, i: int, j: int) -> Any:
+        return x[0][c][i][j] if 0 <= i < 4 and 0 <= j < 4 else 0.0
+
+    out = [
+        [
+            [
+                _s_sum(
+                    w[o][c][u][v] * at(c, 2 * r - 1 + u, 2 * s - 1 + v)
+                    for c in range(2)
+                    for u in range(3)
+                    for v in range(3)
+                )
+                + b[o]
+                for s in range(2)
+            ]
+            for r in range(2)
+        ]
+        for o in range(3)
+    ]
+    return _flat_dot([out], 12)
+
+
+def _conv1d_scalar(p: Params) -> Any:
+    x, w, b = p["x"], p["w"], p["b"]  # x (2, 2, 5), w (3, 2, 2), stride 2 -> (2, 3, 2)
+    out = [
+        [
+            [
+                _s_sum(w[o][c][u] * x[n][c][2 * t + u] for c in range(2) for u in range(2)) + b[o]
+                for t in range(2)
+            ]
+            for o in range(3)
+        ]
+        for n in range(2)
+    ]
+    return _flat_dot(out, 12)
+
+
+def _pool_scalar(p: Params, largest: bool) -> Any:
+    x = p["x"]  # (1, 2, 4, 4), kernel 2 (stride 2) -> (1, 2, 2, 2)
+
+    def window(c: int, r: int, s: int) -> Any:
+        values = [x[0][c][2 * r + u][2 * s + v] for u in range(2) for v in range(2)]
+        if not largest:
+            return _s_sum(values) / 4.0
+        best = values[0]
+        for v in values[1:]:
+            if v > best:
+                best = v
+        return best
+
+    return _flat_dot([[[[window(c, r, s) for s in range(2)] for r in range(2)] for c in range(2)]], 8)
+
+
 CASES: dict[str, Case] = {
     "array_sum": Case(lambda p: _dot(A.sum(p["x"], axis=1), 4), _sum_axis_scalar, {"x": (2, 3, 2)}),
     "array_max": Case(
@@ -181,6 +364,48 @@ CASES: dict[str, Case] = {
         _layer_norm_scalar,
         {"x": (2, 3), "w": (3,), "b": (3,)},
     ),
+    **{name: _binary_case(name) for name in _BINARY},
+    **{name: _compare_case(name) for name in _COMPARE},
+    "array_where": Case(
+        lambda p: _dot(A.where(_MASK, p["x"], p["y"]), 6), _where_scalar, {"x": (2, 3), "y": (3,)}
+    ),
+    "getitem": Case(lambda p: _dot(A.asarray(p["x"])[1:, ::2], 4), _getitem_scalar, {"x": (3, 4)}),
+    "reshape": Case(lambda p: _dot(A.reshape(p["x"], (3, -1)), 6), _reshape_scalar, {"x": (2, 3)}),
+    "transpose": Case(
+        lambda p: _dot(A.transpose(p["x"], (2, 0, 1)), 12), _transpose_scalar, {"x": (2, 3, 2)}
+    ),
+    "concatenate": Case(
+        lambda p: _dot(A.concatenate([p["x"], p["y"]], axis=1), 6),
+        _concatenate_scalar,
+        {"x": (2, 1), "y": (2, 2)},
+    ),
+    "stack": Case(
+        lambda p: _dot(A.stack([p["x"], p["y"]], axis=1), 6), _stack_scalar, {"x": (3,), "y": (3,)}
+    ),
+    "take": Case(lambda p: _dot(A.take(p["x"], _TAKEN, axis=0), 9), _take_scalar, {"x": (4, 3)}),
+    "pad": Case(lambda p: _dot(A.pad(p["x"], ((1, 0), (0, 2)), value=0.5), 12), _pad_scalar, {"x": (2, 2)}),
+    "linear_leading_axes": Case(
+        lambda p: _dot(A.linear(p["w"], p["b"], _BATCH), 12), _linear_scalar, {"w": (3, 2), "b": (3,)}
+    ),
+    "conv2d": Case(
+        lambda p: _dot(A.conv2d(p["x"], p["w"], p["b"], stride=2, padding=1), 12),
+        _conv2d_scalar,
+        {"x": (1, 2, 4, 4), "w": (3, 2, 3, 3), "b": (3,)},
+    ),
+    "conv1d": Case(
+        lambda p: _dot(A.conv1d(p["x"], p["w"], p["b"], stride=2), 12),
+        _conv1d_scalar,
+        {"x": (2, 2, 5), "w": (3, 2, 2), "b": (3,)},
+    ),
+    "max_pool2d": Case(
+        lambda p: _dot(A.max_pool2d(p["x"], 2), 8),
+        lambda p: _pool_scalar(p, True),
+        {"x": (1, 2, 4, 4)},
+        distinct=True,
+    ),
+    "avg_pool2d": Case(
+        lambda p: _dot(A.avg_pool2d(p["x"], 2), 8), lambda p: _pool_scalar(p, False), {"x": (1, 2, 4, 4)}
+    ),
     "matmul": Case(
         lambda p: _dot(A.matmul(p["a"], p["b"]), 8), _matmul_scalar, {"a": (2, 2, 3), "b": (3, 2)}
     ),
@@ -202,14 +427,29 @@ def test_every_rule_defined_library_op_has_a_case() -> None:
     assert library == set(CASES)
 
 
-def _apart(params: Params) -> bool:
-    values = sorted(tree_leaves(params))
-    return all(b - a > 0.05 for a, b in pairwise(values))
+def _distinct(shapes: dict[str, Shape]) -> st.SearchStrategy[Params]:
+    """Params whose entries are a drawn permutation of well-separated values: no ties anywhere."""
+    names = sorted(shapes)
+    sizes = [math.prod(shapes[name]) for name in names]
+    n = sum(sizes)
+
+    def build(order: list[int], shift: float) -> Params:
+        values = [(k - n / 2) * (3.0 / n) + shift for k in order]
+        out: dict[str, Any] = {}
+        start = 0
+        for name, count in zip(names, sizes, strict=True):
+            chunk = values[start : start + count]
+            out[name] = nest(chunk, shapes[name]) if shapes[name] else chunk[0]
+            start += count
+        return pmap(out)
+
+    return st.builds(build, st.permutations(range(n)), st.floats(-0.4, 0.4, allow_nan=False))
 
 
 def _draw(case: Case) -> st.SearchStrategy[Params]:
-    drawn = parameter_trees(case.shapes, case.elements)
-    return drawn.filter(_apart) if case.distinct else drawn
+    if case.distinct:
+        return _distinct(case.shapes)
+    return parameter_trees(case.shapes, case.elements)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -258,10 +258,10 @@ def test_transpose_matches_numpy_and_differentiates(case: tuple[Any, tuple[int, 
 def test_dot_t_reverses_the_axes() -> None:
     with Tape() as t:
         M = t.watch_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-        back = M.T  # type: ignore[attr-defined]
+        back = M.T
     assert isinstance(back, Array) and back.data == ((1.0, 4.0), (2.0, 5.0), (3.0, 6.0))
     assert t.nodes[back.position].op.name == "transpose"
-    assert asarray([[1.0, 2.0]]).T.data == ((1.0,), (2.0,))  # type: ignore[attr-defined]
+    assert asarray([[1.0, 2.0]]).T.data == ((1.0,), (2.0,))
 
 
 def test_transpose_errors() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import tape
 from tape import REGISTRY, Scalar, Tape, Value
 from tape.testing import assert_gradients_match, positive_scalars, scalars
+from tape.ops.elementwise import NORMAL_CDF
 from tests.tape.test_arrays import ARRAY_CASES
 from tests.tape.test_nd_registry import CASES as ND_CASES
 
@@ -50,6 +51,9 @@ GRADIENT_CASES: dict[str, Case] = {
     "dot": (lambda a, b, c, d: tape.dot([a, b], [c, d]), (scalars(),) * 4),
     "vsum": (lambda a, b, c: tape.vsum([a, b, c]), (scalars(),) * 3),
     "leaf": (lambda x: x, (scalars(),)),
+    "gelu": (lambda x: tape.gelu(x), (scalars(),)),
+    "softplus": (lambda x: tape.softplus(x), (scalars(-25.0, 25.0, kinks=(20.0,), margin=0.1),)),
+    "normal_cdf": (lambda x: NORMAL_CDF(x), (scalars(),)),
 }
 
 
