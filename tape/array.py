@@ -144,7 +144,7 @@ class Array(Tracked):
             ...
 
         @property
-        def T(self) -> Array:  # noqa: N802  # NumPy's name
+        def T(self) -> Array:  # NumPy's name
             """The transpose (axes reversed)."""
 
         # arithmetic with NumPy broadcasting (tape.ops.broadcasting) and matmul (tape.ops.linear)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import tape
 from tape import REGISTRY, Scalar, Tape, Value
-from tape.testing import assert_gradients_match, positive_scalars, scalars
 from tape.ops.elementwise import NORMAL_CDF
+from tape.testing import assert_gradients_match, positive_scalars, scalars
 from tests.tape.test_arrays import ARRAY_CASES
 from tests.tape.test_nd_registry import CASES as ND_CASES
 
