@@ -421,3 +421,17 @@ def test_library_axes_equal_to_the_labels_stay_constants() -> None:
     for labels in ([0, 1], [1, 0], [1, 1]):  # the first labels equal the axes (0, 1)
         assert_same(jitted(CUBE, labels), interpreted(CUBE, labels))
     assert jitted.traces == 1 and "'axis': (0, 1)" in jitted.source(CUBE, [0, 1])
+
+
+def test_a_token_matrix_as_targets_replays_one_function() -> None:
+    def loss(x: Any, tokens: Any) -> Any:  # a row of logits per (batch, time) position, against its token
+        logits = A.log_softmax(x, axis=-1)  # (batch * time, 2)
+        return A.cross_entropy_with_logits(logits, tuple(chain.from_iterable(tokens)))
+
+    interpreted = tape.value_and_grad(loss, arrays=True)
+    jitted = jit(interpreted)
+    x = [[0.1, -0.2], [0.3, 0.4], [0.5, -0.6], [0.7, 0.8], [0.9, -1.0], [1.1, 1.2]]
+    for tokens in ([[0, 1, 1], [1, 0, 0]], [[1, 1, 1], [0, 0, 1]]):
+        assert_same(jitted(x, tokens), interpreted(x, tokens))
+    assert jitted.traces == 1 and jitted.cache_size == 1
+    assert "class_targets(x1" in jitted.source(x, [[0, 1, 1], [1, 0, 0]])  # the flat ids of the matrix
