@@ -47,9 +47,9 @@ What is traced, and what is not (as in JAX):
   code) is a constant of the code even when it equals an input. An int input that
   reaches the code otherwise (a constant of a scalar op, a list parameter) is part
   of the cache key, and a new value traces again; so is an int input no op reads.
-  Python arithmetic on its ints (``t + 1``) cannot be seen, and is frozen. Any
-  other int, and anything that is not a float, is static: the cache key holds its
-  value. So does ``static_argnums``; keyword arguments are static.
+  Python arithmetic or branching on its ints (``t + 1``, ``if t:``) cannot be seen,
+  and is frozen. Any other int, and anything that is not a float, is static: the
+  cache key holds its value. So does ``static_argnums``; keyword arguments are static.
 - Python control flow on a traced Value (``if x > 0``, ``bool(x)``, ``float(x)``)
   cannot be replayed and raises :class:`tape.TracingError`; reading ``x.data`` or
   computing in Python on the floats of an argument cannot be seen, and is frozen at

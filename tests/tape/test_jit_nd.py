@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pyrsistent import pvector
 
 import tape
+from tape import arrays as A
 from tape import jit
 from tape.array import Data, asarray, flatten, nest, shape_of
 from tape.kernels.indexing import take, take_vjp
@@ -366,3 +367,71 @@ def test_an_int_of_an_input_returned_as_aux_is_read_from_it() -> None:
         assert_same(got, interpreted(TABLE, tokens))
         assert type(got[0][1]["first"]) is int
     assert jitted.traces == 1
+
+
+# --- the library's N-d ops -------------------------------------------------------------------------
+
+
+def _attention_like(x: Any, w: Any, labels: Any) -> Any:
+    """Softmax of ``x @ w`` over a batch, through ``w`` again and a layer norm; a cross-entropy on labels."""
+    scores = A.matmul(x, w)  # (batch, time, features) @ (features, features)
+    mixed = A.layer_norm(A.matmul(A.softmax(scores, axis=-1), w))
+    logits = A.sum(mixed, axis=1)  # (batch, features): one row of logits per example
+    spread = A.sum(A.logsumexp(A.sum(scores, axis=(0, 1)), axis=0))
+    return A.cross_entropy_with_logits(logits, labels) + A.mean(A.max(mixed, axis=0)) * spread
+
+
+@given(
+    float_arrays((2, 3, 2), lists=True),
+    float_arrays((2, 2)),
+    st.lists(st.integers(0, 1), min_size=2, max_size=2),
+    st.lists(st.integers(0, 1), min_size=2, max_size=2),
+)
+def test_library_ops_on_3d_inputs_replay_bit_for_bit(
+    x: Any, w: Any, first: list[int], second: list[int]
+) -> None:
+    interpreted = tape.value_and_grad(_attention_like, argnums=(0, 1), arrays=True)
+    jitted = jit(interpreted)
+    for args in ((x, w, first), (_scaled(x, -0.5), _scaled(w, 2.0), second)):
+        assert_same(jitted(*args), interpreted(*args))
+    assert jitted.traces == 1  # new floats and new labels replay the same code
+
+
+@given(float_arrays(array_shapes(1, 4, max_side=3)), st.integers(-1, 0), st.booleans())
+def test_library_reductions_of_any_shape_replay_bit_for_bit(x: Any, axis: int, keepdims: bool) -> None:
+    def loss(a: Any) -> Any:
+        reduced = A.sum(A.softmax(a, axis=axis), axis=axis, keepdims=keepdims)
+        return A.sum(A.log_softmax(a)) + A.mean(A.min(a, axis=0)) * A.sum(reduced)
+
+    interpreted = tape.value_and_grad(loss, arrays=True)
+    jitted = jit(interpreted)
+    for arg in (x, _scaled(x, 3.0)):
+        assert_same(jitted(arg), interpreted(arg))
+    assert jitted.traces == 1
+    assert f"'axis': {axis}" in jitted.source(x)  # the code's own parameters are constants
+
+
+def test_library_axes_equal_to_the_labels_stay_constants() -> None:
+    def loss(x: Any, labels: Any) -> Any:
+        rows = A.sum(A.softmax(x, axis=-1), axis=1)  # (batch, classes)
+        return A.cross_entropy_with_logits(rows, labels) + A.sum(A.sum(x, axis=(0, 1)))
+
+    interpreted = tape.value_and_grad(loss, arrays=True)
+    jitted = jit(interpreted)
+    for labels in ([0, 1], [1, 0], [1, 1]):  # the first labels equal the axes (0, 1)
+        assert_same(jitted(CUBE, labels), interpreted(CUBE, labels))
+    assert jitted.traces == 1 and "'axis': (0, 1)" in jitted.source(CUBE, [0, 1])
+
+
+def test_a_token_matrix_as_targets_replays_one_function() -> None:
+    def loss(x: Any, tokens: Any) -> Any:  # a row of logits per (batch, time) position, against its token
+        logits = A.log_softmax(x, axis=-1)  # (batch * time, 2)
+        return A.cross_entropy_with_logits(logits, tuple(chain.from_iterable(tokens)))
+
+    interpreted = tape.value_and_grad(loss, arrays=True)
+    jitted = jit(interpreted)
+    x = [[0.1, -0.2], [0.3, 0.4], [0.5, -0.6], [0.7, 0.8], [0.9, -1.0], [1.1, 1.2]]
+    for tokens in ([[0, 1, 1], [1, 0, 0]], [[1, 1, 1], [0, 0, 1]]):
+        assert_same(jitted(x, tokens), interpreted(x, tokens))
+    assert jitted.traces == 1 and jitted.cache_size == 1
+    assert "class_targets(x1" in jitted.source(x, [[0, 1, 1], [1, 0, 0]])  # the flat ids of the matrix
