@@ -203,7 +203,8 @@ def _getitem(self: Array, index: object) -> Any:
 
     A full index of every axis gives a Value (a float when untracked); anything else an Array.
     """
-    if isinstance(index, int) and index.__class__ is not bool:
+    primal: object = self.primal
+    if isinstance(index, int) and index.__class__ is not bool and primal.__class__ is tuple:
         n = len(self.primal)
         if not -n <= index < n:
             raise IndexError(f"index {index} is out of range for an Array of length {n}")

@@ -182,6 +182,8 @@ def test_indexing_errors() -> None:
         M[0:1.5]
     with pytest.raises(ValueError, match="slice step cannot be zero"):
         M[::0]
+    with pytest.raises(IndexError, match=r"too many indices for an Array of shape \(\)"):
+        asarray(2.0)[0]
 
 
 # --- reshape and transpose ---------------------------------------------------------------------
