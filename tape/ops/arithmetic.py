@@ -120,6 +120,7 @@ ABS = define(
     builtin=True,
 )
 
+_ARRAY: type[object] = Array  # typed as a class, so that checking an operand against it narrows nothing
 DEFER = cast(Value, NotImplemented)
 """What a Value's operator returns for an Array operand (``NotImplemented``): Python then runs the
 Array's reflected operator."""
@@ -146,7 +147,7 @@ def _add(self: Value, other: Scalar) -> Value:
                 )
         elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(ADD, (self.position,), self.primal + other, _ADD_FIRST, Value)
-    if isinstance(cast(object, other), Array):
+    if other.__class__ is _ARRAY:
         return DEFER  # the Array's reflected operator broadcasts
     return apply(ADD, self, other)
 
@@ -166,7 +167,7 @@ def _sub(self: Value, other: Scalar) -> Value:
                 )
         elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(SUB, (self.position,), self.primal - other, _SUB_FIRST, Value)
-    if isinstance(cast(object, other), Array):
+    if other.__class__ is _ARRAY:
         return DEFER  # the Array's reflected operator broadcasts
     return apply(SUB, self, other)
 
@@ -187,19 +188,19 @@ def _mul(self: Value, other: Scalar) -> Value:
                 )
         elif cls is float and not tape.traces:  # a trace keeps the constant: apply
             return tape.record(MUL, (self.position,), self.primal * other, (other,), Value)
-    if isinstance(cast(object, other), Array):
+    if other.__class__ is _ARRAY:
         return DEFER  # the Array's reflected operator broadcasts
     return apply(MUL, self, other)
 
 
 def _div(self: Value, other: Scalar) -> Value:
-    if isinstance(cast(object, other), Array):
+    if other.__class__ is _ARRAY:
         return DEFER  # the Array's reflected operator broadcasts
     return apply(DIV, self, other)
 
 
 def _pow(self: Value, other: Scalar) -> Value:
-    if isinstance(cast(object, other), Array):
+    if other.__class__ is _ARRAY:
         return DEFER  # the Array's reflected operator broadcasts
     return apply(POW, self, other)
 
