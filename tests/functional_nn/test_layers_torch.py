@@ -1,0 +1,79 @@
+"""Every layer against its PyTorch module in float64: the same parameters give the same outputs.
+
+Parameters made by a layer's ``init`` are loaded into the PyTorch module with
+``load_state_dict(strict=True)``, so the names and shapes must be exactly the module's;
+the outputs must then agree to 1e-9. Skipped where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from functional_nn.layers import Layer, Linear, ReLU, Sigmoid, Tanh, serial
+from functional_nn.random import key, normal
+from functional_nn.serialization import state_dict
+from tape import Array
+
+torch: Any = pytest.importorskip("torch")
+nn: Any = torch.nn
+
+seeds = st.integers(min_value=0, max_value=2**32)
+
+
+def t64(xs: object) -> Any:
+    return torch.tensor(xs, dtype=torch.float64)
+
+
+def data(seed: int, *shape: int) -> Any:
+    """Deterministic normal floats of ``shape`` as nested lists."""
+    return t64(list(normal(key(seed), math.prod(shape)))).reshape(shape).tolist()
+
+
+def load(module: Any, params: object) -> Any:
+    """``module`` in float64 holding ``params`` (its names and shapes must be exactly the module's)."""
+    module = module.double()
+    module.load_state_dict({name: t64(value) for name, value in state_dict(params).items()}, strict=True)
+    return module
+
+
+def assert_matches(layer: Layer, module: Any, x: Any, *, seed: int = 0, **call: Any) -> None:
+    """``layer`` and ``module`` with the same parameters give the same output for ``x`` (1e-9)."""
+    params = layer.init(key(seed))
+    torch_module = load(module, params)
+    ours = t64(_plain(layer.apply(params, x)))
+    with torch.no_grad():
+        theirs = torch_module(t64(x), **call)
+    assert ours.shape == theirs.shape
+    assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-9), (ours - theirs).abs().max()
+
+
+def _plain(y: Any) -> Any:
+    return y.data if isinstance(y, Array) else y
+
+
+def test_init_names_and_shapes_are_the_torch_modules() -> None:
+    for layer, module in [
+        (Linear(3, 5), nn.Linear(3, 5)),
+        (Linear(3, 5, bias=False), nn.Linear(3, 5, bias=False)),
+    ]:
+        ours = {name: tuple(t64(v).shape) for name, v in state_dict(layer.init(key(0))).items()}
+        assert ours == {name: tuple(v.shape) for name, v in module.state_dict().items()}
+
+
+@given(seeds)
+def test_linear_matches_torch(seed: int) -> None:
+    assert_matches(Linear(4, 3), nn.Linear(4, 3), data(seed, 5, 4), seed=seed)
+    assert_matches(Linear(4, 3, bias=False), nn.Linear(4, 3, bias=False), data(seed, 2, 4), seed=seed)
+
+
+def test_a_serial_mlp_matches_nn_sequential() -> None:
+    model = serial(Linear(3, 8), ReLU(), Linear(8, 8), Tanh(), Linear(8, 2), Sigmoid())
+    module = nn.Sequential(
+        nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2), nn.Sigmoid()
+    )
+    assert_matches(model, module, data(1, 6, 3))
