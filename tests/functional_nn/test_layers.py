@@ -219,6 +219,22 @@ def test_the_default_decay_mask_decays_weights_not_biases_of_composed_layers() -
     ]
 
 
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3), seeds)
+def test_for_mlps_the_default_mask_is_the_name_rule_of_weights_not_biases(
+    sizes: list[int], seed: int
+) -> None:
+    params = MLP(2, sizes).init(key(seed))
+    by_name = [default_decay_mask(name) for name in leaf_parameter_names(params)]
+    assert mask_leaves(default_decay_mask, params) == by_name
+
+
+def test_the_default_mask_keeps_the_name_rule_in_trees_of_scalars_and_vectors() -> None:
+    assert mask_leaves(default_decay_mask, pmap({"weight": (1.0, 2.0), "bias": 0.5})) == [False, True, True]
+    assert mask_leaves(default_decay_mask, pmap({"w": (1.0, 2.0), "matrix": ((1.0,),)})) == [True, True, True]
+    norm_beside_a_matrix = pmap({"weight": (1.0, 2.0), "matrix": ((1.0,),)})
+    assert mask_leaves(default_decay_mask, norm_beside_a_matrix) == [True, False, False]
+
+
 # -- training -----------------------------------------------------------------------------------
 
 
