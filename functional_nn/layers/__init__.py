@@ -6,6 +6,11 @@ parameters named and shaped as the PyTorch module's ``state_dict``; ``apply(para
 of :mod:`tape.arrays`, recording a handful of tape nodes per layer under
 ``tape.grad(..., arrays=True)`` and running at float speed on plain floats.
 
+- dense: :class:`Linear`, :class:`Dropout`
+- activations: :class:`ReLU`, :class:`Tanh`, :class:`Sigmoid`
+- normalisation: :class:`LayerNorm`
+- composition: :func:`serial`; an :class:`~functional_nn.mlp.MLP` joins through :class:`MLPLayer`
+
 >>> from functional_nn.random import key
 >>> model = serial(Linear(2, 8), Tanh(), Linear(8, 3))
 >>> params = model.init(key(0))
@@ -18,6 +23,7 @@ of :mod:`tape.arrays`, recording a handful of tape nodes per layer under
 from functional_nn.layers.activation import ReLU, Sigmoid, Tanh
 from functional_nn.layers.base import ArrayLike, Layer, LayerParams, Output
 from functional_nn.layers.dense import Dropout, Linear
+from functional_nn.layers.norm import LayerNorm
 from functional_nn.layers.serial import MLPLayer, Serial, as_layer, serial
 from tape.tree import named_parameters
 
@@ -25,6 +31,7 @@ __all__ = [
     "ArrayLike",
     "Dropout",
     "Layer",
+    "LayerNorm",
     "LayerParams",
     "Linear",
     "MLPLayer",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functional_nn.layers.base import ArrayLike, LayerParams, Output, Parameterless
+from functional_nn.layers.base import ArrayLike, LayerParams, Output, Parameterless, like_input
 from functional_nn.random import Key
 from tape import arrays
 
@@ -27,7 +27,7 @@ class _Elementwise(Parameterless):
         self, params: LayerParams, x: ArrayLike, *, key: Key | None = None, train: bool = False
     ) -> Output:
         """The function applied to every entry of ``x``."""
-        return self.function(x)
+        return like_input(self.function(x), x)
 
     def function(self, x: ArrayLike) -> Output:
         """The elementwise function (each activation defines it)."""
@@ -62,3 +62,4 @@ class Sigmoid(_Elementwise):
         """``sigmoid(x)``."""
         result: Output = arrays.sigmoid(x)
         return result
+

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
 from functional_nn.random import Key, uniform
 from tape import Array
-from tape.array import Data, nest
+from tape.array import Data, asarray, nest
 
 __all__ = [
     "ArrayLike",
+    "as_operand",
+    "like_input",
     "Layer",
     "LayerParams",
     "Output",
@@ -111,6 +113,22 @@ def pair(value: object, what: str, *, least: int) -> tuple[int, int]:
     check = check_positive_int if least == 1 else check_nonnegative_int
     first, second = (check(v, what) for v in items)
     return first, second
+
+
+# --- operands -------------------------------------------------------------------------------
+
+
+def as_operand(x: ArrayLike) -> Array:
+    """``x`` as an Array (an untracked one for nested floats), so operators and slicing apply."""
+    return x if isinstance(x, Array) else asarray(x)
+
+
+def like_input(result: object, x: object) -> Output:
+    """An op's ``result`` as a layer gives it: an Array for an Array input ``x`` or while a tape
+    records, else plain nested tuples (inference on plain floats)."""
+    if isinstance(result, Array):
+        return result if isinstance(x, Array) or result.tape is not None else result.data
+    return cast(Data, result)
 
 
 # --- parameters -----------------------------------------------------------------------------

@@ -22,14 +22,16 @@ from functional_nn.layers.base import (
     LayerParams,
     Output,
     Parameterless,
+    as_operand,
     check_positive_int,
     get_param,
+    like_input,
     uniform_param,
 )
 from functional_nn.random import Key, split
 from functional_nn.regularization import check_dropout_rate, dropout_mask
-from tape import Array, arrays
-from tape.array import asarray, nest
+from tape import arrays
+from tape.array import nest
 
 __all__ = ["Dropout", "Linear"]
 
@@ -68,8 +70,7 @@ class Linear:
         """``x @ weight.T + bias`` for ``x`` of shape ``(batch, ..., in_features)``."""
         weight = get_param(params, "weight", "Linear")
         bias = get_param(params, "bias", "Linear") if self.bias else None
-        result: Output = arrays.linear(weight, bias, x)
-        return result
+        return like_input(arrays.linear(weight, bias, x), x)
 
 
 @dataclass(frozen=True)
@@ -90,16 +91,16 @@ class Dropout(Parameterless):
         self, params: LayerParams, x: ArrayLike, *, key: Key | None = None, train: bool = False
     ) -> Output:
         """``x`` with dropout applied when ``train`` (then ``key`` is required)."""
+        xs = as_operand(x)
         if not train or self.p == 0.0:
-            return x if isinstance(x, Array) else asarray(x).data
+            return like_input(xs, x)
         if key is None:
             raise ValueError(
                 "Dropout: training needs a key (pass key=functional_nn.random.key(seed), "
                 "a fresh one per step), or train=False"
             )
-        shape = x.shape if isinstance(x, Array) else asarray(x).shape
+        shape = xs.shape
         survivors = dropout_mask(key, self.p, math.prod(shape))
         keep = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
         factors: Any = nest([keep if alive else 0.0 for alive in survivors], shape)
-        result: Output = arrays.scale(x, factors)
-        return result
+        return like_input(arrays.scale(xs, factors), x)

@@ -20,13 +20,14 @@ applied to the batch through :meth:`~functional_nn.mlp.MLP.apply_batch` (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pyrsistent import PMap, pmap
 
-from functional_nn.layers.base import ArrayLike, Layer, LayerParams
+from functional_nn.layers.base import ArrayLike, Layer, LayerParams, like_input
 from functional_nn.mlp import MLP
 from functional_nn.random import Key, split
+from tape.array import constant_array
 
 __all__ = ["MLPLayer", "Serial", "as_layer", "serial"]
 
@@ -63,6 +64,16 @@ def as_layer(layer: Layer | MLP) -> Layer:
     return layer
 
 
+def _holds_floats(data: object) -> bool:
+    """Whether ``data`` is nested tuples of floats (not of Values, as on the scalar path)."""
+    while data.__class__ is tuple:
+        items = cast("tuple[object, ...]", data)
+        if not items:
+            return False
+        data = items[0]
+    return data.__class__ is float
+
+
 @dataclass(frozen=True)
 class Serial:
     """Layers applied in order; build one with :func:`serial`."""
@@ -88,7 +99,9 @@ class Serial:
         h: Any = x
         for i, (layer, k) in enumerate(zip(self.layers, keys, strict=True)):
             h = layer.apply(params.get(str(i), _NO_PARAMS), h, key=k, train=train)
-        return h
+            if _holds_floats(h):  # plain floats from our own ops: checked once, not by every layer
+                h = constant_array(h)
+        return like_input(h, x)
 
 
 def serial(*layers: Layer | MLP) -> Serial:

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pyrsistent import PMap, pmap
+from pyrsistent import PMap, pmap, pvector
 
 import optimizers
 import tape
@@ -18,6 +18,7 @@ from functional_nn import MLP
 from functional_nn.layers import (
     Dropout,
     Layer,
+    LayerNorm,
     Linear,
     ReLU,
     Serial,
@@ -61,7 +62,15 @@ def shapes(tree: object) -> dict[str, tuple[int, ...]]:
 # -- protocol, names and initialisation ---------------------------------------------------------
 
 
-LAYERS: list[Layer] = [Linear(3, 2), Linear(3, 2, bias=False), ReLU(), Tanh(), Sigmoid(), Dropout(0.3)]
+LAYERS: list[Layer] = [
+    Linear(3, 2),
+    Linear(3, 2, bias=False),
+    ReLU(),
+    Tanh(),
+    Sigmoid(),
+    Dropout(0.3),
+    LayerNorm(3, eps=1e-6),
+]
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)
@@ -203,15 +212,44 @@ def test_gradients_come_back_in_the_params_structure() -> None:
     assert shapes(grads) == shapes(params)
 
 
+def test_gradients_on_the_scalar_path_equal_the_array_paths() -> None:
+    model = serial(Linear(2, 3), Tanh(), Linear(3, 2))
+    params = model.init(key(4))
+    x = data(5, 3, 2)
+
+    def loss(p: PMap[str, Any]) -> Any:
+        return weighted_mean(model.apply(p, x))
+
+    by_values, by_arrays = tape.grad(loss)(params), tape.grad(loss, arrays=True)(params)
+    assert tree_leaves(by_values) == pytest.approx(tree_leaves(by_arrays), rel=1e-12, abs=1e-15)
+
+
+def test_layer_norm_starts_as_the_identity_affine_map_and_its_gradients_match() -> None:
+    layer = LayerNorm(4)
+    assert layer.init(key(0)) == pmap({"weight": pvector([1.0] * 4), "bias": pvector([0.0] * 4)})
+    params = serial(Linear(4, 4), layer).init(key(1))["1"]
+    moved = pmap({"weight": pvector([0.5, 1.5, -1.0, 2.0]), "bias": pvector([0.1, 0.0, -0.2, 0.3])})
+    x = data(2, 3, 4)
+    for p in (params, moved):
+        assert_gradients_match(
+            lambda q, inputs: weighted_mean(layer.apply(q, inputs)), p, x, argnums=(0, 1), arrays=True
+        )
+    (row,) = layer.apply(params, [[1.0, 2.0, 3.0, 4.0]])
+    assert math.fsum(row) == pytest.approx(0.0, abs=1e-12)
+    assert math.fsum(v * v for v in row) / 4 == pytest.approx(1.0 / (1.0 + 1e-5 / 1.25), rel=1e-9)
+    with pytest.raises(ValueError, match="LayerNorm: eps must be positive"):
+        LayerNorm(3, eps=0.0)
+
+
 # -- weight decay -------------------------------------------------------------------------------
 
 
 def test_the_default_decay_mask_decays_weights_not_biases_of_composed_layers() -> None:
-    params = serial(Linear(2, 3), Tanh(), Linear(3, 1)).init(key(0))
+    params = serial(Linear(2, 3), Tanh(), LayerNorm(3), Linear(3, 1)).init(key(0))
     names = leaf_parameter_names(params)
     flags = mask_leaves(default_decay_mask, params)
     decayed = {name for name, flag in zip(names, flags, strict=True) if flag}
-    assert decayed == {"0.weight", "2.weight"}
+    assert decayed == {"0.weight", "3.weight"}
     mlp = MLP(2, (3, 1)).init(key(0))
     assert [default_decay_mask(name) for name, _ in named_parameters(mlp)] == [False, True, False, True]
     assert mask_leaves(default_decay_mask, mlp) == [

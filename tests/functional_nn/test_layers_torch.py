@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functional_nn.layers import Layer, Linear, ReLU, Sigmoid, Tanh, serial
+from functional_nn.layers import Layer, LayerNorm, Linear, ReLU, Sigmoid, Tanh, serial
 from functional_nn.random import key, normal
 from functional_nn.serialization import state_dict
 from tape import Array
+from tape.tree import tree_flatten, tree_unflatten
 
 torch: Any = pytest.importorskip("torch")
 nn: Any = torch.nn
@@ -77,3 +78,26 @@ def test_a_serial_mlp_matches_nn_sequential() -> None:
         nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2), nn.Sigmoid()
     )
     assert_matches(model, module, data(1, 6, 3))
+
+
+def perturbed(params: Any, seed: int) -> Any:
+    """``params`` with every float moved by a normal draw: no zero bias or unit scale hides a bug."""
+    leaves, treedef = tree_flatten(params)
+    noise = normal(key(seed), len(leaves), std=0.5)
+    return tree_unflatten(treedef, [a + b for a, b in zip(leaves, noise, strict=True)])
+
+
+def assert_close(ours: Any, theirs: Any) -> None:
+    ours = t64(_plain(ours))
+    assert ours.shape == theirs.shape
+    assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-9), (ours - theirs).abs().max()
+
+
+@given(seeds)
+def test_layer_norm_matches_torch(seed: int) -> None:
+    layer = LayerNorm(5, eps=1e-3)
+    params = perturbed(layer.init(key(seed)), seed)
+    x = data(seed, 2, 3, 5)
+    with torch.no_grad():
+        theirs = load(nn.LayerNorm(5, eps=1e-3), params)(t64(x))
+    assert_close(layer.apply(params, x), theirs)
