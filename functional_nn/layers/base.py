@@ -7,7 +7,8 @@ A layer is a frozen, picklable spec (no closures) with two pure methods:
   map, ``{"out_proj": {"weight": ..., "bias": ...}}``, which is how
   :func:`functional_nn.serialization.state_dict` and the safetensors exporter name it);
 - ``apply(params, x, *, key=None, train=False)`` over a batch whose first axis is the
-  batch. Randomness (dropout) comes from ``key`` when ``train`` is true.
+  batch. Randomness (dropout) comes from ``key`` when ``train`` is true; a layer that
+  draws from it says so with a ``stochastic`` attribute (``Dropout(p)`` for ``p > 0``).
 
 A parameter is nested persistent vectors of floats, one level per axis (as an MLP's
 weight matrix is), so ``tape.grad(..., arrays=True)`` watches each one as one Array.

@@ -87,6 +87,11 @@ class Dropout(Parameterless):
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", check_dropout_rate(self.p))
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether training draws from the key: ``p > 0``."""
+        return self.p > 0.0
+
     def apply(
         self, params: LayerParams, x: ArrayLike, *, key: Key | None = None, train: bool = False
     ) -> Output:

@@ -40,6 +40,11 @@ class MLPLayer:
 
     model: MLP
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether training draws dropout masks from the key."""
+        return self.model.dropout > 0.0
+
     def init(self, key: Key) -> LayerParams:
         """The MLP's params (``{"layers": [...]}``)."""
         return self.model.init(key)
