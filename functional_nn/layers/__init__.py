@@ -7,8 +7,10 @@ of :mod:`tape.arrays`, recording a handful of tape nodes per layer under
 ``tape.grad(..., arrays=True)`` and running at float speed on plain floats.
 
 - dense: :class:`Linear`, :class:`Dropout`
-- activations: :class:`ReLU`, :class:`Tanh`, :class:`Sigmoid`
-- normalisation: :class:`LayerNorm`
+- activations: :class:`ReLU`, :class:`Tanh`, :class:`Sigmoid`, :class:`GELU`
+- images (NCHW): :class:`Conv2d`, :class:`MaxPool2d`, :class:`AvgPool2d`, :class:`Flatten`
+- tokens and normalisation: :class:`Embedding`, :class:`LayerNorm`
+- sequences (batch first): :class:`GRU`, :class:`MultiHeadAttention`
 - composition: :func:`serial`; an :class:`~functional_nn.mlp.MLP` joins through :class:`MLPLayer`
 
 >>> from functional_nn.random import key
@@ -20,27 +22,40 @@ of :mod:`tape.arrays`, recording a handful of tape nodes per layer under
 [3]
 """
 
-from functional_nn.layers.activation import ReLU, Sigmoid, Tanh
+from functional_nn.layers.activation import GELU, ReLU, Sigmoid, Tanh
+from functional_nn.layers.attention import MultiHeadAttention, causal_mask
 from functional_nn.layers.base import ArrayLike, Layer, LayerParams, Output
+from functional_nn.layers.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from functional_nn.layers.dense import Dropout, Linear
+from functional_nn.layers.embedding import Embedding
 from functional_nn.layers.norm import LayerNorm
+from functional_nn.layers.recurrent import GRU
 from functional_nn.layers.serial import MLPLayer, Serial, as_layer, serial
 from tape.tree import named_parameters
 
 __all__ = [
+    "GELU",
+    "GRU",
     "ArrayLike",
+    "AvgPool2d",
+    "Conv2d",
     "Dropout",
+    "Embedding",
+    "Flatten",
     "Layer",
     "LayerNorm",
     "LayerParams",
     "Linear",
     "MLPLayer",
+    "MaxPool2d",
+    "MultiHeadAttention",
     "Output",
     "ReLU",
     "Serial",
     "Sigmoid",
     "Tanh",
     "as_layer",
+    "causal_mask",
     "named_parameters",
     "serial",
 ]

@@ -17,7 +17,7 @@ from functional_nn.layers.base import ArrayLike, LayerParams, Output, Parameterl
 from functional_nn.random import Key
 from tape import arrays
 
-__all__ = ["ReLU", "Sigmoid", "Tanh"]
+__all__ = ["GELU", "ReLU", "Sigmoid", "Tanh"]
 
 
 class _Elementwise(Parameterless):
@@ -63,3 +63,12 @@ class Sigmoid(_Elementwise):
         result: Output = arrays.sigmoid(x)
         return result
 
+
+@dataclass(frozen=True)
+class GELU(_Elementwise):
+    """``x * Phi(x)`` elementwise (``Phi`` the standard normal CDF), as ``torch.nn.GELU()``."""
+
+    def function(self, x: ArrayLike) -> Output:
+        """``gelu(x)``."""
+        result: Output = arrays.gelu(x)
+        return result

@@ -14,7 +14,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functional_nn.layers import Layer, LayerNorm, Linear, ReLU, Sigmoid, Tanh, serial
+from functional_nn.layers import (
+    GELU,
+    GRU,
+    AvgPool2d,
+    Conv2d,
+    Embedding,
+    Flatten,
+    Layer,
+    LayerNorm,
+    Linear,
+    MaxPool2d,
+    MultiHeadAttention,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    serial,
+)
 from functional_nn.random import key, normal
 from functional_nn.serialization import state_dict
 from tape import Array
@@ -101,3 +117,85 @@ def test_layer_norm_matches_torch(seed: int) -> None:
     with torch.no_grad():
         theirs = load(nn.LayerNorm(5, eps=1e-3), params)(t64(x))
     assert_close(layer.apply(params, x), theirs)
+
+
+# -- the N-d layers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layer", "module"),
+    [
+        (Conv2d(2, 3, 3), nn.Conv2d(2, 3, 3)),
+        (Conv2d(2, 3, (3, 2), stride=2, padding=1), nn.Conv2d(2, 3, (3, 2), stride=2, padding=1)),
+        (Conv2d(2, 1, 1, bias=False), nn.Conv2d(2, 1, 1, bias=False)),
+        (MaxPool2d(2), nn.MaxPool2d(2)),
+        (MaxPool2d(3, stride=2), nn.MaxPool2d(3, stride=2)),
+        (AvgPool2d(2), nn.AvgPool2d(2)),
+        (AvgPool2d((2, 3), stride=1), nn.AvgPool2d((2, 3), stride=1)),
+        (Flatten(), nn.Flatten()),
+        (GELU(), nn.GELU()),
+        (ReLU(), nn.ReLU()),
+    ],
+    ids=repr,
+)
+def test_image_layers_match_torch(layer: Layer, module: Any) -> None:
+    assert_matches(layer, module, data(3, 2, 2, 7, 6))
+
+
+@given(seeds)
+def test_embedding_matches_torch(seed: int) -> None:
+    layer = Embedding(6, 3)
+    params = layer.init(key(seed))
+    ids = [[1, 5, 1, 0], [2, 2, 3, 4]]
+    with torch.no_grad():
+        theirs = load(nn.Embedding(6, 3), params)(torch.tensor(ids))
+    assert_close(layer.apply(params, ids), theirs)
+
+
+@given(seeds)
+def test_gru_matches_torch_output_and_its_last_step_is_h_n(seed: int) -> None:
+    layer = GRU(3, 4)
+    params = layer.init(key(seed))
+    x = data(seed, 2, 5, 3)
+    with torch.no_grad():
+        output, h_n = load(nn.GRU(3, 4, batch_first=True), params)(t64(x))
+    ours = layer.apply(params, x)
+    assert_close(ours, output)
+    assert_close([row[-1] for row in ours], h_n[0])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@given(seed=seeds)
+def test_multi_head_attention_matches_torch(causal: bool, seed: int) -> None:
+    layer = MultiHeadAttention(6, 3, causal=causal)
+    params = perturbed(layer.init(key(seed)), seed)
+    x = data(seed, 2, 4, 6)
+    module = load(nn.MultiheadAttention(6, 3, batch_first=True), params)
+    mask = torch.triu(torch.full((4, 4), float("-inf"), dtype=torch.float64), diagonal=1) if causal else None
+    with torch.no_grad():
+        theirs, _ = module(t64(x), t64(x), t64(x), need_weights=False, attn_mask=mask, is_causal=causal)
+    assert_close(layer.apply(params, x), theirs)
+
+
+def test_a_serial_cnn_matches_nn_sequential() -> None:
+    model = serial(
+        Conv2d(1, 4, 3, padding=1),
+        ReLU(),
+        MaxPool2d(2),
+        Conv2d(4, 6, 3),
+        Tanh(),
+        AvgPool2d(2),
+        Flatten(),
+        Linear(6, 3),
+    )
+    module = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.Tanh(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    )
+    assert_matches(model, module, data(4, 3, 1, 8, 8))
