@@ -12,9 +12,10 @@ pyrsistent maps of persistent vectors of floats; randomness comes from explicit 
 (51, 3)
 """
 
-from functional_nn import datasets, random
+from functional_nn import datasets, layers, random
 from functional_nn.dataloader import Batch, DataLoader, Dataset, train_test_split
 from functional_nn.functional import accuracy, argmax, log_softmax, logsumexp, predict, softmax
+from functional_nn.layers import Layer, serial
 from functional_nn.loss import (
     bce_loss,
     bce_loss_batch,
@@ -50,6 +51,7 @@ __all__ = [
     "CheckpointError",
     "DataLoader",
     "Dataset",
+    "Layer",
     "Params",
     "accuracy",
     "argmax",
@@ -65,6 +67,7 @@ __all__ = [
     "dropout",
     "hinge_loss",
     "hinge_loss_batch",
+    "layers",
     "load_checkpoint",
     "load_safetensors",
     "load_state_dict",
@@ -80,6 +83,7 @@ __all__ = [
     "random",
     "save_checkpoint",
     "save_safetensors",
+    "serial",
     "softmax",
     "state_dict",
     "train_test_split",

@@ -3,8 +3,8 @@
 Their updates are ``torch.optim``'s step for step. Each is an
 :class:`~optimizers.base.Optimizer` and composes: ``chain(clip_by_global_norm(1.0),
 adam(1e-3))``. ``lr`` is a float or a schedule (called with ``0`` for the first
-update). Weight decay applies to the parameters ``decay_mask`` picks by name,
-by default weights and not biases (:func:`~optimizers.masks.default_decay_mask`).
+update). Weight decay applies to the parameters ``decay_mask`` picks,
+by default weight matrices and not biases or norm scales (:data:`~optimizers.masks.default_decay_mask`).
 
 >>> from pyrsistent import pmap, pvector
 >>> opt = sgd(0.1, momentum=0.9)
