@@ -18,6 +18,8 @@ from itertools import chain
 from operator import add
 from typing import TYPE_CHECKING, Any, cast
 
+from pyrsistent import PVector
+
 from tape.core.node import Node, Tracked
 from tape.core.op import Op, define, register_binder
 from tape.core.recording import Recording, is_zero
@@ -208,9 +210,9 @@ def as_data(x: object, where: str) -> Data:
 
 
 def shape_of(data: object) -> Shape:
-    """The shape of nested tuples (``()`` for a float)."""
+    """The shape of nested tuples, lists or pyrsistent vectors (``()`` for a float)."""
     shape: list[int] = []
-    while data.__class__ is tuple or data.__class__ is list:
+    while data.__class__ is tuple or data.__class__ is list or isinstance(data, PVector):
         items = cast("Sequence[object]", data)
         shape.append(len(items))
         if not items:
@@ -391,6 +393,7 @@ def array_op(
     jvp: Callable[..., object],
     *,
     emit: Callable[..., object] | None = None,
+    builtin: bool = True,
 ) -> Op:
     """Define one of the library's N-d array ops from its rules (its one entry).
 
@@ -405,8 +408,9 @@ def array_op(
     sequences and floats are operands; keyword arguments are parameters (axes, strides,
     int indices), saved on the node and given to every rule. Without ``emit``,
     :mod:`tape.jit` compiles a node to calls of ``forward`` and the sweep's ``vjp``.
+    ``builtin=False`` marks an op defined outside the library's op families (a test's).
     """
-    return define(name, forward, vjp=custom_vjp(vjp), jvp=_library_jvp(jvp), emit=emit, builtin=True)
+    return define(name, forward, vjp=custom_vjp(vjp), jvp=_library_jvp(jvp), emit=emit, builtin=builtin)
 
 
 def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array, a Value, data or a float
