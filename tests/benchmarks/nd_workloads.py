@@ -24,11 +24,18 @@ cross-check.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias, cast
 
+from pyrsistent import PMap, pmap, pvector
+
+import optimizers
+import tape
 from functional_nn import random
 from functional_nn.init import he_std
+from functional_nn.loss import cross_entropy_with_logits_batch
+from tape import Scalar, arrays
 from tests.benchmarks.workloads import DigitsProblem, digits_problem
 
 __all__ = [
@@ -38,13 +45,24 @@ __all__ = [
     "CnnWeights",
     "Images",
     "Matrix",
+    "Params",
     "RnnProblem",
     "RnnWeights",
     "Tensor3",
     "Vector",
+    "RnnStep",
+    "attention_params",
     "attention_problem",
+    "attention_weights",
+    "cnn_params",
     "cnn_problem",
+    "cnn_weights",
+    "library_w5_epoch",
+    "library_w6",
+    "library_w8_step",
+    "rnn_params",
     "rnn_problem",
+    "rnn_weights",
 ]
 
 Vector: TypeAlias = tuple[float, ...]
@@ -52,6 +70,8 @@ Matrix: TypeAlias = tuple[Vector, ...]
 Tensor3: TypeAlias = tuple[Matrix, ...]
 Images: TypeAlias = tuple[Tensor3, ...]
 """A batch of images ``(batch, channels, height, width)``, PyTorch's NCHW layout."""
+Params: TypeAlias = "PMap[str, Any]"
+"""The library's parameters of a workload's model: a persistent map of named arrays (or of maps)."""
 
 
 def _matrix(flat: tuple[float, ...], rows: int, columns: int) -> Matrix:
@@ -108,6 +128,49 @@ def cnn_problem(*, train_size: int | None = None, channels: int = 8, seed: int =
     return CnnProblem(digits, weights, channels, 1e-3)
 
 
+def cnn_params(weights: CnnWeights) -> Params:
+    """The weights as the library's params, keyed as ``nn.Sequential``'s ``state_dict``: ``0`` and ``4``."""
+    return pmap(
+        {
+            "0": pmap({"weight": _pvectors(weights.conv_weight), "bias": _pvectors(weights.conv_bias)}),
+            "4": pmap({"weight": _pvectors(weights.linear_weight), "bias": _pvectors(weights.linear_bias)}),
+        }
+    )
+
+
+def cnn_weights(params: Params) -> tuple[object, ...]:
+    """The library's params back in :class:`CnnWeights`' order, as plain tuples."""
+    conv, linear = params["0"], params["4"]
+    return tuple(_tuples(x) for x in (conv["weight"], conv["bias"], linear["weight"], linear["bias"]))
+
+
+def _cnn_loss(params: Params, images: Images, labels: Sequence[int]) -> Scalar:
+    """W5's loss on array nodes: conv2d, relu, max_pool2d, reshape, linear, cross-entropy."""
+    conv, linear = params["0"], params["4"]
+    h = arrays.max_pool2d(arrays.relu(arrays.conv2d(images, conv["weight"], conv["bias"], padding=1)), 2)
+    logits = arrays.linear(linear["weight"], linear["bias"], arrays.reshape(h, (len(labels), -1)))
+    return arrays.cross_entropy_with_logits(logits, labels)
+
+
+def library_w5_epoch(problem: CnnProblem) -> Callable[[Params], tuple[list[float], Params]]:
+    """One epoch of Adam with this library: ``params -> (loss of each batch, new params)``."""
+    loss_and_grad = tape.value_and_grad(_cnn_loss, arrays=True)
+    optimizer = optimizers.adam(problem.lr)
+    batches = problem.batches()
+    initial_state = optimizer.init(cnn_params(problem.weights))
+
+    def epoch(params: Params) -> tuple[list[float], Params]:
+        state = initial_state
+        losses: list[float] = []
+        for images, labels in batches:
+            value, grads = loss_and_grad(params, images, labels)
+            params, state = optimizer.step(params, grads, state)
+            losses.append(value)
+        return losses, params
+
+    return epoch
+
+
 # --- W6: causal self-attention ----------------------------------------------------------
 
 
@@ -155,6 +218,59 @@ def attention_problem(
         biases[3 * d_model :],
     )
     return AttentionProblem(inputs, weights, heads)
+
+
+def attention_params(weights: AttentionWeights) -> Params:
+    """The weights as the library's params, named as ``nn.MultiheadAttention``'s ``state_dict``."""
+    return pmap(
+        {
+            "in_proj_weight": _pvectors(weights.in_proj_weight),
+            "in_proj_bias": _pvectors(weights.in_proj_bias),
+            "out_proj": pmap(
+                {"weight": _pvectors(weights.out_proj_weight), "bias": _pvectors(weights.out_proj_bias)}
+            ),
+        }
+    )
+
+
+def attention_weights(params: Params) -> tuple[object, ...]:
+    """The library's params (or gradients) back in :class:`AttentionWeights`' order, as plain tuples."""
+    out = params["out_proj"]
+    return tuple(
+        _tuples(x) for x in (params["in_proj_weight"], params["in_proj_bias"], out["weight"], out["bias"])
+    )
+
+
+def _causal_mask(time: int) -> Matrix:
+    """0 where a query may look (its own step and earlier ones), -inf after."""
+    return tuple(tuple(0.0 if s <= t else -math.inf for s in range(time)) for t in range(time))
+
+
+def _attention_loss(params: Params, x: Tensor3, heads: int, mask: Matrix) -> Scalar:
+    """``mean(y ** 2)`` of causal multi-head self-attention over ``x`` (batch, time, d), on array nodes."""
+    batch, time, d = len(x), len(x[0]), len(x[0][0])
+    hd = d // heads
+    qkv = arrays.linear(params["in_proj_weight"], params["in_proj_bias"], x)  # (batch, time, 3 d)
+    qkv = arrays.transpose(arrays.reshape(qkv, (batch, time, 3, heads, hd)), (2, 0, 3, 1, 4))
+    q, k, v = qkv[0], qkv[1], qkv[2]  # each (batch, heads, time, hd)
+    scores = (q @ arrays.transpose(k, (0, 1, 3, 2))) * (1.0 / math.sqrt(hd)) + mask
+    heads_out = arrays.softmax(scores, axis=-1) @ v  # (batch, heads, time, hd)
+    joined = arrays.reshape(arrays.transpose(heads_out, (0, 2, 1, 3)), (batch, time, d))
+    out = params["out_proj"]
+    y = arrays.linear(out["weight"], out["bias"], joined)
+    return arrays.mean(arrays.multiply(y, y))
+
+
+def library_w6(problem: AttentionProblem) -> Callable[[Params], tuple[float, Params]]:
+    """W6 with this library: ``params -> (loss, gradients)`` of :func:`_attention_loss`."""
+    loss_and_grad = tape.value_and_grad(_attention_loss, arrays=True)
+    x, heads = problem.inputs, problem.heads
+    mask = _causal_mask(len(x[0]))
+
+    def run(params: Params) -> tuple[float, Params]:
+        return loss_and_grad(params, x, heads, mask)
+
+    return run
 
 
 # --- W8: an Elman RNN -------------------------------------------------------------------
@@ -213,3 +329,92 @@ def rnn_problem(
         biases[2 * hidden :],
     )
     return RnnProblem(inputs, labels, weights, 1e-2)
+
+
+def _pvectors(data: object) -> object:
+    """Nested tuples as nested pyrsistent vectors (the library's parameter leaves)."""
+    return pvector([_pvectors(x) for x in data]) if isinstance(data, tuple) else data
+
+
+def _tuples(data: object) -> object:
+    """Nested sequences of floats as nested tuples of floats."""
+    return float(cast(float, data)) if isinstance(data, float | int) else tuple(_tuples(x) for x in data)  # type: ignore[attr-defined]
+
+
+def rnn_params(weights: RnnWeights) -> Params:
+    """The weights as the library's params: ``rnn`` named as ``nn.RNN``'s ``state_dict``, and ``head``."""
+    return pmap(
+        {
+            "rnn": pmap(
+                {
+                    "weight_ih_l0": _pvectors(weights.weight_ih),
+                    "weight_hh_l0": _pvectors(weights.weight_hh),
+                    "bias_ih_l0": _pvectors(weights.bias_ih),
+                    "bias_hh_l0": _pvectors(weights.bias_hh),
+                }
+            ),
+            "head": pmap({"weight": _pvectors(weights.head_weight), "bias": _pvectors(weights.head_bias)}),
+        }
+    )
+
+
+def rnn_weights(params: Params) -> tuple[object, ...]:
+    """The library's params (or gradients) back in :class:`RnnWeights`' order, as plain tuples."""
+    rnn, head = params["rnn"], params["head"]
+    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    return (*(_tuples(rnn[n]) for n in names), _tuples(head["weight"]), _tuples(head["bias"]))
+
+
+RnnStep = Callable[[Params], tuple[float, Params, Params]]
+"""``params -> (loss, gradients, params after one Adam step)``."""
+
+
+def _rnn_scalar_loss(params: Params, steps: Sequence[Matrix], labels: Sequence[int]) -> Scalar:
+    """W8 on scalar Values: one node per multiply-add row (``tape.dot``) and per tanh."""
+    rnn, head = params["rnn"], params["head"]
+    wi, wh = rnn["weight_ih_l0"], rnn["weight_hh_l0"]
+    bias = [a + b for a, b in zip(rnn["bias_ih_l0"], rnn["bias_hh_l0"], strict=True)]
+    hidden: list[list[Scalar]] = [[0.0] * len(bias) for _ in labels]
+    for x in steps:
+        hidden = [
+            [
+                tape.tanh(tape.dot(wx, xb) + tape.dot(wr, hb) + c)
+                for wx, wr, c in zip(wi, wh, bias, strict=True)
+            ]
+            for xb, hb in zip(x, hidden, strict=True)
+        ]
+    wo, bo = head["weight"], head["bias"]
+    logits: list[list[Scalar]] = [[tape.dot(w, h) + c for w, c in zip(wo, bo, strict=True)] for h in hidden]
+    return cross_entropy_with_logits_batch(logits, labels)
+
+
+def _rnn_array_loss(params: Params, steps: Sequence[Matrix], labels: Sequence[int]) -> Scalar:
+    """W8 on array nodes: per step two ``linear`` nodes, their sum and a ``tanh`` over the batch.
+
+    ``arrays.add``, not ``+``: ``linear`` of plain floats gives plain tuples, which ``+`` would concatenate.
+    """
+    rnn, head = params["rnn"], params["head"]
+    wi, wh, bi, bh = (rnn[n] for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+    hidden: arrays.MatrixLike = tuple((0.0,) * len(bi) for _ in labels)
+    for x in steps:
+        hidden = arrays.tanh(arrays.add(arrays.linear(wi, bi, x), arrays.linear(wh, bh, hidden)))
+    return arrays.cross_entropy_with_logits(arrays.linear(head["weight"], head["bias"], hidden), labels)
+
+
+def library_w8_step(problem: RnnProblem, *, arrays: bool = True) -> RnnStep:
+    """W8 with this library: ``value_and_grad`` of the loss, then one Adam step from a fresh state.
+
+    ``arrays=True``: the batch goes through array nodes (``grad(..., arrays=True)``);
+    ``False``: the same model on scalar Values.
+    """
+    loss = _rnn_array_loss if arrays else _rnn_scalar_loss
+    loss_and_grad = tape.value_and_grad(loss, arrays=arrays)
+    optimizer = optimizers.adam(problem.lr)
+    steps, labels = problem.steps(), problem.labels
+
+    def step(params: Params) -> tuple[float, Params, Params]:
+        value, grads = loss_and_grad(params, steps, labels)
+        new_params, _ = optimizer.step(params, grads, optimizer.init(params))
+        return value, grads, new_params
+
+    return step
