@@ -183,7 +183,7 @@ def test_nd_baseline_layouts_round_trip(cnn: CnnProblem, rnn: RnnProblem) -> Non
 
 def test_w5_baseline_matches_library(cnn: CnnProblem) -> None:
     losses, params = library_w5_epoch(cnn)(cnn_params(cnn.weights))
-    base_losses, net = nd_baseline.cnn_epoch(nd_baseline.cnn_net(cnn.weights), cnn)
+    base_losses, net = nd_baseline.cnn_epoch(nd_baseline.cnn_net(cnn.weights), cnn.batches(), cnn.lr)
     assert len(losses) == len(base_losses) == 2
     assert base_losses == pytest.approx(losses, rel=1e-12)
     assert discrepancy(cnn_weights(cnn_params(cnn.weights)), cnn_weights(params)) > 1e-4  # Adam moved them
@@ -212,7 +212,7 @@ def test_nd_baselines_match_torch(cnn: CnnProblem, attention: AttentionProblem, 
     w5, w6, w8 = external.torch_w5(cnn), external.torch_w6(attention), external.torch_w8(rnn)
     if w5 is None or w6 is None or w8 is None:
         pytest.skip("torch is not installed")
-    losses, net = nd_baseline.cnn_epoch(nd_baseline.cnn_net(cnn.weights), cnn)
+    losses, net = nd_baseline.cnn_epoch(nd_baseline.cnn_net(cnn.weights), cnn.batches(), cnn.lr)
     assert len(losses) == 2 and losses[1] < losses[0]
     assert_close(w5[1](w5[0]()()), (losses, tuple(nd_baseline.cnn_weights(net))))
     loss, grads = nd_baseline.attention_gradients(attention)

@@ -32,7 +32,6 @@ from tests.benchmarks.baseline import Adam, Matrix, Net, adam_init, adam_step
 from tests.benchmarks.nd_workloads import (
     AttentionProblem,
     AttentionWeights,
-    CnnProblem,
     CnnWeights,
     Images,
     RnnProblem,
@@ -204,13 +203,15 @@ def cnn_grads(net: Net, images: Images, labels: Sequence[int]) -> tuple[float, N
     return loss, [(grad_filters, grad_bias), (gw, gb)]
 
 
-def cnn_epoch(net: Net, problem: CnnProblem) -> tuple[list[float], Net]:
-    """W5: one epoch of Adam over the problem's batches; ``(loss of each batch, new net)``."""
+def cnn_epoch(
+    net: Net, batches: Sequence[tuple[Images, Sequence[int]]], lr: float
+) -> tuple[list[float], Net]:
+    """W5: one epoch of Adam over ``batches`` of ``(images, labels)``; ``(loss of each batch, new net)``."""
     state: Adam = adam_init(net)
     losses: list[float] = []
-    for images, labels in problem.batches():
+    for images, labels in batches:
         loss, grads = cnn_grads(net, images, labels)
-        net, state = adam_step(net, grads, state, problem.lr)
+        net, state = adam_step(net, grads, state, lr)
         losses.append(loss)
     return losses, net
 

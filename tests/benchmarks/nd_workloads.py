@@ -36,6 +36,7 @@ from functional_nn import random
 from functional_nn.init import he_std
 from functional_nn.loss import cross_entropy_with_logits_batch
 from tape import Scalar, arrays
+from tape.array import Array, asarray
 from tests.benchmarks.workloads import DigitsProblem, digits_problem
 
 __all__ = [
@@ -144,7 +145,7 @@ def cnn_weights(params: Params) -> tuple[object, ...]:
     return tuple(_tuples(x) for x in (conv["weight"], conv["bias"], linear["weight"], linear["bias"]))
 
 
-def _cnn_loss(params: Params, images: Images, labels: Sequence[int]) -> Scalar:
+def _cnn_loss(params: Params, images: Images | Array, labels: Sequence[int]) -> Scalar:
     """W5's loss on array nodes: conv2d, relu, max_pool2d, reshape, linear, cross-entropy."""
     conv, linear = params["0"], params["4"]
     h = arrays.max_pool2d(arrays.relu(arrays.conv2d(images, conv["weight"], conv["bias"], padding=1)), 2)
@@ -156,7 +157,7 @@ def library_w5_epoch(problem: CnnProblem) -> Callable[[Params], tuple[list[float
     """One epoch of Adam with this library: ``params -> (loss of each batch, new params)``."""
     loss_and_grad = tape.value_and_grad(_cnn_loss, arrays=True)
     optimizer = optimizers.adam(problem.lr)
-    batches = problem.batches()
+    batches = [(asarray(images), labels) for images, labels in problem.batches()]  # checked once, here
     initial_state = optimizer.init(cnn_params(problem.weights))
 
     def epoch(params: Params) -> tuple[list[float], Params]:
@@ -246,9 +247,9 @@ def _causal_mask(time: int) -> Matrix:
     return tuple(tuple(0.0 if s <= t else -math.inf for s in range(time)) for t in range(time))
 
 
-def _attention_loss(params: Params, x: Tensor3, heads: int, mask: Matrix) -> Scalar:
+def _attention_loss(params: Params, x: Tensor3 | Array, heads: int, mask: Matrix) -> Scalar:
     """``mean(y ** 2)`` of causal multi-head self-attention over ``x`` (batch, time, d), on array nodes."""
-    batch, time, d = len(x), len(x[0]), len(x[0][0])
+    batch, time, d = x.shape if isinstance(x, Array) else (len(x), len(x[0]), len(x[0][0]))
     hd = d // heads
     qkv = arrays.linear(params["in_proj_weight"], params["in_proj_bias"], x)  # (batch, time, 3 d)
     qkv = arrays.transpose(arrays.reshape(qkv, (batch, time, 3, heads, hd)), (2, 0, 3, 1, 4))
@@ -264,8 +265,8 @@ def _attention_loss(params: Params, x: Tensor3, heads: int, mask: Matrix) -> Sca
 def library_w6(problem: AttentionProblem) -> Callable[[Params], tuple[float, Params]]:
     """W6 with this library: ``params -> (loss, gradients)`` of :func:`_attention_loss`."""
     loss_and_grad = tape.value_and_grad(_attention_loss, arrays=True)
-    x, heads = problem.inputs, problem.heads
-    mask = _causal_mask(len(x[0]))
+    x, heads = asarray(problem.inputs), problem.heads  # checked once, here
+    mask = _causal_mask(len(problem.inputs[0]))
 
     def run(params: Params) -> tuple[float, Params]:
         return loss_and_grad(params, x, heads, mask)
@@ -369,7 +370,7 @@ RnnStep = Callable[[Params], tuple[float, Params, Params]]
 """``params -> (loss, gradients, params after one Adam step)``."""
 
 
-def _rnn_scalar_loss(params: Params, steps: Sequence[Matrix], labels: Sequence[int]) -> Scalar:
+def _rnn_scalar_loss(params: Params, steps: Sequence[Matrix | Array], labels: Sequence[int]) -> Scalar:
     """W8 on scalar Values: one node per multiply-add row (``tape.dot``) and per tanh."""
     rnn, head = params["rnn"], params["head"]
     wi, wh = rnn["weight_ih_l0"], rnn["weight_hh_l0"]
@@ -388,7 +389,7 @@ def _rnn_scalar_loss(params: Params, steps: Sequence[Matrix], labels: Sequence[i
     return cross_entropy_with_logits_batch(logits, labels)
 
 
-def _rnn_array_loss(params: Params, steps: Sequence[Matrix], labels: Sequence[int]) -> Scalar:
+def _rnn_array_loss(params: Params, steps: Sequence[Matrix | Array], labels: Sequence[int]) -> Scalar:
     """W8 on array nodes: per step two ``linear`` nodes, their sum and a ``tanh`` over the batch.
 
     ``arrays.add``, not ``+``: ``linear`` of plain floats gives plain tuples, which ``+`` would concatenate.
@@ -410,7 +411,8 @@ def library_w8_step(problem: RnnProblem, *, arrays: bool = True) -> RnnStep:
     loss = _rnn_array_loss if arrays else _rnn_scalar_loss
     loss_and_grad = tape.value_and_grad(loss, arrays=arrays)
     optimizer = optimizers.adam(problem.lr)
-    steps, labels = problem.steps(), problem.labels
+    labels = problem.labels
+    steps: Sequence[Matrix | Array] = [asarray(x) for x in problem.steps()] if arrays else problem.steps()
 
     def step(params: Params) -> tuple[float, Params, Params]:
         value, grads = loss_and_grad(params, steps, labels)

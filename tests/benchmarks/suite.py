@@ -432,16 +432,16 @@ def w5(problem: CnnProblem) -> Workload:
     epoch = library_w5_epoch(problem)
     params = cnn_params(problem.weights)
     net = nd_baseline.cnn_net(problem.weights)
-    batches = len(problem.batches())
+    batches = problem.batches()
     c = problem.channels
     return Workload(
         "W5",
-        f"digits CNN conv{c}-pool-linear, Adam, {batches} batches of {problem.digits.batch_size}",
+        f"digits CNN conv{c}-pool-linear, Adam, {len(batches)} batches of {problem.digits.batch_size}",
         "one epoch",
         {
             "library": Implementation(lambda: lambda: epoch(params), _cnn_result),
             "baseline": Implementation(
-                lambda: lambda: nd_baseline.cnn_epoch(net, problem), _cnn_baseline_result
+                lambda: lambda: nd_baseline.cnn_epoch(net, batches, problem.lr), _cnn_baseline_result
             ),
             "torch": _not_installed("torch", external.torch_w5(problem)),
         },
