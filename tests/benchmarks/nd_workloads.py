@@ -4,9 +4,10 @@ Every implementation of a workload (this library, the hand-written baseline in
 :mod:`tests.benchmarks.nd_baseline`, PyTorch in :mod:`tests.benchmarks.external`)
 starts from the same problem value built here. Weights are plain nested tuples in
 PyTorch's layouts (a convolution's weight is ``(out, in, kh, kw)``, a linear layer's
-``(out, in)``), so each implementation loads them its own way; results come back in
-the same canonical form (:meth:`CnnWeights.as_tuple` and friends) for the
-cross-check.
+``(out, in)``), so each implementation loads them its own way; results come back as
+plain tuples in the order of :class:`CnnWeights`, :class:`AttentionWeights` and
+:class:`RnnWeights` for the cross-check. The library's inputs are made untracked
+Arrays once, in set-up (as PyTorch's are made tensors).
 
 - W5: the digits (standardised, the 80% split of W3) as 1x8x8 images through
   ``Conv2d(1, 8, 3, padding=1) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(128, 10)``,
@@ -24,10 +25,11 @@ cross-check.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias, cast
 
+from functional_nn.layers import Conv2d, Flatten, Linear, MaxPool2d, MultiHeadAttention, ReLU, Serial, serial
 from pyrsistent import PMap, pmap, pvector
 
 import optimizers
@@ -55,6 +57,7 @@ __all__ = [
     "attention_params",
     "attention_problem",
     "attention_weights",
+    "cnn_model",
     "cnn_params",
     "cnn_problem",
     "cnn_weights",
@@ -145,17 +148,21 @@ def cnn_weights(params: Params) -> tuple[object, ...]:
     return tuple(_tuples(x) for x in (conv["weight"], conv["bias"], linear["weight"], linear["bias"]))
 
 
-def _cnn_loss(params: Params, images: Images | Array, labels: Sequence[int]) -> Scalar:
-    """W5's loss on array nodes: conv2d, relu, max_pool2d, reshape, linear, cross-entropy."""
-    conv, linear = params["0"], params["4"]
-    h = arrays.max_pool2d(arrays.relu(arrays.conv2d(images, conv["weight"], conv["bias"], padding=1)), 2)
-    logits = arrays.linear(linear["weight"], linear["bias"], arrays.reshape(h, (len(labels), -1)))
-    return arrays.cross_entropy_with_logits(logits, labels)
+def cnn_model(channels: int = 8) -> Serial:
+    """W5's model as the library's layers: ``serial(Conv2d, ReLU, MaxPool2d, Flatten, Linear)``."""
+    return serial(
+        Conv2d(1, channels, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(), Linear(16 * channels, 10)
+    )
 
 
 def library_w5_epoch(problem: CnnProblem) -> Callable[[Params], tuple[list[float], Params]]:
     """One epoch of Adam with this library: ``params -> (loss of each batch, new params)``."""
-    loss_and_grad = tape.value_and_grad(_cnn_loss, arrays=True)
+    model = cnn_model(problem.channels)
+
+    def loss(params: Params, images: Array, labels: Sequence[int]) -> Scalar:
+        return cross_entropy_with_logits_batch(cast(Array, model.apply(params, images)), labels)
+
+    loss_and_grad = tape.value_and_grad(loss, arrays=True)
     optimizer = optimizers.adam(problem.lr)
     batches = [(asarray(images), labels) for images, labels in problem.batches()]  # checked once, here
     initial_state = optimizer.init(cnn_params(problem.weights))
@@ -242,34 +249,19 @@ def attention_weights(params: Params) -> tuple[object, ...]:
     )
 
 
-def _causal_mask(time: int) -> Matrix:
-    """0 where a query may look (its own step and earlier ones), -inf after."""
-    return tuple(tuple(0.0 if s <= t else -math.inf for s in range(time)) for t in range(time))
-
-
-def _attention_loss(params: Params, x: Tensor3 | Array, heads: int, mask: Matrix) -> Scalar:
-    """``mean(y ** 2)`` of causal multi-head self-attention over ``x`` (batch, time, d), on array nodes."""
-    batch, time, d = x.shape if isinstance(x, Array) else (len(x), len(x[0]), len(x[0][0]))
-    hd = d // heads
-    qkv = arrays.linear(params["in_proj_weight"], params["in_proj_bias"], x)  # (batch, time, 3 d)
-    qkv = arrays.transpose(arrays.reshape(qkv, (batch, time, 3, heads, hd)), (2, 0, 3, 1, 4))
-    q, k, v = qkv[0], qkv[1], qkv[2]  # each (batch, heads, time, hd)
-    scores = (q @ arrays.transpose(k, (0, 1, 3, 2))) * (1.0 / math.sqrt(hd)) + mask
-    heads_out = arrays.softmax(scores, axis=-1) @ v  # (batch, heads, time, hd)
-    joined = arrays.reshape(arrays.transpose(heads_out, (0, 2, 1, 3)), (batch, time, d))
-    out = params["out_proj"]
-    y = arrays.linear(out["weight"], out["bias"], joined)
-    return arrays.mean(arrays.multiply(y, y))
-
-
 def library_w6(problem: AttentionProblem) -> Callable[[Params], tuple[float, Params]]:
-    """W6 with this library: ``params -> (loss, gradients)`` of :func:`_attention_loss`."""
-    loss_and_grad = tape.value_and_grad(_attention_loss, arrays=True)
-    x, heads = asarray(problem.inputs), problem.heads  # checked once, here
-    mask = _causal_mask(len(problem.inputs[0]))
+    """W6 with this library: ``params -> (loss, gradients)`` of ``mean(y * y)``, ``y`` the block's output."""
+    block = MultiHeadAttention(problem.d_model, problem.heads, causal=True)
+
+    def loss(params: Params, x: Array) -> Scalar:
+        y = block.apply(params, x)
+        return cast(Scalar, arrays.mean(arrays.multiply(y, y)))
+
+    loss_and_grad = tape.value_and_grad(loss, arrays=True)
+    x = asarray(problem.inputs)  # checked once, here
 
     def run(params: Params) -> tuple[float, Params]:
-        return loss_and_grad(params, x, heads, mask)
+        return loss_and_grad(params, x)
 
     return run
 
@@ -339,7 +331,9 @@ def _pvectors(data: object) -> object:
 
 def _tuples(data: object) -> object:
     """Nested sequences of floats as nested tuples of floats."""
-    return float(cast(float, data)) if isinstance(data, float | int) else tuple(_tuples(x) for x in data)  # type: ignore[attr-defined]
+    if isinstance(data, float | int):
+        return float(data)
+    return tuple(_tuples(x) for x in cast("Iterable[object]", data))
 
 
 def rnn_params(weights: RnnWeights) -> Params:

@@ -449,7 +449,8 @@ def w5(problem: CnnProblem) -> Workload:
         (Target("lib/base", 1.5, at_most=True),),
         (
             f"W5: Conv2d(1, {c}, 3, padding=1) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear({16 * c}, 10), "
-            "cross-entropy; library: arrays.conv2d, relu, max_pool2d, reshape, linear.",
+            "cross-entropy; library: those functional_nn.layers in serial (arrays.conv2d, relu, max_pool2d, "
+            "reshape, linear).",
         ),
     )
 
@@ -484,7 +485,8 @@ def w6(problem: AttentionProblem) -> Workload:
         (Target("lib/base", 1.5, at_most=True),),
         (
             "W6: loss mean(y ** 2) of nn.MultiheadAttention's output under a causal mask; library: "
-            "linear, reshape, transpose, @, softmax and broadcasting arithmetic.",
+            "functional_nn.layers.MultiHeadAttention(causal=True) (linear, slicing, reshape, transpose, @, "
+            "softmax, broadcasting arithmetic).",
         ),
     )
 
