@@ -2,9 +2,11 @@
 
 What makes the benchmark's hand-written baseline trustworthy is that it computes
 the library's numbers: from the same initial params and data, the same loss and
-the same updated params (W1, W3), the same output and gradients (W2), the same
-logits (W4). micrograd and PyTorch, when installed, are held to the same check
-through the very rows the benchmark times (:func:`tests.benchmarks.suite.check`).
+the same updated params (W1, W3, W5), the same output and gradients (W2, W6), the
+same logits (W4), the same loss, gradients and updated params (W8). micrograd and
+PyTorch, when installed, are held to the same check through the very rows the
+benchmark times (:func:`tests.benchmarks.suite.check`); the N-d baselines are also
+compared with PyTorch directly where it is installed.
 Nothing is timed here: the round scheduler runs on a counting clock, and the
 table is rendered from made-up seconds.
 """
@@ -23,8 +25,25 @@ import pytest
 
 from functional_nn.sharding import install_dataset
 from tape.tree import tree_leaves
-from tests.benchmarks import baseline, external, parallel, suite
+from tests.benchmarks import baseline, external, nd_baseline, parallel, suite
 from tests.benchmarks.measure import Rounds, Spread, library_memory, rotation, run_rounds, traced_bytes
+from tests.benchmarks.nd_workloads import (
+    AttentionProblem,
+    CnnProblem,
+    RnnProblem,
+    attention_params,
+    attention_problem,
+    attention_weights,
+    cnn_params,
+    cnn_problem,
+    cnn_weights,
+    library_w5_epoch,
+    library_w6,
+    library_w8_step,
+    rnn_params,
+    rnn_problem,
+    rnn_weights,
+)
 from tests.benchmarks.report import MemoryRow, Row, render, to_json, write_json
 from tests.benchmarks.run import main
 from tests.benchmarks.suite import TOLERANCE, Implementation, Mismatch, Target, Workload, discrepancy
@@ -125,6 +144,84 @@ def test_w4_baseline_matches_library(digits: DigitsProblem) -> None:
     assert_close(logits, [baseline.forward_one(net, list(x)) for x in digits.test.inputs])
 
 
+# --- the N-d workloads: baselines against the library (and PyTorch, where installed) ----------
+
+
+@pytest.fixture(scope="module")
+def cnn() -> CnnProblem:
+    return cnn_problem(train_size=40)  # batches of 32 and 8
+
+
+@pytest.fixture(scope="module")
+def attention() -> AttentionProblem:
+    return attention_problem(batch=2, time=4, d_model=8, heads=2)
+
+
+@pytest.fixture(scope="module")
+def rnn() -> RnnProblem:
+    return rnn_problem(batch=5, time=3, features=3, hidden=4)
+
+
+def test_nd_problems_are_as_described(cnn: CnnProblem, attention: AttentionProblem, rnn: RnnProblem) -> None:
+    batches = cnn.batches()
+    assert [len(labels) for _, labels in batches] == [32, 8]
+    images = batches[0][0]
+    assert (len(images), len(images[0]), len(images[0][0]), len(images[0][0][0])) == (32, 1, 8, 8)
+    assert len(cnn.weights.linear_weight[0]) == 8 * 4 * 4 and len(cnn.weights.conv_weight[0][0]) == 3
+    assert len(attention.weights.in_proj_weight) == 3 * attention.d_model == 24
+    assert set(rnn.labels) == {0, 1} and len(rnn.steps()) == 3 and len(rnn.steps()[0]) == 5
+    assert rnn == rnn_problem(batch=5, time=3, features=3, hidden=4)  # deterministic
+    with pytest.raises(ValueError, match="d_model 6 is not a multiple of heads 4"):
+        attention_problem(d_model=6, heads=4)
+
+
+def test_nd_baseline_layouts_round_trip(cnn: CnnProblem, rnn: RnnProblem) -> None:
+    assert nd_baseline.cnn_weights(nd_baseline.cnn_net(cnn.weights)) == cnn.weights
+    assert nd_baseline.rnn_weights(nd_baseline.rnn_net(rnn.weights)) == rnn.weights
+    assert rnn_weights(rnn_params(rnn.weights)) == tuple(rnn.weights)
+
+
+def test_w5_baseline_matches_library(cnn: CnnProblem) -> None:
+    losses, params = library_w5_epoch(cnn)(cnn_params(cnn.weights))
+    base_losses, net = nd_baseline.cnn_epoch(nd_baseline.cnn_net(cnn.weights), cnn.batches(), cnn.lr)
+    assert len(losses) == len(base_losses) == 2
+    assert base_losses == pytest.approx(losses, rel=1e-12)
+    assert discrepancy(cnn_weights(cnn_params(cnn.weights)), cnn_weights(params)) > 1e-4  # Adam moved them
+    assert_close(cnn_weights(params), tuple(nd_baseline.cnn_weights(net)))
+
+
+def test_w6_baseline_matches_library(attention: AttentionProblem) -> None:
+    loss, grads = library_w6(attention)(attention_params(attention.weights))
+    base_loss, base_grads = nd_baseline.attention_gradients(attention)
+    assert base_loss == pytest.approx(loss, rel=1e-12)
+    assert all(g != 0.0 for g in tree_leaves(attention_weights(grads)))
+    assert_close(attention_weights(grads), tuple(base_grads))
+
+
+@pytest.mark.parametrize("arrays", [True, False], ids=["array-nodes", "scalar-values"])
+def test_w8_baseline_matches_library(rnn: RnnProblem, arrays: bool) -> None:
+    loss, grads, params = library_w8_step(rnn, arrays=arrays)(rnn_params(rnn.weights))
+    base_loss, base_grads, net = nd_baseline.rnn_step(nd_baseline.rnn_net(rnn.weights), rnn)
+    assert base_loss == pytest.approx(loss, rel=1e-12)
+    assert all(g != 0.0 for g in tree_leaves(rnn_weights(grads)))  # every weight gets a gradient
+    assert_close(rnn_weights(grads), tuple(nd_baseline.rnn_weights(base_grads)))
+    assert_close(rnn_weights(params), tuple(nd_baseline.rnn_weights(net)))
+
+
+def test_nd_baselines_match_torch(cnn: CnnProblem, attention: AttentionProblem, rnn: RnnProblem) -> None:
+    w5, w6, w8 = external.torch_w5(cnn), external.torch_w6(attention), external.torch_w8(rnn)
+    if w5 is None or w6 is None or w8 is None:
+        pytest.skip("torch is not installed")
+    losses, net = nd_baseline.cnn_epoch(nd_baseline.cnn_net(cnn.weights), cnn.batches(), cnn.lr)
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert_close(w5[1](w5[0]()()), (losses, tuple(nd_baseline.cnn_weights(net))))
+    loss, grads = nd_baseline.attention_gradients(attention)
+    assert_close(w6[1](w6[0]()()), (loss, tuple(grads)))
+    loss, rnn_grads, rnn_net = nd_baseline.rnn_step(nd_baseline.rnn_net(rnn.weights), rnn)
+    expected = (loss, tuple(nd_baseline.rnn_weights(rnn_grads)), tuple(nd_baseline.rnn_weights(rnn_net)))
+    assert_close(w8[1](w8[0]()()), expected)
+
+
 # --- every row the benchmark times passes its cross-check -----------------------------------------
 
 BUILDERS: dict[str, Callable[[RegressionProblem, GraphProblem, DigitsProblem], Workload]] = {
@@ -139,11 +236,7 @@ BUILDERS: dict[str, Callable[[RegressionProblem, GraphProblem, DigitsProblem], W
 }
 
 
-@pytest.mark.parametrize("key", list(BUILDERS))
-def test_every_implementation_agrees_with_the_library(
-    key: str, regression: RegressionProblem, graph: GraphProblem, digits: DigitsProblem
-) -> None:
-    workload = BUILDERS[key](regression, graph, digits)
+def _check_row(workload: Workload, key: str) -> None:
     assert workload.key == key and next(iter(workload.implementations)) == "library"
     found = suite.check(workload)
     runnable = set(workload.runnable())
@@ -155,6 +248,27 @@ def test_every_implementation_agrees_with_the_library(
             assert external.package_version(name) is None, f"{name} is installed but {key} did not run it"
     for which in workload.ratios:
         assert all(side in suite.IMPLEMENTATIONS for side in suite.RATIOS[which])
+
+
+@pytest.mark.parametrize("key", list(BUILDERS))
+def test_every_implementation_agrees_with_the_library(
+    key: str, regression: RegressionProblem, graph: GraphProblem, digits: DigitsProblem
+) -> None:
+    _check_row(BUILDERS[key](regression, graph, digits), key)
+
+
+ND_BUILDERS: dict[str, Callable[[CnnProblem, AttentionProblem, RnnProblem], Workload]] = {
+    "W5": lambda c, a, r: suite.w5(c),
+    "W6": lambda c, a, r: suite.w6(a),
+    "W8": lambda c, a, r: suite.w8(r),
+}
+
+
+@pytest.mark.parametrize("key", list(ND_BUILDERS))
+def test_every_nd_implementation_agrees_with_the_library(
+    key: str, cnn: CnnProblem, attention: AttentionProblem, rnn: RnnProblem
+) -> None:
+    _check_row(ND_BUILDERS[key](cnn, attention, rnn), key)
 
 
 def _toy(result: Callable[[], object], *, expected: Callable[[object], object] = lambda r: r) -> Workload:
@@ -259,6 +373,17 @@ def test_report_renders(tmp_path: Path) -> None:
     assert w1["implementations"]["micrograd"] == {"skipped": "micrograd is not installed"}
     assert w1["implementations"]["baseline"]["seconds_per_round"] == [0.010, 0.010, 0.0125]
     assert data["machine"]["python"] and list(tmp_path.iterdir()) == [path]  # no temporary file left
+
+
+def test_quick_run_of_w8_prints_its_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "w8.json"
+    assert main(["--quick", "--workloads", "W8", "--rounds", "1", "--min-time", "0", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "W8 Elman RNN 4-8-2, 32 sequences of 6, Adam step" in table
+    assert "vals/lib" in table and "target >= 10x" in table
+    w8 = json.loads(out.read_text(encoding="utf-8"))["workloads"]["W8"]
+    assert {"library", "values", "baseline"} <= set(w8["implementations"])
+    assert w8["targets"][0]["what"] == "vals/lib" and w8["targets"][0]["value"] > 1.0
 
 
 def test_command_line_refuses_unknown_workloads(capsys: pytest.CaptureFixture[str]) -> None:

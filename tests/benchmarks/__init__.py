@@ -12,14 +12,17 @@ pure-Python baseline (explicit loops, hand-derived gradients, no autodiff: the
 practical limit for pure Python); ``micrograd`` and PyTorch eager on CPU
 (float64, one thread) when they are installed (neither is a dependency; the
 ``bench`` extra, ``pip install -e '.[bench]'``, installs both); and for
-W2 the graph evaluated on bare floats. Before anything is timed, every
+W2 the graph evaluated on bare floats; for W8 the library again, on scalar
+Values instead of array nodes. Before anything is timed, every
 implementation's result is checked against the library's. Then every round runs
 each implementation once, in rotated order, timed in CPU time; the table gives
 median times and, per ratio (library/baseline, micrograd/library, ...), the
 median and range of the per-round ratios beside the targets, marked met or not.
 
 Modules: :mod:`~tests.benchmarks.workloads` (data, initial params, the
-library's code), :mod:`~tests.benchmarks.baseline` (hand-written),
+library's code), :mod:`~tests.benchmarks.baseline` (hand-written), and for the
+N-d workloads (W5 a CNN epoch, W6 causal self-attention, W8 an Elman RNN)
+:mod:`~tests.benchmarks.nd_workloads` and :mod:`~tests.benchmarks.nd_baseline`;
 :mod:`~tests.benchmarks.external` (micrograd, torch),
 :mod:`~tests.benchmarks.suite` (the rows, their targets and the cross-check),
 :mod:`~tests.benchmarks.measure` (rounds, tracemalloc),

@@ -13,7 +13,9 @@ thunk's output into the library's form (floats, params) for the agreement check.
   run only and restores it after. micrograd has no ``exp`` or ``log`` (no
   cross-entropy) and no tape-free evaluation, so W3 and W4 are not run with it.
 - PyTorch eager on CPU, float64, one thread (``torch.set_num_threads(1)``):
-  ``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU`` with our weights, ``torch.optim``.
+  ``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU`` with our weights, ``torch.optim``;
+  for W5 ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Flatten`` and ``Linear``, for W6
+  ``nn.MultiheadAttention`` with a causal mask, for W8 ``nn.RNN`` (tanh) and ``Linear``.
   Inputs are converted to tensors once, in set-up.
 """
 
@@ -28,6 +30,14 @@ from typing import Any, TypeAlias, cast
 from functional_nn.mlp import Params
 from tests.benchmarks import baseline
 from tests.benchmarks.baseline import Net
+from tests.benchmarks.nd_workloads import (
+    AttentionProblem,
+    AttentionWeights,
+    CnnProblem,
+    CnnWeights,
+    RnnProblem,
+    RnnWeights,
+)
 from tests.benchmarks.workloads import DigitsProblem, GraphProblem, RegressionProblem, replay
 
 __all__ = [
@@ -40,6 +50,9 @@ __all__ = [
     "torch_w2",
     "torch_w3",
     "torch_w4",
+    "torch_w5",
+    "torch_w6",
+    "torch_w8",
 ]
 
 Prepared: TypeAlias = "tuple[Callable[[], Callable[[], object]], Callable[[object], object]]"
@@ -305,5 +318,137 @@ def torch_w4(problem: DigitsProblem, params: Params) -> Prepared | None:
 
     def convert(output: object) -> list[list[float]]:
         return output.tolist()  # type: ignore[attr-defined, no-any-return]
+
+    return prepare, convert
+
+
+def _tensor(torch: Any, data: object) -> Any:
+    return torch.tensor(data, dtype=torch.float64)
+
+
+def _load(torch: Any, pairs: Sequence[tuple[Any, object]]) -> None:
+    with torch.no_grad():
+        for parameter, data in pairs:
+            parameter.copy_(_tensor(torch, data))
+
+
+def _as_tuples(tensor: Any) -> Any:
+    """A tensor's values as nested tuples of floats (the canonical form of the N-d workloads)."""
+    values = tensor.detach().tolist()
+
+    def freeze(x: object) -> object:
+        return tuple(freeze(v) for v in x) if isinstance(x, list) else float(cast(float, x))
+
+    return freeze(values)
+
+
+def torch_w5(problem: CnnProblem) -> Prepared | None:
+    """W5 in PyTorch: the CNN as ``nn.Sequential``, ``cross_entropy``, ``torch.optim.Adam``."""
+    torch = _module("torch")
+    if torch is None:
+        return None
+    nn, functional = torch.nn, torch.nn.functional
+    w = problem.weights
+    batches = [
+        (_tensor(torch, images), torch.tensor(labels, dtype=torch.int64))
+        for images, labels in problem.batches()
+    ]
+    holder: dict[str, Any] = {}
+
+    def prepare() -> Callable[[], object]:
+        conv = nn.Conv2d(1, problem.channels, 3, padding=1, dtype=torch.float64)
+        linear = nn.Linear(problem.channels * 16, 10, dtype=torch.float64)
+        _load(torch, [(conv.weight, w.conv_weight), (conv.bias, w.conv_bias)])
+        _load(torch, [(linear.weight, w.linear_weight), (linear.bias, w.linear_bias)])
+        model = nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), linear)
+        optimizer = torch.optim.Adam(model.parameters(), lr=problem.lr)
+        holder["layers"] = (conv, linear)
+
+        def epoch() -> object:
+            losses = []
+            for images, labels in batches:
+                optimizer.zero_grad()
+                loss = functional.cross_entropy(model(images), labels)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+            return losses
+
+        return epoch
+
+    def convert(output: object) -> tuple[list[float], tuple[object, ...]]:
+        conv, linear = holder["layers"]
+        losses = [float(loss.item()) for loss in cast("list[Any]", output)]
+        return losses, tuple(
+            CnnWeights(*(_as_tuples(p) for p in (conv.weight, conv.bias, linear.weight, linear.bias)))
+        )
+
+    return prepare, convert
+
+
+def torch_w6(problem: AttentionProblem) -> Prepared | None:
+    """W6 in PyTorch: ``nn.MultiheadAttention(batch_first=True)`` with a causal mask, ``mean(y ** 2)``."""
+    torch = _module("torch")
+    if torch is None:
+        return None
+    w = problem.weights
+    d = problem.d_model
+    inputs = _tensor(torch, problem.inputs)
+    time = len(problem.inputs[0])
+    mask = torch.ones(time, time, dtype=torch.bool).triu(1)  # True: may not attend
+    block = torch.nn.MultiheadAttention(d, problem.heads, batch_first=True, dtype=torch.float64)
+    parameters = (block.in_proj_weight, block.in_proj_bias, block.out_proj.weight, block.out_proj.bias)
+
+    def prepare() -> Callable[[], object]:
+        _load(torch, list(zip(parameters, w, strict=True)))
+        block.zero_grad()
+
+        def run() -> object:
+            y, _ = block(inputs, inputs, inputs, attn_mask=mask, need_weights=False)
+            loss = (y * y).mean()
+            loss.backward()
+            return loss.detach()
+
+        return run
+
+    def convert(output: object) -> tuple[float, tuple[object, ...]]:
+        grads = AttentionWeights(*(_as_tuples(p.grad) for p in parameters))
+        return float(cast(Any, output).item()), tuple(grads)
+
+    return prepare, convert
+
+
+def torch_w8(problem: RnnProblem) -> Prepared | None:
+    """W8 in PyTorch: ``nn.RNN(batch_first=True)`` and a ``Linear`` head, ``cross_entropy``, one Adam step."""
+    torch = _module("torch")
+    if torch is None:
+        return None
+    nn, functional = torch.nn, torch.nn.functional
+    w = problem.weights
+    hidden, features = len(w.weight_ih), len(w.weight_ih[0])
+    inputs = _tensor(torch, problem.inputs)
+    labels = torch.tensor(problem.labels, dtype=torch.int64)
+    rnn = nn.RNN(features, hidden, batch_first=True, dtype=torch.float64)
+    head = nn.Linear(hidden, 2, dtype=torch.float64)
+    parameters = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, head.weight, head.bias)
+
+    def prepare() -> Callable[[], object]:
+        _load(torch, list(zip(parameters, w, strict=True)))
+        optimizer = torch.optim.Adam(parameters, lr=problem.lr)
+        optimizer.zero_grad()
+
+        def step() -> object:
+            _, last = rnn(inputs)
+            loss = functional.cross_entropy(head(last[0]), labels)
+            loss.backward()
+            optimizer.step()  # leaves the gradients in .grad
+            return loss.detach()
+
+        return step
+
+    def convert(output: object) -> tuple[float, tuple[object, ...], tuple[object, ...]]:
+        grads = RnnWeights(*(_as_tuples(p.grad) for p in parameters))
+        new = RnnWeights(*(_as_tuples(p) for p in parameters))
+        return float(cast(Any, output).item()), tuple(grads), tuple(new)
 
     return prepare, convert

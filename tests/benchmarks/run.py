@@ -22,6 +22,17 @@ from pathlib import Path
 
 from tests.benchmarks import external, suite
 from tests.benchmarks.measure import library_memory, run_rounds, traced_bytes
+from tests.benchmarks.nd_workloads import (
+    attention_params,
+    attention_problem,
+    cnn_params,
+    cnn_problem,
+    library_w5_epoch,
+    library_w6,
+    library_w8_step,
+    rnn_params,
+    rnn_problem,
+)
 from tests.benchmarks.report import MemoryRow, Row, machine, render, to_json, write_json
 from tests.benchmarks.suite import TOLERANCE, Mismatch, Workload
 from tests.benchmarks.workloads import (
@@ -35,7 +46,7 @@ from tests.benchmarks.workloads import (
 
 __all__ = ["WORKLOADS", "Settings", "main"]
 
-WORKLOADS = ("W1", "W1-jit", "W1-scalar", "W1-scalar-jit", "W2", "W2-jit", "W3", "W4")
+WORKLOADS = ("W1", "W1-jit", "W1-scalar", "W1-scalar-jit", "W2", "W2-jit", "W3", "W4", "W5", "W6", "W8")
 """The names ``--workloads`` accepts (case, ``-`` and spaces do not matter)."""
 
 
@@ -81,7 +92,9 @@ def _parse(argv: Sequence[str] | None) -> Settings:
         "--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {', '.join(WORKLOADS)}"
     )
     parser.add_argument(
-        "--profile", action="store_true", help="after the table, profile the library on W1 and W3 (cProfile)"
+        "--profile",
+        action="store_true",
+        help="after the table, profile the library on W1, W3 and the chosen W5, W6, W8 (cProfile)",
     )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
@@ -132,6 +145,12 @@ def _workloads(chosen: Sequence[str]) -> list[Workload]:
             out.append(suite.w3(digits))
         if "W4" in chosen:
             out.append(suite.w4(digits))
+    if "W5" in chosen:
+        out.append(suite.w5(cnn_problem()))
+    if "W6" in chosen:
+        out.append(suite.w6(attention_problem()))
+    if "W8" in chosen:
+        out.append(suite.w8(rnn_problem()))
     return out
 
 
@@ -143,8 +162,8 @@ def _memory() -> MemoryRow:
     return MemoryRow(memory, mg_bytes, mg_values)
 
 
-def _profile(out: Callable[[str], None]) -> None:
-    """The library's top functions by own time (tottime) on W1 steps (both ways) and W3 batches."""
+def _profile_cases(chosen: Sequence[str]) -> list[tuple[str, Callable[[], object]]]:
+    """What ``--profile`` runs: the library on W1 steps (both ways), W3 batches and each chosen N-d row."""
     w1 = regression_problem()
     step = library_w1_step(w1)
     scalar_step = library_w1_scalar_step(w1)
@@ -155,6 +174,27 @@ def _profile(out: Callable[[str], None]) -> None:
         ("W1 scalar, 5 SGD steps", lambda: [scalar_step(w1.params) for _ in range(5)]),
         ("W3, 10 Adam steps on batches of 32", lambda: epoch(w3.params)),
     ]
+    if "W5" in chosen:
+        w5 = cnn_problem(train_size=10 * 32)
+        w5_epoch = library_w5_epoch(w5)
+        w5_params = cnn_params(w5.weights)
+        cases.append(("W5, 10 Adam steps on batches of 32", lambda: w5_epoch(w5_params)))
+    if "W6" in chosen:
+        w6 = attention_problem()
+        w6_run = library_w6(w6)
+        w6_params = attention_params(w6.weights)
+        cases.append(("W6, 10 forward + backward passes", lambda: [w6_run(w6_params) for _ in range(10)]))
+    if "W8" in chosen:
+        w8 = rnn_problem()
+        w8_params = rnn_params(w8.weights)
+        w8_step = library_w8_step(w8)
+        cases.append(("W8, 20 Adam steps on array nodes", lambda: [w8_step(w8_params) for _ in range(20)]))
+    return cases
+
+
+def _profile(chosen: Sequence[str], out: Callable[[str], None]) -> None:
+    """The library's top functions by own time (tottime) on each case of :func:`_profile_cases`."""
+    cases = _profile_cases(chosen)
     root = str(Path.cwd()) + "/"
     for title, run in cases:
         run()  # warm-up
@@ -261,5 +301,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_json(settings.json, data)
         print(f"Figures written to {settings.json}.")
     if settings.profile:
-        _profile(print)
+        _profile(settings.workloads, print)
     return 0

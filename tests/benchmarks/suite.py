@@ -4,7 +4,7 @@ A :class:`Workload` names its implementations (the library first, as the
 reference), the ratios the table shows and the targets on them. Before anything
 is timed, :func:`check` runs every implementation once and compares its result
 with the library's; a difference beyond the tolerance raises :class:`Mismatch`.
-The builders (:func:`w1` ... :func:`w4`) take a problem, so the smoke test checks
+The builders (:func:`w1` ... :func:`w8`) take a problem, so the smoke test checks
 the very rows the benchmark times, at a small size.
 """
 
@@ -16,11 +16,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from pyrsistent import PMap
+
 from functional_nn import Params
 from tape.tree import tree_leaves
-from tests.benchmarks import baseline, external
+from tests.benchmarks import baseline, external, nd_baseline
 from tests.benchmarks.external import Prepared
 from tests.benchmarks.measure import Clock, Spread
+from tests.benchmarks.nd_workloads import (
+    AttentionProblem,
+    CnnProblem,
+    RnnProblem,
+    attention_params,
+    attention_weights,
+    cnn_params,
+    cnn_weights,
+    library_w5_epoch,
+    library_w6,
+    library_w8_step,
+    rnn_params,
+    rnn_weights,
+)
 from tests.benchmarks.workloads import (
     DigitsProblem,
     GraphProblem,
@@ -52,12 +68,18 @@ __all__ = [
     "w2_jit",
     "w3",
     "w4",
+    "w5",
+    "w6",
+    "w8",
 ]
 
-IMPLEMENTATIONS = ("library", "baseline", "micrograd", "torch", "floats")
-"""Every implementation a row may have, in the table's column order; ``library`` is the reference."""
+IMPLEMENTATIONS = ("library", "values", "baseline", "micrograd", "torch", "floats")
+"""Every implementation a row may have, in the table's column order; ``library`` is the reference.
+
+``values`` is the library again, on scalar Values instead of array nodes (W8)."""
 
 RATIOS: dict[str, tuple[str, str]] = {
+    "vals/lib": ("values", "library"),
     "lib/base": ("library", "baseline"),
     "mg/lib": ("micrograd", "library"),
     "lib/torch": ("library", "torch"),
@@ -392,4 +414,117 @@ def w4(problem: DigitsProblem) -> Workload:
         },
         ("lib/base", "lib/torch"),
         (Target("lib/base", 1.2, at_most=True),),
+    )
+
+
+def _cnn_result(output: object) -> object:
+    losses, params = cast("tuple[list[float], PMap[str, object]]", output)
+    return losses, cnn_weights(params)
+
+
+def _cnn_baseline_result(output: object) -> object:
+    losses, net = cast("tuple[list[float], baseline.Net]", output)
+    return losses, tuple(nd_baseline.cnn_weights(net))
+
+
+def w5(problem: CnnProblem) -> Workload:
+    """W5: one epoch of Adam on the digits CNN (batch 32), the library on array nodes."""
+    epoch = library_w5_epoch(problem)
+    params = cnn_params(problem.weights)
+    net = nd_baseline.cnn_net(problem.weights)
+    batches = problem.batches()
+    c = problem.channels
+    return Workload(
+        "W5",
+        f"digits CNN conv{c}-pool-linear, Adam, {len(batches)} batches of {problem.digits.batch_size}",
+        "one epoch",
+        {
+            "library": Implementation(lambda: lambda: epoch(params), _cnn_result),
+            "baseline": Implementation(
+                lambda: lambda: nd_baseline.cnn_epoch(net, batches, problem.lr), _cnn_baseline_result
+            ),
+            "torch": _not_installed("torch", external.torch_w5(problem)),
+        },
+        ("lib/base", "lib/torch"),
+        (Target("lib/base", 1.5, at_most=True),),
+        (
+            f"W5: Conv2d(1, {c}, 3, padding=1) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear({16 * c}, 10), "
+            "cross-entropy; library: those functional_nn.layers in serial (arrays.conv2d, relu, max_pool2d, "
+            "reshape, linear).",
+        ),
+    )
+
+
+def _attention_result(output: object) -> object:
+    loss, grads = cast("tuple[float, PMap[str, object]]", output)
+    return loss, attention_weights(grads)
+
+
+def _attention_baseline_result(output: object) -> object:
+    loss, grads = cast("tuple[float, tuple[object, ...]]", output)
+    return loss, tuple(grads)
+
+
+def w6(problem: AttentionProblem) -> Workload:
+    """W6: forward and backward of one causal self-attention block over a batch of sequences."""
+    run = library_w6(problem)
+    params = attention_params(problem.weights)
+    batch, time = len(problem.inputs), len(problem.inputs[0])
+    return Workload(
+        "W6",
+        f"causal attention d{problem.d_model}, {problem.heads} heads, {batch} seqs of {time}, fwd + bwd",
+        "forward + backward",
+        {
+            "library": Implementation(lambda: lambda: run(params), _attention_result),
+            "baseline": Implementation(
+                lambda: lambda: nd_baseline.attention_gradients(problem), _attention_baseline_result
+            ),
+            "torch": _not_installed("torch", external.torch_w6(problem)),
+        },
+        ("lib/base", "lib/torch"),
+        (Target("lib/base", 1.5, at_most=True),),
+        (
+            "W6: loss mean(y ** 2) of nn.MultiheadAttention's output under a causal mask; library: "
+            "functional_nn.layers.MultiHeadAttention(causal=True) (linear, slicing, reshape, transpose, @, "
+            "softmax, broadcasting arithmetic).",
+        ),
+    )
+
+
+def _rnn_result(output: object) -> object:
+    loss, grads, params = cast("tuple[float, object, object]", output)
+    return loss, rnn_weights(cast("PMap[str, object]", grads)), rnn_weights(cast("PMap[str, object]", params))
+
+
+def _rnn_baseline_result(output: object) -> object:
+    loss, grads, net = cast("tuple[float, baseline.Net, baseline.Net]", output)
+    return loss, tuple(nd_baseline.rnn_weights(grads)), tuple(nd_baseline.rnn_weights(net))
+
+
+def w8(problem: RnnProblem) -> Workload:
+    """W8: an Elman RNN over a batch of sequences, one Adam step; array nodes against scalar Values."""
+    params = rnn_params(problem.weights)
+    on_arrays = library_w8_step(problem)
+    on_values = library_w8_step(problem, arrays=False)
+    net = nd_baseline.rnn_net(problem.weights)
+    hidden, features = len(problem.weights.weight_ih), len(problem.weights.weight_ih[0])
+    sequences, steps = len(problem.inputs), len(problem.inputs[0])
+    return Workload(
+        "W8",
+        f"Elman RNN {features}-{hidden}-2, {sequences} sequences of {steps}, Adam step",
+        "one Adam step",
+        {
+            "library": Implementation(lambda: lambda: on_arrays(params), _rnn_result),
+            "values": Implementation(lambda: lambda: on_values(params), _rnn_result),
+            "baseline": Implementation(
+                lambda: lambda: nd_baseline.rnn_step(net, problem), _rnn_baseline_result
+            ),
+            "torch": _not_installed("torch", external.torch_w8(problem)),
+        },
+        ("vals/lib", "lib/base", "lib/torch"),
+        (Target("vals/lib", 10.0, at_most=False),),
+        (
+            "W8 values: the same model and loss on scalar Values (tape.dot per row, tape.tanh per unit); "
+            "library: per step two arrays.linear nodes, their sum and arrays.tanh.",
+        ),
     )
