@@ -18,6 +18,8 @@ from itertools import chain
 from operator import add
 from typing import TYPE_CHECKING, Any, cast
 
+from pyrsistent import PVector
+
 from tape.core.node import Node, Tracked
 from tape.core.op import Op, define, register_binder
 from tape.core.recording import Recording, is_zero
@@ -208,9 +210,9 @@ def as_data(x: object, where: str) -> Data:
 
 
 def shape_of(data: object) -> Shape:
-    """The shape of nested tuples (``()`` for a float)."""
+    """The shape of nested tuples, lists or pyrsistent vectors (``()`` for a float)."""
     shape: list[int] = []
-    while data.__class__ is tuple or data.__class__ is list:
+    while data.__class__ is tuple or data.__class__ is list or isinstance(data, PVector):
         items = cast("Sequence[object]", data)
         shape.append(len(items))
         if not items:

@@ -67,7 +67,7 @@ from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array
+from tape.array import Array, shape_of
 from tape.core.node import Node, Tracked
 from tape.core.op import Op
 from tape.gradient_tape import Tape, is_float_array
@@ -119,7 +119,8 @@ def _is_int_sequence(x: object) -> bool:
 
 
 def _array_leaf(x: object) -> bool:
-    return is_float_array(x) or _is_int_sequence(x)
+    # vectors and matrices only, for now: deeper float arrays are gathered float by float
+    return (is_float_array(x) and len(shape_of(x)) <= 2) or _is_int_sequence(x)
 
 
 def _shape(data: Sequence[Any]) -> tuple[int, ...]:
