@@ -184,18 +184,15 @@ class SupervisedLoss:
     ) -> tuple[Scalar, object]:
         """``(mean loss, outputs)`` of a batch given as data: what is differentiated (and traced).
 
-        ``noise`` is an MLP's dropout masks (:meth:`MLP.dropout_masks`) by layer index, or the key
+        ``noise`` is an MLP's dropout masks (:meth:`MLP.dropout_masks`), or the key
         another model's ``apply`` is given; ``train`` is passed to that ``apply``.
         """
         model = self.model
         if isinstance(model, MLP):
-            masks = (
-                None if noise is None else [layer for _, layer in sorted(cast(dict[int, Any], noise).items())]
-            )
             outputs: object = model.apply_batch(
                 params,
                 cast("Sequence[Sequence[float]]", inputs),
-                masks=cast("Sequence[Sequence[Sequence[float]]] | None", masks),
+                masks=cast("Sequence[Sequence[Sequence[float]]] | None", noise),
             )
         else:
             batched = cast(Model, model)  # not an MLP: a batched model
@@ -214,9 +211,7 @@ class SupervisedLoss:
         """The objective's arguments after ``params`` for ``batch``, trained with ``key`` if given."""
         targets = batch.labels() if self.task == "classification" else batch.values()
         if isinstance(self.model, MLP):
-            masks = self.model.dropout_masks(key, batch.size, train=key is not None)
-            # by layer: each layer's mask one matrix input of a trace (not one 3-d array of them all)
-            noise: object = None if masks is None else dict(enumerate(masks))
+            noise: object = self.model.dropout_masks(key, batch.size, train=key is not None)
         else:
             noise = key if draws_randomness(self.model) else None
         return batch.inputs, targets, noise
