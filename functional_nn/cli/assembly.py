@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeAlias, cast
 
 import optimizers
 from functional_nn import datasets, random
@@ -15,6 +15,9 @@ from functional_nn.csv_data import CsvData, CsvError, CsvSchema, Task, read_csv
 from functional_nn.dataloader import Dataset, train_test_split
 from functional_nn.datasets import Standardizer
 from functional_nn.mlp import MLP
+
+RunModel: TypeAlias = "MLP"
+"""A model ``fnn`` trains."""
 
 
 class RunKeys(NamedTuple):
@@ -51,7 +54,7 @@ class Setup:
     validation: Dataset
     test: Dataset
     standardizer: Standardizer
-    model: MLP
+    model: RunModel
     optimizer: optimizers.Optimizer
     steps_per_epoch: int
     schema: CsvSchema | None = None
@@ -87,14 +90,19 @@ def load_data(config: Config) -> tuple[Dataset, CsvSchema | None]:
     return data.dataset, data.schema
 
 
-def build_model(config: Config, n_in: int, n_out: int) -> MLP:
-    """The MLP a config describes, for ``n_in`` features and ``n_out`` outputs."""
+def build_model(config: Config, n_in: int, n_out: int) -> RunModel:
+    """The model a config describes, for ``n_in`` features and ``n_out`` outputs."""
     return MLP(
         n_in,
         [*config.hidden, n_out],
         activation=cast(ActivationName, config.activation),
         dropout=config.dropout,
     )
+
+
+def describe_model(model: RunModel) -> str:
+    """The model in a few words, e.g. ``MLP 64-32-10 (relu)``."""
+    return f"MLP {'-'.join(str(s) for s in (model.n_in, *model.sizes))} ({model.activation})"
 
 
 def build(config: Config) -> Setup:
