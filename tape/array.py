@@ -393,6 +393,7 @@ def array_op(
     jvp: Callable[..., object],
     *,
     emit: Callable[..., object] | None = None,
+    builtin: bool = True,
 ) -> Op:
     """Define one of the library's N-d array ops from its rules (its one entry).
 
@@ -407,8 +408,9 @@ def array_op(
     sequences and floats are operands; keyword arguments are parameters (axes, strides,
     int indices), saved on the node and given to every rule. Without ``emit``,
     :mod:`tape.jit` compiles a node to calls of ``forward`` and the sweep's ``vjp``.
+    ``builtin=False`` marks an op defined outside the library's op families (a test's).
     """
-    return define(name, forward, vjp=custom_vjp(vjp), jvp=_library_jvp(jvp), emit=emit, builtin=True)
+    return define(name, forward, vjp=custom_vjp(vjp), jvp=_library_jvp(jvp), emit=emit, builtin=builtin)
 
 
 def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array, a Value, data or a float

@@ -39,9 +39,13 @@ from tape.ops.elementwise import array_relu as relu
 from tape.ops.elementwise import array_sigmoid as sigmoid
 from tape.ops.elementwise import array_tanh as tanh
 from tape.ops.indexing import scale, stack
-from tape.ops.linear import linear, relu_linear
+from tape.ops.linear import linear, matmul, relu_linear
 from tape.ops.losses import cross_entropy_with_logits, mse
-from tape.ops.reductions import mean
+from tape.ops.normalization import layer_norm, log_softmax, logsumexp, softmax
+from tape.ops.reductions import Axis, mean
+from tape.ops.reductions import array_max as max
+from tape.ops.reductions import array_min as min
+from tape.ops.reductions import array_sum as sum
 from tape.value import Scalar
 
 MatrixLike = Array | Sequence[Sequence[Scalar]]
@@ -52,6 +56,7 @@ VectorLike = Array | Sequence[Scalar]
 __all__ = [
     "LEAKY_SLOPE",
     "Array",
+    "Axis",
     "Data",
     "Matrix",
     "MatrixLike",
@@ -59,14 +64,22 @@ __all__ = [
     "Vector",
     "VectorLike",
     "cross_entropy_with_logits",
+    "layer_norm",
     "leaky_relu",
     "linear",
+    "log_softmax",
+    "logsumexp",
+    "matmul",
+    "max",
     "mean",
+    "min",
     "mse",
     "relu",
     "relu_linear",
     "scale",
     "sigmoid",
+    "softmax",
     "stack",
+    "sum",
     "tanh",
 ]

@@ -18,7 +18,8 @@ Each op's ``emit`` rule, beside its other rules in its family file, gives the co
   calls that ``vjp``. ``c.var(position)``, ``c.arg(position, data)``,
   ``c.constant(data)``, ``c.ints(targets)`` and ``c.local(slots)`` give expressions.
 
-An op without an ``emit`` rule (a user's op) compiles to calls of its own rules.
+An op without an ``emit`` rule (a user's op, or an N-d op of :func:`tape.array.array_op`)
+compiles to calls of its own rules, with the node's operands and keyword parameters.
 The generated code makes the same float operations in the same order as the
 interpreted tape, so results are equal bit for bit, and branches inside ops
 (``relu``, ``abs``, ``leaky_relu``) stay data-dependent code.
@@ -26,17 +27,29 @@ interpreted tape, so results are equal bit for bit, and branches inside ops
 What is traced, and what is not (as in JAX):
 
 - Every float of the arguments is an input, and with ``arrays=True`` (or the
-  ``arrays`` of the differentiated function) every vector or matrix of floats is one.
-  A float of an argument that ``grad`` does not differentiate is watched too (it
-  reaches the function as a Value; its derivative is not computed). With ``arrays``, a
-  vector or matrix of floats there reaches the function as plain floats, as without
-  jit: an array op that takes it (``linear``'s batch, ``mse``'s targets, ``scale``'s
-  mask) reads it from the inputs on later calls, but Python arithmetic on its floats
-  before an op is frozen at the first call's values.
-- A sequence of ints that an op saves (the class targets of a cross-entropy) is read
-  from the inputs on later calls; any other int, and anything that is not a float,
-  is static: the cache key holds its value, and a new value traces again. So does
-  ``static_argnums``; keyword arguments are static.
+  ``arrays`` of the differentiated function) every rectangular nested sequence of
+  floats, of any depth (see :func:`tape.gradient_tape.is_float_array`), is one, as is
+  an untracked :class:`tape.Array` (from ``tape.array.asarray``); its shape is part
+  of the cache key. A float or an untracked Array of an argument that ``grad`` does
+  not differentiate is watched too (it reaches the function as a Value or Array; its
+  derivative is not computed). With ``arrays``, a nested sequence of floats there
+  reaches the function as plain floats, as without jit: an array op that takes it
+  with a traced operand (``linear``'s batch, ``mse``'s targets, ``scale``'s mask)
+  reads it from the inputs on later calls, but Python arithmetic on its floats, and
+  an op whose operands are all such data, run at the first call only and are frozen
+  at its values (pass the data as ``asarray(data)`` to have them traced).
+- A sequence of ints (a list or tuple, or rectangular nested ones: a ``(batch,
+  time)`` token matrix) is an int input. The traced function sees its own int
+  objects, so an op's parameter (``indices=``, ``targets=``) holding them is read
+  from the inputs on later calls: the whole input, a run of it in order (a row, a
+  slice such as ``tokens[1:]``), single ints of it, or nested tuples of these. A
+  parameter built of other ints (an ``axis``, a ``shape``, a stride, written in the
+  code) is a constant of the code even when it equals an input. An int input that
+  reaches the code otherwise (a constant of a scalar op, a list parameter) is part
+  of the cache key, and a new value traces again; so is an int input no op reads.
+  Python arithmetic on its ints (``t + 1``) cannot be seen, and is frozen. Any
+  other int, and anything that is not a float, is static: the cache key holds its
+  value. So does ``static_argnums``; keyword arguments are static.
 - Python control flow on a traced Value (``if x > 0``, ``bool(x)``, ``float(x)``)
   cannot be replayed and raises :class:`tape.TracingError`; reading ``x.data`` or
   computing in Python on the floats of an argument cannot be seen, and is frozen at
@@ -62,14 +75,15 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array, shape_of
+from tape.array import Array, flatten, record_array
 from tape.core.node import Node, Tracked
-from tape.core.op import Op
+from tape.core.op import LEAF, Op
 from tape.gradient_tape import Tape, is_float_array
 from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
 from tape.tree import TreeDef, tree_flatten, tree_unflatten
@@ -112,19 +126,44 @@ class TraceTape(Tape):
 # --- input structure --------------------------------------------------------------------
 
 
-def _is_int_sequence(x: object) -> bool:
+def _int_shape(x: object) -> tuple[int, ...] | None:
+    """The shape of a non-empty rectangular nested sequence of ints (not bools), else ``None``."""
+    if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
+        return None
+    items = cast("Sequence[object]", x)
+    if type(items[0]) is int:
+        return (len(items),) if all(type(item) is int for item in items) else None
+    inner = _int_shape(items[0])
+    if inner is None or any(_int_shape(row) != inner for row in items[1:]):
+        return None
+    return (len(items), *inner)
+
+
+def _is_int_array(x: object) -> bool:
     if not (isinstance(x, (list, PVector)) or type(x) is tuple) or not x:
         return False
-    return all(type(item) is int for item in cast("Sequence[object]", x))
+    first = cast("Sequence[Any]", x)[0]
+    if type(first) is int:  # the common case, a flat sequence: no recursion
+        return all(type(item) is int for item in cast("Sequence[object]", x))
+    return _int_leaf(first) and _int_shape(x) is not None
 
 
 def _array_leaf(x: object) -> bool:
-    # vectors and matrices only, for now: deeper float arrays are gathered float by float
-    return (is_float_array(x) and len(shape_of(x)) <= 2) or _is_int_sequence(x)
+    return is_float_array(x) or _is_int_array(x)
 
 
-def _shape(data: Sequence[Any]) -> tuple[int, ...]:
-    return (len(data),) if data[0].__class__ is float else (len(data), len(data[0]))
+def _shape(data: Any) -> tuple[int, ...]:
+    """The shape of a rectangular nested sequence (its first items read down to a number)."""
+    shape: list[int] = []
+    while isinstance(data, (list, tuple, PVector)):
+        shape.append(len(data))
+        data = data[0]
+    return tuple(shape)
+
+
+def _frozen_ints(x: Any) -> Any:
+    """A nested int sequence as nested tuples (hashable, for the cache key)."""
+    return tuple(x) if type(x[0]) is int else tuple(map(_frozen_ints, x))
 
 
 class _Flat(NamedTuple):
@@ -132,7 +171,7 @@ class _Flat(NamedTuple):
     leaves: list[Any]
     treedefs: list[TreeDef[Any] | None]  # None for a static argument
     counts: list[int]
-    kinds: list[str]  # per leaf: "f" float, "a" float array, "i" int sequence, "s" static
+    kinds: list[str]  # per leaf: "f" float, "a" float array, "A" untracked Array, "i" ints, "s" static
 
 
 def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> _Flat | None:
@@ -148,7 +187,7 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
             treedefs.append(None)
             counts.append(0)
             continue
-        flat, treedef = tree_flatten(arg, _array_leaf if arrays else _is_int_sequence)
+        flat, treedef = tree_flatten(arg, _array_leaf if arrays else _is_int_array)
         described: list[Hashable] = [treedef]
         for leaf in flat:
             item: Any = leaf
@@ -159,11 +198,17 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
                 if type(item[0]) is int:
                     kinds.append("i")
                     described.append(("i", len(item)))
+                elif _int_leaf(item):
+                    kinds.append("i")
+                    described.append(("i", _shape(item)))
                 else:
                     kinds.append("a")
                     described.append(("a", _shape(item)))
             elif isinstance(item, Tracked) and item.tape is not None:
                 return None
+            elif arrays and isinstance(item, Array):
+                kinds.append("A")
+                described.append(("A", item.shape))
             else:
                 kinds.append("s")
                 described.append(("s", type(item), _hashable(item, f"a leaf of argument {n}")))
@@ -172,6 +217,13 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
         treedefs.append(treedef)
         counts.append(len(flat))
     return _Flat(tuple(key), leaves, treedefs, counts, kinds)
+
+
+def _int_leaf(x: Any) -> bool:
+    """Whether a nested sequence leaf holds ints (its first number is an int)."""
+    while isinstance(x, (list, tuple, PVector)):
+        x = x[0]
+    return type(x) is int
 
 
 def _hashable(x: object, where: str) -> Hashable:
@@ -192,6 +244,80 @@ def _fresh(x: Any) -> Any:
     return items if isinstance(x, list) else tuple(items)
 
 
+def _nested_load(source: str, depth: int) -> str:
+    """An expression giving ``source`` (nested sequences ``depth`` deep) as nested tuples."""
+    if depth == 1:
+        return f"tuple({source})"
+    if depth == 2:
+        return f"tuple(map(tuple, {source}))"
+    inner = f"a{depth}"
+    return f"tuple([{_nested_load(inner, depth - 1)} for {inner} in {source}])"
+
+
+def _flat_load(source: str, depth: int) -> str:
+    """An expression giving the numbers of ``source`` (nested ``depth`` deep) as one flat tuple."""
+    for _ in range(depth - 1):
+        source = f"chain({source})"
+    return f"tuple({source})"
+
+
+class _TracedInt(int):
+    """An int of an int input, as the traced function sees it: its identity says where it came from."""
+
+    __slots__ = ()
+
+
+class _Sources:
+    """Where the numbers of the arguments came from, for the code that reads them back."""
+
+    def __init__(self) -> None:
+        self.gathered: dict[int, tuple[int, ...]] = {}  # id of a fresh float -> (input, indices...)
+        self.shapes: dict[int, tuple[int, ...]] = {}  # input -> shape of a float array gathered from
+        self.flat_ids: dict[int, list[int]] = {}  # input -> ids of its fresh floats, row-major
+        self.int_ids: dict[int, tuple[int, int]] = {}  # id of a traced int -> (input, row-major offset)
+        self.int_shapes: dict[int, tuple[int, ...]] = {}  # int input -> its shape
+        self.int_values: list[tuple[int, tuple[Any, ...]]] = []  # (input, nested tuples) of each
+        self.keep: list[object] = []  # the fresh objects, alive while their ids are keys
+
+    def gather(self, index: int, data: Any) -> None:
+        """Note every float of ``data`` (fresh objects) as read from input ``index``."""
+        self.shapes[index] = _shape(data)
+        ids: list[int] = []
+
+        def walk(x: Any, at: tuple[int, ...]) -> None:
+            if x.__class__ is float:
+                self.gathered[id(x)] = (index, *at)
+                ids.append(id(x))
+                return
+            for i, item in enumerate(x):
+                walk(item, (*at, i))
+
+        walk(data, ())
+        self.flat_ids[index] = ids
+        self.keep.append(data)
+
+    def traced_ints(self, index: int, ints: Any) -> Any:
+        """``ints`` (nested sequences) in the same containers, each int a traced one of input ``index``."""
+        self.int_shapes[index] = _shape(ints)
+        self.int_values.append((index, _frozen_ints(ints)))
+        offset = 0
+
+        def copy(x: Any) -> Any:
+            nonlocal offset
+            if type(x) is int:
+                made = _TracedInt(x)
+                self.int_ids[id(made)] = (index, offset)
+                self.keep.append(made)
+                offset += 1
+                return made
+            items = [copy(item) for item in x]
+            if isinstance(x, PVector):
+                return pvector(items)
+            return items if isinstance(x, list) else tuple(items)
+
+        return copy(ints)
+
+
 # --- code generation -----------------------------------------------------------------------
 
 
@@ -210,18 +336,12 @@ def _name_of(obj: object, hint: str | None) -> str:
 class _Emitter:
     """What emit rules call to name values, constants and kernels in the generated code."""
 
-    def __init__(
-        self,
-        gathered: dict[int, tuple[int, ...]],
-        int_inputs: list[tuple[int, tuple[int, ...]]],
-        shapes: dict[int, tuple[int, ...]],
-    ):
+    def __init__(self, sources: _Sources):
         self.namespace: dict[str, object] = {}
         self._refs: dict[int, str] = {}
-        self._gathered = gathered  # id of a fresh float -> (input index, element indices...)
-        self._int_inputs = int_inputs  # (input index, values) of the int sequences
-        self._shapes = shapes  # input index -> shape of the float arrays gathered from
-        self.bound_ints: set[int] = set()
+        self._sources = sources
+        self.bound_ints: set[int] = set()  # int inputs the code reads
+        self.frozen_ints: set[int] = set()  # int inputs some code holds as constants
         self.uses: set[str] = set()
         self.locals: dict[int, int | None] = {}  # parent position -> index in the vjp buffer
         self.input_loads: dict[str, str] = {}  # input variable -> how it is loaded
@@ -241,6 +361,7 @@ class _Emitter:
             "map",
             "Node",
             "itemgetter",
+            "chain",
         ):
             k += 1
             name = f"{base}_{k}"
@@ -263,10 +384,11 @@ class _Emitter:
     def constant(self, data: object) -> str:
         """An expression for an untracked operand: read from the inputs where it came from them."""
         if data is None or isinstance(data, (bool, int)):
-            return repr(data)
+            self.freeze(data)
+            return repr(int(data)) if type(data) is _TracedInt else repr(data)
         if data.__class__ is float:
             value: float = data
-            where = self._gathered.get(id(data))
+            where = self._sources.gathered.get(id(data))
             if where is not None:
                 index, *at = where
                 return self._input(index, f"inputs[{index}]") + "".join(f"[{i}]" for i in at)
@@ -283,44 +405,108 @@ class _Emitter:
                 return whole
             if any(self._holds_gathered(item) for item in data):
                 return f"({', '.join(self.constant(item) for item in data)},)"
+        self.freeze(data)
         return self.ref(data, "constant")
 
     def _holds_gathered(self, item: object) -> bool:
         if item.__class__ is float:
-            return id(item) in self._gathered
+            return id(item) in self._sources.gathered
         return isinstance(item, tuple) and any(self._holds_gathered(x) for x in item)
 
     def _whole_input(self, data: tuple[Any, ...]) -> str | None:
         """The name of an input array that ``data`` is, element for element, or ``None``."""
-        first = data[0]
-        probe = (
-            first if first.__class__ is float else (first[0] if isinstance(first, tuple) and first else None)
-        )
-        where = self._gathered.get(id(probe)) if probe is not None else None
+        probe: Any = data
+        while probe.__class__ is tuple and probe:
+            probe = probe[0]
+        where = self._sources.gathered.get(id(probe))
         if where is None:
             return None
         index = where[0]
-        matrix = first.__class__ is not float
-        shape = (len(data), len(first)) if matrix else (len(data),)
-        if (len(where) == 3) != matrix or self._shapes.get(index) != shape:
+        shape = self._sources.shapes[index]
+        if _shape(data) != shape or [id(x) for x in flatten(data)] != self._sources.flat_ids[index]:
             return None
-        for i, item in enumerate(data):
-            row = item if matrix else (item,)
-            for j, x in enumerate(row):
-                if self._gathered.get(id(x)) != ((index, i, j) if matrix else (index, i)):
-                    return None
-        load = f"tuple(map(tuple, inputs[{index}]))" if matrix else f"tuple(inputs[{index}])"
         name = f"m{index}"
-        self.input_loads.setdefault(name, load)
+        self.input_loads.setdefault(name, _nested_load(f"inputs[{index}]", len(shape)))
         self.uses.add(name)
         return name
 
+    def freeze(self, data: object) -> None:
+        """Note the int inputs whose traced ints ``data`` holds as constants of the code."""
+        if type(data) is _TracedInt:
+            where = self._sources.int_ids.get(id(data))
+            if where is not None:
+                self.frozen_ints.add(where[0])
+        elif isinstance(data, (tuple, list)):
+            for item in cast("Sequence[object]", data):
+                self.freeze(item)
+
+    def _int_flat(self, index: int) -> str:
+        """The variable holding int input ``index`` as one flat tuple."""
+        self.bound_ints.add(index)
+        return self._input(index, _flat_load(f"inputs[{index}]", len(self._sources.int_shapes[index])))
+
+    def _int_nested(self, index: int) -> str:
+        """The variable holding int input ``index`` (two or more axes) as nested tuples."""
+        self.bound_ints.add(index)
+        name = f"n{index}"
+        self.input_loads.setdefault(
+            name, _nested_load(f"inputs[{index}]", len(self._sources.int_shapes[index]))
+        )
+        self.uses.add(name)
+        return name
+
+    def traced(self, value: object) -> str | None:
+        """An expression reading the traced ints ``value`` holds from the inputs; ``None`` if it holds none.
+
+        ``value`` is an int or nested tuples of ints; an int of an input is read from it,
+        a run of one input's ints in order as a slice (the whole input as it is).
+        """
+        sources = self._sources
+        if type(value) is _TracedInt:
+            where = sources.int_ids.get(id(value))
+            return None if where is None else f"{self._int_flat(where[0])}[{where[1]}]"
+        if not (isinstance(value, tuple) and value):
+            return None
+        items = flatten(value)
+        found = [sources.int_ids.get(id(x)) if type(x) is _TracedInt else None for x in items]
+        if not any(found):
+            return None
+        first = found[0]
+        if first is not None and all(
+            at is not None and at[0] == first[0] and at[1] == first[1] + k for k, at in enumerate(found)
+        ):
+            index, start = first
+            shape = _shape(value)
+            full = sources.int_shapes[index]
+            if shape == full and len(shape) > 1:
+                return self._int_nested(index)
+            if len(shape) == 1:
+                flat = self._int_flat(index)
+                whole = start == 0 and len(items) == math.prod(full)
+                return flat if whole else f"{flat}[{start}:{start + len(items)}]"
+        parts = []
+        for item in value:
+            expr = self.traced(item)
+            parts.append(expr if expr is not None else self.constant(item))
+        return f"({', '.join(parts)},)"
+
     def ints(self, values: tuple[int, ...]) -> str:
-        """An expression for ints an op saved: the one int-sequence input equal to them, else a constant."""
-        matches = [index for index, given in self._int_inputs if given == values]
+        """An expression for ints an op saved: read from the inputs they came from, else a constant.
+
+        Ints that are not the inputs' own (copies) are read from the one int input equal
+        to them, when there is exactly one.
+        """
+        expr = self.traced(values)
+        if expr is not None:
+            return expr
+        matches = [index for index, given in self._sources.int_values if given == values]
         if len(matches) == 1:
-            self.bound_ints.add(matches[0])
-            return self._input(matches[0], f"inputs[{matches[0]}]")
+            index = matches[0]
+            return (
+                self._int_flat(index)
+                if len(self._sources.int_shapes[index]) == 1
+                else self._int_nested(index)
+            )
         return repr(values)
 
     def arg(self, position: int | None, data: object) -> str:
@@ -488,7 +674,10 @@ def _generate(
         if isinstance(out, int):
             results.append(emitter.var(out))
         else:
-            results.append(emitter.ref(cast(tuple[object], out)[0], "constant"))
+            constant = cast(tuple[object], out)[0]
+            results.append(
+                emitter.traced(constant) or emitter.ref(constant, "constant")
+            )  # an int of an input
     for at in wanted:
         results.append(f"g{at}" if at in initialised else "0.0")
         if at in initialised:
@@ -502,9 +691,14 @@ def _generate(
     body = loads + blocks
     emitter.namespace["Node"] = Node
     emitter.namespace["itemgetter"] = itemgetter
+    emitter.namespace["chain"] = chain.from_iterable
     source = _assemble(body, name)
     return _Program(
-        source, emitter.namespace, tuple(ops.values()), frozenset(emitter.bound_ints), source.count("\n")
+        source,
+        emitter.namespace,
+        tuple(ops.values()),
+        frozenset(emitter.bound_ints - emitter.frozen_ints),
+        source.count("\n"),
     )
 
 
@@ -607,25 +801,38 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
         raise TypeError(f"jit: op {op.name!r} has no emit rule and is not defined by its rules")
     data, slots, params = cast("tuple[tuple[object, ...], tuple[int | None, ...], dict[str, object]]", saved)
     args = [c.arg(at, d) for at, d in zip(slots, data, strict=True)]
-    keywords = "{" + ", ".join(f"{k!r}: {_parameter(c, p)}" for k, p in params.items()) + "}"
-    call = f"{c.ref(op.forward, op.name)}({', '.join(args)}{', **' + keywords if params else ''})"
-    value = call if isinstance(node.value, tuple) else f"float({call})"
-    return [
-        f"{v} = {value}",
-        f"{s} = (({', '.join(args)}{',' if args else ''}), {c.local(slots)}, {keywords})",
-    ]
+    parameters = [_parameter(c, p) for p in params.values()]
+    keywords = "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(params, parameters, strict=True)) + "}"
+    saves = f"{s} = (({', '.join(args)}{',' if args else ''}), {c.local(slots)}, {keywords})"
+    forward = c.ref(op.forward, op.name)
+    if all(_simple(expr) for expr in (*args, *parameters)):
+        call = f"{forward}({', '.join(args)}{', **' + keywords if params else ''})"
+        return [f"{v} = {call if isinstance(node.value, tuple) else f'float({call})'}", saves]
+    call = f"{forward}(*{s}[0]{f', **{s}[2]' if params else ''})"  # operands built once, for both rules
+    return [saves, f"{v} = {call if isinstance(node.value, tuple) else f'float({call})'}"]
+
+
+def _simple(expr: str) -> bool:
+    """Whether ``expr`` is a name or a literal (cheap to write twice), not an expression built per call."""
+    return (
+        expr.isidentifier() or _is_number(expr) or expr in ("None", "True", "False") or expr.startswith("'")
+    )
 
 
 def _parameter(c: _Emitter, value: object) -> str:
-    """An op's keyword parameter in generated code: int sequences may be inputs (labels, tokens)."""
-    if (
-        isinstance(value, tuple)
-        and value
-        and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
-    ):
-        return c.ints(cast("tuple[int, ...]", value))
+    """An op's keyword parameter in generated code.
+
+    Ints of an int input (token ids, labels) are read from the inputs; any other
+    parameter (an axis, a shape, a stride) is a constant of the code.
+    """
+    expr = c.traced(value)
+    if expr is not None:
+        return expr
     if value is None or isinstance(value, (bool, int, str)) or value.__class__ is float:
         return c.constant(value) if value.__class__ is float else repr(value)
+    if isinstance(value, tuple) and all(type(i) is int for i in value):
+        return repr(value)
+    c.freeze(value)
     return c.ref(value, "parameter")
 
 
@@ -665,10 +872,8 @@ def _trace(
 ) -> Compiled:
     started = time.process_time()
     nums = normalize_argnums(spec.argnums, len(args)) if spec is not None else ()
-    gathered: dict[int, tuple[int, ...]] = {}
     inputs_at: dict[int, tuple[int, str]] = {}
-    int_inputs = [(k, tuple(leaf)) for k, leaf in enumerate(flat.leaves) if flat.kinds[k] == "i"]
-    keep: list[object] = []
+    sources = _Sources()
     with TraceTape() as trace:
         traced_args: list[object] = []
         per_arg: list[tuple[int, int, list[object]]] = []  # (arg, first input, watched leaves) of diff args
@@ -684,35 +889,29 @@ def _trace(
             new: list[object] = []
             for k, (leaf, kind) in enumerate(zip(leaves, kinds, strict=True)):
                 index = start + k
-                if kind == "f" or (kind == "a" and watch):
+                if kind in "fA" or (kind == "a" and watch):
                     if kind == "f":
                         watched: Value | Array = trace.watch(leaf)
                         load = f"inputs[{index}]"
-                    else:
+                    elif kind == "a":
                         watched = trace.watch_array(leaf)
-                        load = (
-                            f"tuple(inputs[{index}])"
-                            if leaf[0].__class__ is float
-                            else f"tuple(map(tuple, inputs[{index}]))"
-                        )
+                        load = _nested_load(f"inputs[{index}]", len(_shape(leaf)))
+                    else:
+                        watched = record_array(trace, LEAF, (), leaf.primal, ())
+                        load = f"inputs[{index}].primal"
                     inputs_at[watched.position] = (index, load)
                     new.append(watched)
                 elif kind == "a":
                     copy = _fresh(leaf)
-                    keep.append(copy)
-                    if copy[0].__class__ is float:
-                        for i, x in enumerate(copy):
-                            gathered[id(x)] = (index, i)
-                    else:
-                        for i, row in enumerate(copy):
-                            for j, x in enumerate(row):
-                                gathered[id(x)] = (index, i, j)
+                    sources.gather(index, copy)
                     new.append(copy)
                 elif watch and spec is not None:
                     raise TypeError(
                         f"argument {n} has a {type(leaf).__name__} leaf ({leaf!r}); "
                         "only floats can be watched"
                     )
+                elif kind == "i":
+                    new.append(sources.traced_ints(index, leaf))
                 else:
                     new.append(leaf)
             traced_args.append(tree_unflatten(treedef, cast("list[float]", new)))
@@ -781,8 +980,7 @@ def _trace(
                 return ((value, aux_tree), grad_result) if has_aux else (value, grad_result)
             return (grad_result, aux_tree) if has_aux else grad_result
 
-    shapes = {k: _shape(leaf) for k, leaf in enumerate(flat.leaves) if flat.kinds[k] == "a"}
-    emitter = _Emitter(gathered, int_inputs, shapes)
+    emitter = _Emitter(sources)
     name = "".join(ch if ch.isalnum() else "_" for ch in getattr(fun, "__name__", "fun")).strip("_") or "fun"
     program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
     traced = time.process_time()
@@ -790,7 +988,7 @@ def _trace(
     exec(compile(program.source, f"<tape.jit {name}>", "exec"), namespace)
     run = cast("Callable[[list[Any]], list[Any]]", namespace[f"jitted_{name}"[:60]])
     compiled = time.process_time()
-    del keep
+    del sources
     unbound = tuple(k for k, kind in enumerate(flat.kinds) if kind == "i" and k not in program.bound_ints)
     return Compiled(
         run, program.source, program.ops, rebuild, unbound, len(trace), traced - started, compiled - traced
@@ -825,14 +1023,14 @@ class Jitted(Generic[P, R]):
         structure = (flat.key, _hashable(tuple(sorted(kwargs.items())), "a keyword argument"))
         policy = self._policies.get(structure)
         if policy is not None:
-            key = (structure, tuple(tuple(flat.leaves[k]) for k in policy))
+            key = (structure, tuple(_frozen_ints(flat.leaves[k]) for k in policy))
             entry = self._cache.get(key)
             if entry is not None and all(op.version == version for op, version in entry.ops):
                 self._cache.move_to_end(key)
                 return entry, flat
         entry = _trace(self._fun, self._spec, args, kwargs, flat, self._static)
         self.traces += 1
-        key = (structure, tuple(tuple(flat.leaves[k]) for k in entry.unbound_ints))
+        key = (structure, tuple(_frozen_ints(flat.leaves[k]) for k in entry.unbound_ints))
         self._policies[structure] = entry.unbound_ints
         self._policies.move_to_end(structure)
         self._cache[key] = entry
@@ -881,8 +1079,9 @@ def jit(
     ``fun`` may be a plain function of float trees returning floats, Values, Arrays or
     trees of them, or what :func:`tape.grad` and :func:`tape.value_and_grad` return
     (their ``arrays`` then applies). ``static_argnums`` names arguments whose values
-    are part of the cache key; ``arrays=True`` watches each vector or matrix of floats
-    of a plain function as one Array. The ``cache_size`` most recent structures are kept.
+    are part of the cache key; ``arrays=True`` watches each nested sequence of floats
+    (any depth) of a plain function as one Array. The ``cache_size`` most recent
+    structures are kept.
 
     >>> import tape
     >>> cube = tape.jit(tape.grad(lambda x: x * x * x))

@@ -1,8 +1,14 @@
-"""``linear``: ``X @ W.T + b`` for a batch ``X`` as one node (a layer of an MLP).
+"""``linear``: ``X @ W.T + b`` for a batch ``X`` as one node (a layer of an MLP), and
+``matmul`` (the ``@`` operator) with ``numpy.matmul`` semantics.
 
 The backward rule is written as tight row loops (``sum(map(mul, ...))`` runs in
 C); inputs at most four wide (e.g. 2-D points) are multiplied a column at a time
 over the whole batch instead of a short dot product per example and unit.
+
+``matmul`` runs on the kernels of :mod:`tape.kernels.matmul`. Forward mode goes
+through its jvp rule; its vjp rule runs on floats, so reverse mode over it is first
+order: inside a nested tape (``grad`` of ``grad``, ``hvp``), given the enclosing tape's
+Values it raises a TypeError.
 """
 
 from __future__ import annotations
@@ -14,20 +20,29 @@ from typing import Any, cast
 
 from tape.array import (
     Array,
+    Data,
     Matrix,
     Rows,
     Vector,
     add_matrix,
     add_vector,
+    apply_array_op,
+    array_op,
     as_data,
     constant_array,
+    flatten,
+    install,
+    nest,
     record_array,
+    shape_of,
     tape_of,
     tracked,
 )
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import Recording, is_zero
+from tape.kernels.matmul import matmul as matmul_kernel
+from tape.kernels.matmul import matmul_vjp
 from tape.ops.elementwise import array_relu, relu_kernel
 from tape.ops.reductions import dot
 from tape.validate import HoldsTracked
@@ -251,3 +266,51 @@ def _scalar_linear(W: Any, b: Any, X: Any) -> Rows:
     if b is None:
         return tuple(tuple(dot(w, x) for w in W) for x in X)
     return tuple(tuple(dot(w, x) + bias for w, bias in zip(W, b, strict=True)) for x in X)
+
+
+# --- matmul: numpy.matmul semantics, and the @ operator ----------------------------------------
+
+
+def _matmul_forward(a: Data, b: Data) -> Any:  # nested tuples, or a float for vector @ vector
+    out, out_shape = matmul_kernel(flatten(a), shape_of(a), flatten(b), shape_of(b))
+    return nest(out, out_shape)
+
+
+def _matmul_vjp(g: Any, value: object, a: Data, b: Data) -> tuple[list[float], list[float]]:
+    return matmul_vjp(flatten(g), flatten(a), shape_of(a), flatten(b), shape_of(b))
+
+
+def _matmul_jvp(value: object, args: tuple[Any, ...], tangents: tuple[Any, ...]) -> Any:
+    (a, b), (da, db) = args, tangents
+    shape = shape_of(value)
+    total: list[float] | None = None
+    for left, right in ((da, b), (a, db)):
+        if left is not None and right is not None:
+            part, shape = matmul_kernel(flatten(left), shape_of(left), flatten(right), shape_of(right))
+            total = part if total is None else list(map(add, total, part))
+    return nest(total if total is not None else [0.0] * len(flatten(value)), shape)
+
+
+MATMUL = array_op("matmul", _matmul_forward, _matmul_vjp, _matmul_jvp)
+
+
+def matmul(a: object, b: object) -> Any:  # an Array, a Value, nested tuples or a float
+    """``numpy.matmul(a, b)``: a 1-d ``a`` is a row and a 1-d ``b`` a column (their axis
+    dropped from the result), more axes are stacks of matrices whose batch axes broadcast.
+
+    Arrays or nested sequences of floats on either side; vector @ vector is a scalar (a
+    Value when tracked). Inner sizes that differ are a ValueError naming both shapes.
+    """
+    return apply_array_op(MATMUL, a, b)
+
+
+def _matmul_method(self: Array, other: object) -> Any:
+    return matmul(self, other)
+
+
+def _rmatmul_method(self: Array, other: object) -> Any:
+    return matmul(other, self)
+
+
+install("__matmul__", _matmul_method)
+install("__rmatmul__", _rmatmul_method)

@@ -56,8 +56,8 @@ def _total_jvp(
     return _total_forward(tangents[0], weights=weights)
 
 
-EXP = array_op("test_nd_exp", _exp_forward, _exp_vjp, _exp_jvp)
-TOTAL = array_op("test_nd_total", _total_forward, _total_vjp, _total_jvp)
+EXP = array_op("test_nd_exp", _exp_forward, _exp_vjp, _exp_jvp, builtin=False)
+TOTAL = array_op("test_nd_total", _total_forward, _total_vjp, _total_jvp, builtin=False)
 
 
 def _data(shape: Shape, start: float = 0.1) -> Any:
@@ -164,6 +164,7 @@ def test_a_value_operand_is_tracked_by_an_array_op() -> None:
             math.fsum(a * b for a, b in zip(flatten(g), flatten(x), strict=True)),
         ),
         lambda y, args, ts: None,
+        builtin=False,
     )
     x = [[1.0, 2.0]]
     gx, gs = tape.grad(lambda x, s: TOTAL(scaled(x, s)), argnums=(0, 1), arrays=True)(x, 3.0)

@@ -32,7 +32,7 @@ def _layer(p: PMap[str, object]) -> object:
 
 # One entry per array op in the registry: a loss exercising it (a scalar of params).
 ARRAY_CASES: dict[str, Fun] = {
-    "linear": lambda p: A.mean(_layer(p)),  # type: ignore[arg-type]
+    "linear": lambda p: A.mean(_layer(p)),  # type: ignore[call-overload]
     "array_relu": lambda p: A.mean(A.relu(_layer(p))),  # type: ignore[arg-type]
     "relu_linear": lambda p: A.mean(A.relu_linear(((0.5, -1.0), (2.0, 0.3)), p["b"], _layer(p))),  # type: ignore[arg-type]
     "array_tanh": lambda p: A.mean(A.tanh(_layer(p))),  # type: ignore[arg-type]
@@ -41,7 +41,7 @@ ARRAY_CASES: dict[str, Fun] = {
     "array_scale": lambda p: A.mean(A.scale(_layer(p), ((2.0, 0.0), (0.5, -1.0)))),  # type: ignore[arg-type]
     "array_cross_entropy": lambda p: A.cross_entropy_with_logits(_layer(p), TARGETS),  # type: ignore[arg-type]
     "array_mse": lambda p: A.mse(_layer(p), ((0.5, -0.5), (1.0, 0.0))),  # type: ignore[arg-type]
-    "array_mean": lambda p: A.mean(p["b"]) * A.mean(p["w"]),  # type: ignore[arg-type]
+    "array_mean": lambda p: A.mean(p["b"]) * A.mean(p["w"]),  # type: ignore[call-overload]
     "array_row": lambda p: p["w"][1][0] * 3.0 + p["w"][0][2],  # type: ignore[index]
     "array_item": lambda p: p["b"][0] * p["b"][1],  # type: ignore[index]
     "array_stack": lambda p: A.mean(A.stack([p["b"][0] * 2.0, p["b"][1]])),  # type: ignore[index]

@@ -42,10 +42,20 @@ SCALAR_CASES = sorted(GRADIENT_CASES)
 ARRAY_NAMES = sorted(ARRAY_CASES)
 
 
+def _rule_defined(op: tape.Op) -> bool:
+    """Whether ``op`` was defined by its forward/vjp/jvp rules (compiled through calls of them)."""
+    return getattr(op.vjp, "__qualname__", "").startswith("custom_vjp.")
+
+
 def test_every_library_op_has_an_emit_rule() -> None:
-    library = [op for op in REGISTRY.values() if op.builtin]
-    assert {op.name for op in library} == set(GRADIENT_CASES) | set(ARRAY_CASES)
-    assert all(callable(op.emit) for op in library)
+    library = [
+        op
+        for op in REGISTRY.values()
+        if op.builtin and not getattr(op.forward, "__module__", "").startswith("tests.")  # not a test's op
+    ]
+    emitted = [op for op in library if not _rule_defined(op)]  # the N-d ops of array_op may have none
+    assert {op.name for op in emitted} == set(GRADIENT_CASES) | set(ARRAY_CASES)
+    assert all(callable(op.emit) for op in emitted)
 
 
 # --- every op, against the interpreter, on two calls (trace, then replay) -------------------

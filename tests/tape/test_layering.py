@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tape.validate",),
     ("tape.value",),
     ("tape.array",),
-    ("tape.ops.arithmetic", "tape.ops.reductions"),
+    ("tape.ops.arithmetic", "tape.ops.reductions", "tape.ops.normalization"),
     ("tape.ops.elementwise", "tape.ops.indexing"),
     ("tape.ops.linear", "tape.ops.losses"),
     ("tape.ops",),

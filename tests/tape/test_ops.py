@@ -13,6 +13,7 @@ import tape
 from tape import REGISTRY, Scalar, Tape, Value
 from tape.testing import assert_gradients_match, positive_scalars, scalars
 from tests.tape.test_arrays import ARRAY_CASES
+from tests.tape.test_nd_registry import CASES as ND_CASES
 
 Case = tuple[Callable[..., object], tuple[st.SearchStrategy[float], ...]]
 
@@ -54,14 +55,14 @@ GRADIENT_CASES: dict[str, Case] = {
 
 def test_every_registered_op_has_rules_and_a_gradient_test() -> None:
     library = {name for name, op in REGISTRY.items() if op.builtin}
-    assert library == set(GRADIENT_CASES) | set(ARRAY_CASES)
+    assert library == set(GRADIENT_CASES) | set(ARRAY_CASES) | set(ND_CASES)
     for name in library:
         op = REGISTRY[name]
         assert op.name == name
         assert callable(op.forward) and callable(op.float_kernel), (
             f"{name} needs a forward rule and a float kernel"
         )
-        if name in ARRAY_CASES:
+        if name in ARRAY_CASES or name in ND_CASES:
             assert op.kind == "array" and not op.partials, name
             assert callable(op.vjp) and callable(op.jvp), f"{name} needs a vjp and a jvp rule"
         else:
