@@ -1,11 +1,11 @@
 """What training minimises: the model and loss-function protocols, and the supervised loss.
 
-A model is an init/apply pair (:class:`Model`): ``init(key)`` gives its params, a
-pyrsistent map, and ``apply(params, x, *, key=None, train=False)`` maps a batch whose
-first axis is the examples to a batch of outputs. The layers of
+A model is an init/apply pair (:data:`Model`, the layer protocol): ``init(key)`` gives
+its params, a pyrsistent map, and ``apply(params, x, *, key=None, train=False)`` maps
+a batch whose first axis is the examples to a batch of outputs. The layers of
 :mod:`functional_nn.layers`, their ``serial`` compositions and a user's own frozen
 dataclasses are models; an :class:`~functional_nn.mlp.MLP` (whose ``apply`` takes one
-example) is adapted by :class:`BatchedMLP`, which applies it through ``apply_batch``.
+example) is adapted by :class:`~functional_nn.layers.MLPLayer`, through ``apply_batch``.
 
 A loss function maps ``(params, batch, key)`` to ``(mean loss, metrics)``.
 :class:`SupervisedLoss` is the one :func:`functional_nn.train.fit` uses by default; it
@@ -28,20 +28,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
-
-from pyrsistent import PMap
+from typing import Protocol, TypeAlias, cast
 
 from functional_nn import random
 from functional_nn.dataloader import Batch
 from functional_nn.functional import argmax
+from functional_nn.layers import ArrayLike, Dropout, Layer, LayerParams, as_layer
 from functional_nn.loss import cross_entropy_with_logits_batch, mse_loss_batch
 from functional_nn.mlp import MLP
 from tape import Array, Scalar, jit, value_and_grad
 
 __all__ = [
     "TASKS",
-    "BatchedMLP",
     "GradientFn",
     "LossFn",
     "Metrics",
@@ -53,7 +51,7 @@ __all__ = [
     "supervised_loss",
 ]
 
-Params: TypeAlias = "PMap[str, Any]"
+Params: TypeAlias = LayerParams
 """A model's params: a pyrsistent map from names to arrays of floats or to nested such maps."""
 
 Metrics: TypeAlias = "dict[str, float]"
@@ -62,73 +60,47 @@ Metrics: TypeAlias = "dict[str, float]"
 TASKS = ("classification", "regression")
 
 
-@runtime_checkable
-class Model(Protocol):
-    """An init/apply pair, batched: what :func:`functional_nn.train.fit` trains.
+Model: TypeAlias = Layer
+"""What training takes: a batched init/apply pair, the protocol of :mod:`functional_nn.layers`.
 
-    ``init(key)`` gives fresh params (a pyrsistent map; the same key, the same params).
-    ``apply(params, x, *, key=None, train=False)`` maps a batch ``x`` (first axis: the
-    examples; a classifier of flat rows takes rows of floats) to the batch's outputs
-    (for :class:`SupervisedLoss`, one row of logits or of regression outputs per
-    example). Floats in give plain nested tuples out; under :func:`tape.grad` with
-    ``arrays=True`` the output is a :class:`tape.Array`. In training ``train`` is
-    true and ``key`` a fresh key per step, from which a model with dropout draws.
-
-    A model that draws from ``key`` in training says so with an attribute
-    ``stochastic = True`` (see :func:`draws_randomness`). Keep models plain data
-    (frozen dataclasses of numbers, strings and other models, no closures): they
-    then pickle by value to worker processes and compare equal when equal.
-    """
-
-    def init(self, key: random.Key, /) -> Params: ...
-
-    def apply(self, params: Any, x: Any, /, *, key: random.Key | None = None, train: bool = False) -> Any: ...
-
-
-@dataclass(frozen=True)
-class BatchedMLP:
-    """An :class:`~functional_nn.mlp.MLP` as a batched :class:`Model`: ``apply`` is its ``apply_batch``."""
-
-    mlp: MLP
-
-    @property
-    def stochastic(self) -> bool:
-        """Whether training draws dropout masks from the key."""
-        return self.mlp.dropout > 0.0
-
-    def init(self, key: random.Key, /) -> Params:
-        """The MLP's fresh params."""
-        return self.mlp.init(key)
-
-    def apply(self, params: Any, x: Any, /, *, key: random.Key | None = None, train: bool = False) -> Any:
-        """The MLP's outputs for the rows of ``x`` (:meth:`MLP.apply_batch`)."""
-        return self.mlp.apply_batch(params, x, key=key, train=train)
+``init(key)`` gives fresh params (a pyrsistent map; the same key, the same params);
+``apply(params, x, *, key=None, train=False)`` maps a batch ``x`` (first axis: the
+examples; a classifier of flat rows takes rows of floats) to the batch's outputs (for
+:class:`SupervisedLoss`, one row of logits or of regression outputs per example). In
+training ``train`` is true and ``key`` a fresh key per step. Layers, their ``serial``
+compositions and a user's own frozen dataclasses are models; an MLP is adapted by
+:class:`~functional_nn.layers.MLPLayer` (:func:`as_model`). Keep models plain data
+(frozen dataclasses of numbers, strings and other models, no closures): they then
+pickle by value to worker processes and compare equal when equal.
+"""
 
 
 def as_model(model: Model | MLP) -> Model:
-    """``model`` as a batched :class:`Model`: an MLP through :class:`BatchedMLP`, others as they are.
+    """``model`` as a batched model: an MLP through :class:`~functional_nn.layers.MLPLayer`.
 
     Raises TypeError for anything without ``init`` and ``apply``.
     """
-    if isinstance(model, MLP):
-        return BatchedMLP(model)
-    if not isinstance(model, Model):
+    if not isinstance(model, (MLP, Layer)):
         raise TypeError(
             f"a model needs init(key) and apply(params, x, *, key=None, train=False); "
             f"{type(model).__name__} has not both"
         )
-    return model
+    return as_layer(model)
 
 
 def draws_randomness(model: object) -> bool:
     """Whether ``model`` uses its key in training (its dropout, say).
 
-    An MLP does when its dropout is positive. Otherwise a model's own ``stochastic``
-    attribute decides when it has a bool one; a dataclass without one draws when any
-    of its fields (models in it, tuples of them) does; anything else does not.
+    An MLP or a :class:`~functional_nn.layers.Dropout` does when its rate is positive.
+    Otherwise a model's own ``stochastic`` attribute decides when it has a bool one (a
+    model of your own that draws from its key says ``stochastic = True``); a dataclass
+    without one draws when any of its fields (layers in it, tuples of them) does;
+    anything else does not.
     """
     if isinstance(model, MLP):
         return model.dropout > 0.0
+    if isinstance(model, Dropout):
+        return model.p > 0.0
     declared = getattr(model, "stochastic", None)
     if isinstance(declared, bool):
         return declared
@@ -195,8 +167,8 @@ class SupervisedLoss:
                 masks=cast("Sequence[Sequence[Sequence[float]]] | None", noise),
             )
         else:
-            batched = cast(Model, model)  # not an MLP: a batched model
-            outputs = batched.apply(params, inputs, key=cast("random.Key | None", noise), train=train)
+            key = cast("random.Key | None", noise)
+            outputs = model.apply(params, cast("ArrayLike", inputs), key=key, train=train)
         if self.task == "classification":
             loss = cross_entropy_with_logits_batch(
                 cast("Sequence[Sequence[Scalar]] | Array", outputs), cast("Sequence[int]", targets)

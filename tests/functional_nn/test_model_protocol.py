@@ -19,8 +19,8 @@ from pyrsistent import PMap, pmap
 import optimizers
 from functional_nn import MLP, datasets, layer
 from functional_nn.dataloader import Batch
+from functional_nn.layers import Dropout, Linear, MLPLayer, Tanh, serial
 from functional_nn.objective import (
-    BatchedMLP,
     Model,
     Params,
     SupervisedLoss,
@@ -170,11 +170,19 @@ def test_a_user_models_run_checkpoints_and_resumes_as_if_uninterrupted(tmp_path:
 def test_an_mlp_is_adapted_through_apply_batch() -> None:
     mlp = MLP(2, [4, 3], dropout=0.25)
     adapted = as_model(mlp)
-    assert adapted == BatchedMLP(mlp) and draws_randomness(adapted) and draws_randomness(mlp)
+    assert adapted == MLPLayer(mlp) and draws_randomness(adapted) and draws_randomness(mlp)
     params = adapted.init(key(0))
     rows = [[0.5, -1.0], [1.0, 2.0]]
     assert adapted.apply(params, rows) == mlp.apply_batch(params, rows)
     assert as_model(MODEL) is MODEL
+
+
+def test_layers_with_dropout_draw_randomness_and_train_interpreted_as_compiled() -> None:
+    dropping = serial(Linear(2, 8), Tanh(), Dropout(0.5), Linear(8, 3))
+    assert draws_randomness(dropping) and not draws_randomness(serial(Linear(2, 3), Dropout(0.0)))
+    params, losses = train(dropping, epochs=2)
+    again, _ = train(dropping, epochs=2, compile=False)
+    assert hexes(params) == hexes(again) and losses[-1] < losses[0]
 
 
 def test_what_is_not_a_model_is_refused_by_name() -> None:
