@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import json
 import math
 import os
 import sys
@@ -32,9 +33,12 @@ from functional_nn.cli.progress import Progress, metrics_csv
 from functional_nn.csv_data import CsvData, CsvError, CsvSchema, read_csv_inputs, read_csv_like
 from functional_nn.dataloader import Dataset
 from functional_nn.datasets import Standardizer
-from functional_nn.export import export_torch
+from functional_nn.export import export_torch, sequential_snippet
 from functional_nn.functional import argmax, softmax
+from functional_nn.mlp import MLP
+from functional_nn.models import ConvNet
 from functional_nn.objective import Params
+from functional_nn.safetensors import Dtype, save_safetensors
 from functional_nn.serialization import (
     CheckpointError,
     Json,
@@ -508,11 +512,26 @@ def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int
 def run_export(args: argparse.Namespace, out: TextIO) -> int:
     """``fnn export``: the model as safetensors under ``nn.Sequential``'s names, and its loading code."""
     use = _load_for_inference(args.checkpoint, args.activation)
-    code = export_torch(args.out, use.model, use.params, dtype=args.dtype, standardizer=use.standardizer)
+    if isinstance(use.model, MLP):
+        code = export_torch(args.out, use.model, use.params, dtype=args.dtype, standardizer=use.standardizer)
+    else:
+        code = _export_conv_net(args.out, use.model, use.params, args.dtype, use.standardizer)
     print(f"wrote {args.out}: {use.model!r} as {args.dtype} tensors; to load it in PyTorch:", file=out)
     print(file=out)
     print(code, file=out)
     return 0
+
+
+def _export_conv_net(
+    path: str, model: ConvNet, params: Params, dtype: Dtype, standardizer: Standardizer | None
+) -> str:
+    """Save a ConvNet's params (its own dotted names, which are its ``nn.Sequential``'s); the loading code."""
+    metadata = {"format": "pt", "model": model.describe()}
+    if standardizer is not None:
+        metadata["input_mean"] = json.dumps(list(standardizer.mean))
+        metadata["input_scale"] = json.dumps(list(standardizer.scale))
+    save_safetensors(path, model.check_params(params), dtype=dtype, metadata=metadata)
+    return sequential_snippet(model.torch_modules(), path, dtype=dtype, standardized=standardizer is not None)
 
 
 def run_predict(args: argparse.Namespace, out: TextIO) -> int:
