@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
 from functional_nn.activations import LEAKY_RELU_SLOPE
 from functional_nn.datasets import Standardizer
@@ -28,7 +29,14 @@ from functional_nn.mlp import MLP
 from functional_nn.safetensors import Dtype, save_safetensors
 from functional_nn.serialization import CheckpointError
 
-__all__ = ["export_torch", "torch_metadata", "torch_modules", "torch_sequential_names", "torch_snippet"]
+__all__ = [
+    "export_torch",
+    "sequential_snippet",
+    "torch_metadata",
+    "torch_modules",
+    "torch_sequential_names",
+    "torch_snippet",
+]
 
 _TORCH_ACTIVATIONS = {
     "relu": "torch.nn.ReLU()",
@@ -103,16 +111,24 @@ def torch_snippet(
     With ``standardized``, the code also reads ``input_mean`` and ``input_scale`` from
     the file's metadata and defines ``standardize(x)``, to apply to inputs first.
     """
+    return sequential_snippet(torch_modules(model), path, dtype=dtype, standardized=standardized)
+
+
+def sequential_snippet(
+    modules: Sequence[str], path: str | os.PathLike[str], *, dtype: Dtype = "F64", standardized: bool = False
+) -> str:
+    """Python code that builds ``torch.nn.Sequential`` of the ``modules`` (their code) as ``model``
+    and loads the file at ``path`` into it; ``standardized`` as for :func:`torch_snippet`."""
     torch_dtype = _TORCH_DTYPES[dtype]
     where = repr(os.fspath(path))
-    modules = "".join(f"    {code},\n" for code in torch_modules(model))
+    listed = "".join(f"    {code},\n" for code in modules)
     lines = [
         "import json\n\n" if standardized else "",
         "import torch\n",
         "from safetensors import safe_open\n" if standardized else "",
         "from safetensors.torch import load_file\n",
         "\n",
-        f"model = torch.nn.Sequential(\n{modules}).to({torch_dtype})\n",
+        f"model = torch.nn.Sequential(\n{listed}).to({torch_dtype})\n",
         f"model.load_state_dict(load_file({where}))\n",
         "model.eval()\n",
     ]

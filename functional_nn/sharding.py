@@ -54,8 +54,7 @@ from typing import NamedTuple, TypeAlias, cast
 
 from functional_nn import random
 from functional_nn.dataloader import Batch, Dataset
-from functional_nn.mlp import Params
-from functional_nn.objective import LossFn, Metrics, SupervisedLoss
+from functional_nn.objective import LossFn, Metrics, Params, SupervisedLoss
 from tape import value_and_grad
 from tape.tree import tree_flatten, tree_unflatten
 

@@ -32,8 +32,8 @@ from functional_nn import random
 from functional_nn.dataloader import Batch, DataLoader, Dataset
 from functional_nn.functional import argmax
 from functional_nn.loss import cross_entropy_with_logits, mse_loss
-from functional_nn.mlp import MLP, Params
-from functional_nn.objective import LossFn, Metrics, SupervisedLoss, supervised_loss
+from functional_nn.mlp import MLP
+from functional_nn.objective import LossFn, Metrics, Model, Params, SupervisedLoss, as_model, supervised_loss
 from functional_nn.serialization import Checkpoint, CheckpointError
 from functional_nn.sharding import InstalledDataset, ShardError, dataset_fingerprint, sharded_value_and_grad
 from functional_nn.training_state import (
@@ -46,6 +46,7 @@ from functional_nn.training_state import (
 )
 from optimizers import Optimizer
 from optimizers.state import OptState
+from tape import Array
 from tape.tree import tree_leaves, tree_map
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "FitResult",
     "LossFn",
     "Metrics",
+    "Model",
     "NonFiniteTrainingError",
     "ShardError",
     "SupervisedLoss",
@@ -66,6 +68,7 @@ __all__ = [
     "epoch_key",
     "evaluate",
     "fit",
+    "outputs",
     "regression_errors",
     "run_epoch",
     "supervised_loss",
@@ -159,13 +162,34 @@ class FitResult:
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
 
 
-def evaluate(model: MLP, params: Params, dataset: Dataset) -> tuple[float, float]:
+EVALUATION_BATCH = 256
+"""How many examples :func:`outputs` gives a batched model at once."""
+
+
+def outputs(model: Model | MLP, params: Params, rows: Sequence[Sequence[float]]) -> list[tuple[float, ...]]:
+    """The model's outputs for each row of ``rows``, as floats (no tape).
+
+    An MLP is applied one row at a time (:meth:`MLP.apply`); another model to batches
+    of up to :data:`EVALUATION_BATCH` rows, in evaluation mode (``train=False``).
+    """
+    if isinstance(model, MLP):
+        return [model.apply(params, x) for x in rows]
+    batched = as_model(model)
+    out: list[tuple[float, ...]] = []
+    for start in range(0, len(rows), EVALUATION_BATCH):
+        result = batched.apply(params, rows[start : start + EVALUATION_BATCH])
+        data = result.data if isinstance(result, Array) else result
+        out.extend(tuple(float(v) for v in row) for row in data)
+    return out
+
+
+def evaluate(model: Model | MLP, params: Params, dataset: Dataset) -> tuple[float, float]:
     """Mean loss and accuracy (``nan`` for regression) on floats, no tape."""
     classify = dataset.num_classes is not None
     total = 0.0
     correct = 0
-    for x, target in zip(dataset.inputs, dataset.targets, strict=True):
-        out = model.apply(params, x)
+    predicted = outputs(model, params, dataset.inputs)
+    for out, target in zip(predicted, dataset.targets, strict=True):
         if classify:
             total += float(cross_entropy_with_logits(out, int(target)))
             correct += argmax(out) == int(target)
@@ -175,7 +199,7 @@ def evaluate(model: MLP, params: Params, dataset: Dataset) -> tuple[float, float
     return total / n, (correct / n if classify else math.nan)
 
 
-def regression_errors(model: MLP, params: Params, dataset: Dataset) -> tuple[float, float]:
+def regression_errors(model: Model | MLP, params: Params, dataset: Dataset) -> tuple[float, float]:
     """Root mean squared error and mean absolute error of a one-output model on a regression
     ``dataset`` (floats, no tape); the square of the first is :func:`evaluate`'s loss.
 
@@ -192,8 +216,8 @@ def regression_errors(model: MLP, params: Params, dataset: Dataset) -> tuple[flo
             f"dataset {dataset.name!r} is a classification dataset; regression errors need targets"
         )
     errors = [
-        float(model.apply(params, x)[0]) - float(t)
-        for x, t in zip(dataset.inputs, dataset.targets, strict=True)
+        float(out[0]) - float(t)
+        for out, t in zip(outputs(model, params, dataset.inputs), dataset.targets, strict=True)
     ]
     n = len(errors)
     return math.sqrt(math.fsum(e * e for e in errors) / n), math.fsum(abs(e) for e in errors) / n
@@ -268,7 +292,7 @@ def _resume_state(
 
 
 def fit(
-    model: MLP,
+    model: Model | MLP,
     params: Params,
     optimizer: Optimizer,
     train: Dataset | DataLoader,
@@ -293,6 +317,9 @@ def fit(
     compile: bool = True,
 ) -> FitResult:
     """Train ``model`` for epochs ``start_epoch .. epochs - 1`` and return the final state.
+
+    ``model`` is any batched init/apply :class:`Model` (layers, their ``serial``
+    composition, your own) or an :class:`MLP`; ``params`` are its params.
 
     ``train`` is a :class:`Dataset` (batched by ``batch_size``, shuffled each epoch)
     or your own :class:`DataLoader`. ``loss_fn`` defaults to :func:`supervised_loss`

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from functional_nn import random
-from functional_nn.mlp import Params
+from functional_nn.objective import Params
 from functional_nn.serialization import (
     Checkpoint,
     CheckpointError,

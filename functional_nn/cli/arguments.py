@@ -6,7 +6,15 @@ import argparse
 import importlib.metadata
 from typing import NoReturn
 
-from functional_nn.cli.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, Config, UsageError, validate
+from functional_nn.cli.config import (
+    ACTIVATIONS,
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULES,
+    Config,
+    UsageError,
+    validate,
+)
 from functional_nn.csv_data import TASKS
 from functional_nn.datasets import DATASET_NAMES
 
@@ -47,18 +55,35 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands; ``--help`` shows every default."""
-    p = _Parser(prog=PROG, description="Train and use pure-Python MLPs on embedded datasets or CSV files.")
+    p = _Parser(
+        prog=PROG,
+        description="Train and use pure-Python MLPs and small CNNs on embedded datasets or CSV files.",
+    )
     p.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = Config()
-    t = sub.add_parser("train", help="train an MLP (defaults: the digits set)")
+    t = sub.add_parser("train", help="train an MLP or a CNN (defaults: an MLP on the digits set)")
     t.add_argument("--dataset", choices=DATASET_NAMES, default=None, help=f"(default: {d.dataset})")
     _data_flags(t)
+    t.add_argument(
+        "--model",
+        choices=MODELS,
+        default=d.model,
+        help="mlp: dense layers; cnn: conv blocks over each row as a square image (the 8x8 digits), "
+        f"then dense layers (default: {d.model})",
+    )
     t.add_argument(
         "--hidden",
         type=hidden_sizes,
         default=d.hidden,
-        help=f"hidden sizes, e.g. 32,32 (default: {','.join(map(str, d.hidden))})",
+        help=f"hidden dense layer sizes, e.g. 32,32 (default: {','.join(map(str, d.hidden))})",
+    )
+    t.add_argument(
+        "--channels",
+        type=hidden_sizes,
+        default=d.channels,
+        help="--model cnn: the channels of each conv block (3x3 conv, activation, 2x2 max pool), "
+        f"e.g. 8,16 (default: {','.join(map(str, d.channels))})",
     )
     t.add_argument(
         "--activation", choices=ACTIVATIONS, default=d.activation, help=f"(default: {d.activation})"
@@ -72,7 +97,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default: {d.batch_size})")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help=f"(default: {d.optimizer})")
     t.add_argument(
-        "--lr", type=float, default=None, help="(default: 0.1 for sgd and momentum, 0.01 for adam and adamw)"
+        "--lr",
+        type=float,
+        default=None,
+        help="(default: 0.1 for sgd and momentum, 0.01 for adam and adamw; 0.003 for adam and "
+        "adamw with --model cnn)",
     )
     t.add_argument(
         "--momentum", type=float, default=None, help="(default: 0, plain, for sgd; 0.9 for momentum)"
@@ -247,10 +276,14 @@ def add_sweep_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     """The training config the flags describe (a data file's fields are filled in by ``train``)."""
     d = Config()
+    if args.model != "cnn" and tuple(args.channels) != d.channels:
+        raise UsageError("--channels sizes the conv blocks of --model cnn; add --model cnn")
     config = Config(
         dataset=args.dataset or d.dataset,
         hidden=tuple(args.hidden),
         activation=args.activation,
+        model=args.model,
+        channels=tuple(args.channels),
         epochs=args.epochs if args.epochs is not None else d.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,

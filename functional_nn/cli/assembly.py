@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeAlias, cast
 
 import optimizers
 from functional_nn import datasets, random
@@ -15,6 +15,10 @@ from functional_nn.csv_data import CsvData, CsvError, CsvSchema, Task, read_csv
 from functional_nn.dataloader import Dataset, train_test_split
 from functional_nn.datasets import Standardizer
 from functional_nn.mlp import MLP
+from functional_nn.models import CONV_ACTIVATIONS, ConvNet
+
+RunModel: TypeAlias = "MLP | ConvNet"
+"""A model ``fnn`` trains: ``--model mlp`` or ``--model cnn``."""
 
 
 class RunKeys(NamedTuple):
@@ -51,7 +55,7 @@ class Setup:
     validation: Dataset
     test: Dataset
     standardizer: Standardizer
-    model: MLP
+    model: RunModel
     optimizer: optimizers.Optimizer
     steps_per_epoch: int
     schema: CsvSchema | None = None
@@ -87,14 +91,41 @@ def load_data(config: Config) -> tuple[Dataset, CsvSchema | None]:
     return data.dataset, data.schema
 
 
-def build_model(config: Config, n_in: int, n_out: int) -> MLP:
-    """The MLP a config describes, for ``n_in`` features and ``n_out`` outputs."""
-    return MLP(
-        n_in,
-        [*config.hidden, n_out],
-        activation=cast(ActivationName, config.activation),
-        dropout=config.dropout,
-    )
+def build_model(config: Config, n_in: int, n_out: int) -> RunModel:
+    """The model a config describes, for ``n_in`` features and ``n_out`` outputs.
+
+    ``--model cnn`` reads the features as a square one-channel image (digits' 64
+    pixels as 8x8); a UsageError says why other data or an activation does not fit it.
+    """
+    if config.model == "mlp":
+        return MLP(
+            n_in,
+            [*config.hidden, n_out],
+            activation=cast(ActivationName, config.activation),
+            dropout=config.dropout,
+        )
+    side = math.isqrt(n_in)
+    if side * side != n_in:
+        raise UsageError(
+            "--model cnn reads each row as a square image (64 features as 8x8); "
+            f"this data has {n_in} features"
+        )
+    if config.activation not in CONV_ACTIVATIONS:
+        raise UsageError(
+            f"--model cnn takes --activation {', '.join(CONV_ACTIVATIONS)}, not {config.activation}"
+        )
+    try:
+        image = (1, side, side)
+        return ConvNet(image, config.channels, config.hidden, n_out, config.activation, config.dropout)
+    except ValueError as error:
+        raise UsageError(f"--model cnn: {str(error).removeprefix('ConvNet: ')} (--channels)") from error
+
+
+def describe_model(model: RunModel) -> str:
+    """The model in a few words, e.g. ``MLP 64-32-10 (relu)``."""
+    if isinstance(model, MLP):
+        return f"MLP {'-'.join(str(s) for s in (model.n_in, *model.sizes))} ({model.activation})"
+    return model.describe()
 
 
 def build(config: Config) -> Setup:

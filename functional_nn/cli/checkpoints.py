@@ -14,8 +14,9 @@ Run formats:
 2. the config's new fields; the training state as :mod:`functional_nn.training_state`
    writes it (``key`` is the training key, see :func:`~functional_nn.cli.assembly.run_keys`).
 3. the config's ``target`` and ``task``; ``columns``.
+4. the config's ``channels`` (the conv blocks of ``--model cnn``, which format 4 brought).
 
-A format 1 or 2 file is read by upgrading its metadata to the current format in memory; nothing on
+A file of an earlier format is read by upgrading its metadata to the current format in memory; nothing on
 disk is rewritten until the run saves again.
 """
 
@@ -39,14 +40,16 @@ from functional_nn.serialization import Checkpoint, CheckpointError, Json, load_
 from functional_nn.training_state import RESERVED_KEYS, TRAINING_VERSION
 
 KIND = "fnn-train"
-RUN_FORMAT = 3
+RUN_FORMAT = 4
 """The version of the run metadata ``fnn train`` writes (see the module's docstring)."""
 
 _FIELDS_ADDED = {
-    1: frozenset({"data", "data_sha256", "model", "shards", "compile", "target", "task"}),
-    2: frozenset({"target", "task"}),
-    3: frozenset(),
+    1: frozenset({"data", "data_sha256", "model", "shards", "compile", "target", "task", "channels"}),
+    2: frozenset({"target", "task", "channels"}),
+    3: frozenset({"channels"}),
+    4: frozenset(),
 }
+"""The config fields each format lacks: they take their defaults."""
 _KEYS_2 = frozenset({"kind", "run_format", "config", "standardizer"}) | RESERVED_KEYS
 _KEYS = _KEYS_2 | {"columns"}
 _V1_KEYS = frozenset({"kind", "config", "epochs_done", "key", "standardizer", "history", "early_stopping"})
@@ -173,7 +176,7 @@ def read_run(path: str | os.PathLike[str], checkpoint: Checkpoint | None = None)
         )
     if version == 1 and "run_format" in meta:
         raise CheckpointError(f"{where} names run format 1, which never named itself")
-    keys = {2: _KEYS_2, RUN_FORMAT: _KEYS}.get(version)
+    keys = {2: _KEYS_2, 3: _KEYS, RUN_FORMAT: _KEYS}.get(version)
     if keys is not None and set(meta) != keys:
         raise CheckpointError(f"{where} has run metadata keys {sorted(meta)}, expected {sorted(keys)}")
     try:
@@ -181,7 +184,9 @@ def read_run(path: str | os.PathLike[str], checkpoint: Checkpoint | None = None)
         standardizer = _standardizer(meta.get("standardizer"))
         upgraded = dict(meta) if version != 1 else _upgrade_from_1(meta, config)
         if version != RUN_FORMAT:
-            upgraded.update(run_format=RUN_FORMAT, columns=None, config=config.to_json())
+            upgraded.update(run_format=RUN_FORMAT, config=config.to_json())
+        if version < 3:
+            upgraded.update(columns=None)
         schema = _schema(upgraded["columns"], config)
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from error

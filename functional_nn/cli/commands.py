@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import json
 import math
 import os
 import sys
@@ -14,9 +15,11 @@ from typing import TextIO
 from functional_nn import datasets
 from functional_nn.cli.arguments import PROG, check_workers, config_from_args, parser
 from functional_nn.cli.assembly import (
+    RunModel,
     Setup,
     build,
     build_model,
+    describe_model,
     make_optimizer,
     outputs,
     read_data_file,
@@ -30,9 +33,12 @@ from functional_nn.cli.progress import Progress, metrics_csv
 from functional_nn.csv_data import CsvData, CsvError, CsvSchema, read_csv_inputs, read_csv_like
 from functional_nn.dataloader import Dataset
 from functional_nn.datasets import Standardizer
-from functional_nn.export import export_torch
+from functional_nn.export import export_torch, sequential_snippet
 from functional_nn.functional import argmax, softmax
-from functional_nn.mlp import MLP, Params
+from functional_nn.mlp import MLP
+from functional_nn.models import ConvNet
+from functional_nn.objective import Params
+from functional_nn.safetensors import Dtype, save_safetensors
 from functional_nn.serialization import (
     CheckpointError,
     Json,
@@ -52,6 +58,7 @@ from functional_nn.train import (
     fit,
     regression_errors,
 )
+from functional_nn.train import outputs as model_outputs
 from functional_nn.training_state import read_training_state, save_training_state
 from optimizers import Optimizer
 
@@ -97,7 +104,7 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
         )
 
 
-def _checked_state(path: str, saved: SavedRun, model: MLP, optimizer: Optimizer) -> TrainingState:
+def _checked_state(path: str, saved: SavedRun, model: RunModel, optimizer: Optimizer) -> TrainingState:
     """The run's training state, every part checked against the run's model and optimizer."""
     try:
         params = model.check_params(saved.checkpoint.params)
@@ -322,8 +329,7 @@ def _headline(config: Config, setup: Setup, start: _Start) -> str:
     name = os.path.basename(config.data) if config.data is not None else config.dataset
     return (
         f"training {name}: {len(setup.train)} train / {len(setup.validation)} validation / "
-        f"{len(setup.test)} test examples, MLP {setup.model.n_in}-"
-        f"{'-'.join(str(s) for s in setup.model.sizes)} ({config.activation}), "
+        f"{len(setup.test)} test examples, {describe_model(setup.model)}, "
         f"{config.optimizer} lr {config.learning_rate():g}, {config.epochs} epochs"
         + (f", resuming after epoch {start.resumed.epochs_done}" if start.resumed else "")
     )
@@ -350,7 +356,7 @@ def _save_interrupted(out_dir: str | None, last: TrainingState, metadata: dict[s
 class _Inference:
     """A model to use: from a run checkpoint (with its run), or inferred from a plain one."""
 
-    model: MLP
+    model: RunModel
     params: Params
     standardizer: Standardizer | None
     run: SavedRun | None
@@ -367,17 +373,18 @@ def _load_for_inference(path: str, activation: str | None) -> _Inference:
         if "kind" in checkpoint.metadata:
             raise CheckpointError(f"{path} was not written by `fnn train` (its kind is not {KIND!r})")
         try:
-            model = infer_mlp(checkpoint.params, activation or "relu")
+            mlp = infer_mlp(checkpoint.params, activation or "relu")
         except CheckpointError as error:
             raise CheckpointError(
                 f"{path} was not written by `fnn train` and {error}; fnn can use a library checkpoint "
                 "only of an MLP"
             ) from error
-        return _Inference(model, model.check_params(checkpoint.params), None, None)
+        return _Inference(mlp, mlp.check_params(checkpoint.params), None, None)
     if activation is not None:
         raise UsageError(f"--activation is for library checkpoints; {path} names its own")
     saved = read_run(path, checkpoint)
     config = saved.config
+    model: RunModel
     if saved.schema is not None:  # the model without reading the data file, which may be gone
         labels = saved.schema.labels
         model = build_model(config, len(saved.schema.features), len(labels) if labels is not None else 1)
@@ -389,12 +396,12 @@ def _load_for_inference(path: str, activation: str | None) -> _Inference:
     return _Inference(model, params, saved.standardizer, saved)
 
 
-def confusion_matrix(model: MLP, params: Params, data: Dataset) -> list[list[int]]:
+def confusion_matrix(model: RunModel, params: Params, data: Dataset) -> list[list[int]]:
     """Counts of (true class, predicted class) on ``data``."""
     k = data.num_classes if data.num_classes is not None else 0
     matrix = [[0] * k for _ in range(k)]
-    for x, target in zip(data.inputs, data.targets, strict=True):
-        matrix[int(target)][argmax(model.apply(params, x))] += 1
+    for out, target in zip(model_outputs(model, params, data.inputs), data.targets, strict=True):
+        matrix[int(target)][argmax(out)] += 1
     return matrix
 
 
@@ -417,10 +424,10 @@ def _evaluation_data(args: argparse.Namespace, use: _Inference) -> tuple[Dataset
         )
     seed = use.run.config.seed if use.run is not None else 0
     raw = datasets.load(args.dataset, key=run_keys(seed).data)
-    if raw.num_features != model.n_in or outputs(raw) != model.sizes[-1]:
+    if raw.num_features != model.n_in or outputs(raw) != model.n_out:
         raise UsageError(
             f"{args.dataset} has {raw.num_features} features and {outputs(raw)} outputs; "
-            f"the model takes {model.n_in} and gives {model.sizes[-1]}"
+            f"the model takes {model.n_in} and gives {model.n_out}"
         )
     if use.standardizer is None:
         return raw, f"all of {args.dataset} (not standardized: the checkpoint holds no standardizer)"
@@ -470,7 +477,7 @@ def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
 
 def _class_names(use: _Inference) -> list[str]:
     labels = use.schema.labels if use.schema is not None else None
-    return list(labels) if labels is not None else [str(k) for k in range(use.model.sizes[-1])]
+    return list(labels) if labels is not None else [str(k) for k in range(use.model.n_out)]
 
 
 def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int:
@@ -488,12 +495,12 @@ def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int
             f"{args.input_file} has {len(inputs.features)} columns; the model takes {use.model.n_in} features"
         )
     writer = csv.writer(out, lineterminator="\n")
-    regression = use.model.sizes[-1] == 1
+    regression = use.model.n_out == 1
     names = _class_names(use)
     writer.writerow(["predicted"] if regression else ["predicted", *(f"P({name})" for name in names)])
     for row in inputs.rows:
         x = use.standardizer.apply(row) if use.standardizer is not None else row
-        result = [float(o) for o in use.model.apply(use.params, x)]
+        result = [float(o) for o in model_outputs(use.model, use.params, [x])[0]]
         if regression:
             writer.writerow([repr(result[0])])
         else:
@@ -505,11 +512,26 @@ def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int
 def run_export(args: argparse.Namespace, out: TextIO) -> int:
     """``fnn export``: the model as safetensors under ``nn.Sequential``'s names, and its loading code."""
     use = _load_for_inference(args.checkpoint, args.activation)
-    code = export_torch(args.out, use.model, use.params, dtype=args.dtype, standardizer=use.standardizer)
+    if isinstance(use.model, MLP):
+        code = export_torch(args.out, use.model, use.params, dtype=args.dtype, standardizer=use.standardizer)
+    else:
+        code = _export_conv_net(args.out, use.model, use.params, args.dtype, use.standardizer)
     print(f"wrote {args.out}: {use.model!r} as {args.dtype} tensors; to load it in PyTorch:", file=out)
     print(file=out)
     print(code, file=out)
     return 0
+
+
+def _export_conv_net(
+    path: str, model: ConvNet, params: Params, dtype: Dtype, standardizer: Standardizer | None
+) -> str:
+    """Save a ConvNet's params (its own dotted names, which are its ``nn.Sequential``'s); the loading code."""
+    metadata = {"format": "pt", "model": model.describe()}
+    if standardizer is not None:
+        metadata["input_mean"] = json.dumps(list(standardizer.mean))
+        metadata["input_scale"] = json.dumps(list(standardizer.scale))
+    save_safetensors(path, model.check_params(params), dtype=dtype, metadata=metadata)
+    return sequential_snippet(model.torch_modules(), path, dtype=dtype, standardized=standardizer is not None)
 
 
 def run_predict(args: argparse.Namespace, out: TextIO) -> int:
@@ -527,8 +549,8 @@ def run_predict(args: argparse.Namespace, out: TextIO) -> int:
     if len(row) != model.n_in:
         raise UsageError(f"--input has {len(row)} values; the model takes {model.n_in}")
     inputs = use.standardizer.apply(row) if use.standardizer is not None else row
-    outputs_ = model.apply(use.params, inputs)
-    if model.sizes[-1] == 1:
+    outputs_ = model_outputs(model, use.params, [inputs])[0]
+    if model.n_out == 1:
         print(f"prediction: {float(outputs_[0]):.6g}", file=out)
         return 0
     probs = softmax([float(o) for o in outputs_])

@@ -14,7 +14,7 @@ from functional_nn.serialization import CheckpointError, Json
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "identity")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "exponential", "warmup-cosine")
-MODELS = ("mlp",)
+MODELS = ("mlp", "cnn")
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
 DATA_FILE = "csv"
@@ -36,9 +36,11 @@ class Config:
     ``data`` and ``data_sha256`` name a CSV file (its absolute path) and its SHA-256,
     ``target`` its target column and ``task`` its task, as resolved when the run started
     (all ``None``: the embedded ``dataset``; with a file, ``dataset`` is :data:`DATA_FILE`).
-    ``model`` names the architecture, ``shards`` how many pieces a batch's gradient is
-    split into (used: the result depends on it) and ``compile`` whether the training
-    step is compiled with :func:`tape.jit`.
+    ``model`` names the architecture: ``"mlp"`` (``hidden`` sizes its layers) or
+    ``"cnn"``, a :class:`~functional_nn.models.ConvNet` of 8x8 images with a conv block
+    per ``channels`` entry and then dense layers of the ``hidden`` sizes. ``shards`` is
+    how many pieces a batch's gradient is split into (used: the result depends on it)
+    and ``compile`` whether the training step is compiled with :func:`tape.jit`.
     """
 
     dataset: str = "digits"
@@ -62,17 +64,22 @@ class Config:
     compile: bool = True
     target: str | None = None
     task: str | None = None
+    channels: tuple[int, ...] = (8,)
 
     def learning_rate(self) -> float:
-        """The learning rate, defaulting by optimizer (0.1 for SGD-like, 0.01 for Adam-like)."""
+        """The learning rate, defaulting by optimizer (0.1 for SGD-like, 0.01 for Adam-like,
+        0.003 for Adam-like on ``--model cnn``)."""
         if self.lr is not None:
             return self.lr
-        return 0.1 if self.optimizer in ("sgd", "momentum") else 0.01
+        if self.optimizer in ("sgd", "momentum"):
+            return 0.1
+        return 0.003 if self.model == "cnn" else 0.01
 
     def to_json(self) -> dict[str, Json]:
         """The config as JSON values."""
         out = cast(dict[str, Json], asdict(self))
         out["hidden"] = list(self.hidden)
+        out["channels"] = list(self.channels)
         return out
 
     @staticmethod
@@ -120,6 +127,8 @@ _KINDS: dict[str, type] = {
     "target": str,
     "task": str,
 }
+_SIZES = frozenset({"hidden", "channels"})
+"""The fields holding a non-empty list of sizes."""
 _OPTIONAL = frozenset({"lr", "momentum", "clip", "patience", "data", "data_sha256", "target", "task"})
 
 
@@ -137,7 +146,7 @@ def _shown(value: object) -> str:
 def _checked(name: str, value: object) -> object:
     """A config value read from JSON, as the field wants it; a CheckpointError if it is not one."""
     bad = f"the checkpoint's config has {name} = {_shown(value)}"
-    if name == "hidden":
+    if name in _SIZES:
         if not isinstance(value, list) or not value or not all(_is_int(h) for h in value):
             raise CheckpointError(f"{bad}, not a list of positive integers")
         return tuple(cast("list[int]", value))
@@ -204,6 +213,10 @@ def validate(config: Config) -> None:
         (
             bool(config.hidden) and all(1 <= h <= LARGEST_COUNT for h in config.hidden),
             f"--hidden sizes must be in [1, {LARGEST_COUNT}], got {config.hidden}",
+        ),
+        (
+            bool(config.channels) and all(1 <= c <= LARGEST_COUNT for c in config.channels),
+            f"--channels must be in [1, {LARGEST_COUNT}], got {config.channels}",
         ),
         (
             1 <= config.shards <= LARGEST_COUNT,

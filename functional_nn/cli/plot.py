@@ -19,11 +19,11 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from functional_nn.cli.assembly import Setup
+from functional_nn.cli.assembly import RunModel, Setup, describe_model
 from functional_nn.datasets import linspace
-from functional_nn.mlp import MLP, Params
+from functional_nn.objective import Params
 from functional_nn.serialization import CheckpointError, write_atomically
-from functional_nn.train import EpochLog, evaluate
+from functional_nn.train import EpochLog, evaluate, outputs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -47,7 +47,7 @@ PADDING = 0.08  # around the data in the boundary panel, as a fraction of its sp
 
 
 def class_margins(
-    model: MLP,
+    model: RunModel,
     params: Params,
     x_range: tuple[float, float],
     y_range: tuple[float, float],
@@ -61,6 +61,7 @@ def class_margins(
     predicted class, so its zero level is the decision boundary, and smooth, so the
     boundary can be drawn without a pixel staircase.
 
+    >>> from functional_nn.mlp import MLP
     >>> from functional_nn.random import key
     >>> model = MLP(2, (4, 3))
     >>> xs, ys, margins = class_margins(model, model.init(key(0)), (-1.0, 1.0), (0.0, 2.0), 5)
@@ -75,9 +76,10 @@ def class_margins(
     ys = linspace(*y_range, resolution)
     k = model.n_out
     margins = [[[0.0] * resolution for _ in ys] for _ in range(k)]
-    for i, y in enumerate(ys):
-        for j, x in enumerate(xs):
-            logits = [float(v) for v in model.apply(params, (x, y))]
+    grid = iter(outputs(model, params, [(x, y) for y in ys for x in xs]))
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            logits = list(next(grid))
             top = max(range(k), key=logits.__getitem__)
             best = logits[top]
             runner_up = max(v for c, v in enumerate(logits) if c != top)
@@ -166,11 +168,10 @@ def _save_atomically(fig: Figure, path: str) -> None:
 
 def _headline(setup: Setup, params: Params, history: Sequence[EpochLog]) -> str:
     model = setup.model
-    shape = "-".join(str(n) for n in (model.n_in, *model.sizes))
     epochs = f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
     test_loss, test_accuracy = evaluate(model, params, setup.test)
     score = f"test MSE {test_loss:.4f}" if math.isnan(test_accuracy) else f"test accuracy {test_accuracy:.1%}"
-    return f"{setup.train.name}  ·  MLP {shape} ({model.activation})  ·  {epochs}  ·  {score}"
+    return f"{setup.train.name}  ·  {describe_model(model)}  ·  {epochs}  ·  {score}"
 
 
 def _epochs(history: Sequence[EpochLog]) -> list[int]:
@@ -349,8 +350,8 @@ def _curve_panel(ax: Axes, setup: Setup, params: Params) -> None:
         )
     lo, hi = _padded([row[0] for row in (*setup.train.inputs, *setup.test.inputs)], padding=0.03)
     grid = linspace(lo, hi, 400)
-    outputs = [float(setup.model.apply(params, (x,))[0]) for x in grid]
-    ax.plot([x * scale + mean for x in grid], outputs, color="black", lw=2.2, label="model", zorder=3)
+    fitted = [out[0] for out in outputs(setup.model, params, [(x,) for x in grid])]
+    ax.plot([x * scale + mean for x in grid], fitted, color="black", lw=2.2, label="model", zorder=3)
     ax.set_title("Model fit")
     ax.set_xlabel(feature_names(setup)[0] if setup.schema is not None else "x")
     ax.set_ylabel(setup.schema.target if setup.schema is not None else "target")

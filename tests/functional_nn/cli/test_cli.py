@@ -288,6 +288,7 @@ def test_out_holds_a_checkpoint_and_per_epoch_metrics(runs: dict[str, Run]) -> N
         "compile": True,
         "target": None,
         "task": None,
+        "channels": [8],
     }
     assert meta["columns"] is None
     loaded = load_checkpoint(path)

@@ -280,7 +280,9 @@ def test_help_shows_the_defaults(flag_runs: dict[str, Run]) -> None:
     text = " ".join(flag_runs["help"].ok().stdout.split())  # argparse wraps lines
     for flag, default in [
         ("--dataset", "digits"),
+        ("--model", "mlp"),
         ("--hidden", "32"),
+        ("--channels", "8"),
         ("--activation", "relu"),
         ("--epochs", "12"),
         ("--batch-size", "32"),

@@ -93,7 +93,7 @@ def test_the_config_holds_the_file_path_sha256_target_and_task(runs: dict[str, R
     run = runs["iris-csv"]
     meta = load_checkpoint(_checkpoint(run)).metadata
     config = meta["config"]
-    assert isinstance(config, dict) and meta["run_format"] == RUN_FORMAT == 3
+    assert isinstance(config, dict) and meta["run_format"] == RUN_FORMAT == 4
     data = run.cwd / "iris.csv"
     assert config["dataset"] == "csv"
     assert config["data"] == str(data.resolve())
@@ -217,13 +217,29 @@ def test_a_format_2_checkpoint_still_evaluates(runs: dict[str, Run], tmp_path: P
     def to_format_2(payload: dict[str, object]) -> None:
         meta = payload["metadata"]
         assert isinstance(meta, dict)
-        del meta["columns"], meta["config"]["target"], meta["config"]["task"]
+        del meta["columns"], meta["config"]["target"], meta["config"]["task"], meta["config"]["channels"]
         meta["run_format"] = 2
 
     old = tmp_path / "v2.json"
     rewrite_checkpoint(_checkpoint(runs["iris-builtin"]), old, to_format_2)
     assert read_run(old).run_format == 2 and read_run(old).schema is None
     then = run_cli(runs["iris-builtin"].cwd, "evaluate", "out/checkpoint.json").ok().lines()
+    assert run_cli(tmp_path, "evaluate", str(old)).ok().lines() == then
+
+
+def test_a_format_3_checkpoint_of_a_data_file_keeps_its_columns(runs: dict[str, Run], tmp_path: Path) -> None:
+    def to_format_3(payload: dict[str, object]) -> None:
+        meta = payload["metadata"]
+        assert isinstance(meta, dict)
+        del meta["config"]["channels"]
+        meta["run_format"] = 3
+
+    old = tmp_path / "v3.json"
+    rewrite_checkpoint(_checkpoint(runs["iris-csv"]), old, to_format_3)
+    saved, current = read_run(old), read_run(_checkpoint(runs["iris-csv"]))
+    assert saved.run_format == 3 and saved.schema == current.schema is not None
+    assert saved.config == current.config and saved.checkpoint.metadata == current.checkpoint.metadata
+    then = run_cli(runs["iris-csv"].cwd, "evaluate", "out/checkpoint.json").ok().lines()
     assert run_cli(tmp_path, "evaluate", str(old)).ok().lines() == then
 
 

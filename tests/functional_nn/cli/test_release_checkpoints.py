@@ -104,7 +104,7 @@ def _edit(path: tuple[str, ...], value: object) -> Any:
     [
         (_edit(("metadata", "key"), 12345), "key"),
         (_edit(("metadata", "run_format"), 1), "run format 1"),
-        (_edit(("metadata", "run_format"), 4), "run format 4"),
+        (_edit(("metadata", "run_format"), 5), "run format 5"),
         (_edit(("metadata", "run_format"), "2"), "run format '2'"),
         (_edit(("metadata", "config", "shards"), 2), "config has keys"),
         (_edit(("metadata", "training_version"), 1), "unexpected ['training_version']"),
