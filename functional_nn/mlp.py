@@ -30,7 +30,7 @@ Training differentiates a loss of ``apply`` with :func:`tape.value_and_grad`::
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, cast, overload
 
@@ -62,7 +62,7 @@ def _layer_name(index: int) -> str:
 BatchOutput: TypeAlias = "Array | tuple[tuple[Scalar, ...], ...]"
 """What :meth:`MLP.apply_batch` gives: an Array while arrays are watched, else rows."""
 
-_ARRAY_ACTIVATIONS: dict[str, Callable[[arrays.MatrixLike], Array | arrays.Rows] | None] = {
+_ARRAY_ACTIVATIONS: dict[str, arrays.Elementwise | None] = {
     "relu": arrays.relu,
     "tanh": arrays.tanh,
     "sigmoid": arrays.sigmoid,

@@ -46,7 +46,7 @@ from tape.ops.broadcasting import (
     where,
 )
 from tape.ops.convolution import avg_pool2d, conv1d, conv2d, max_pool2d
-from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD
+from tape.ops.elementwise import LEAKY_SLOPE, SOFTPLUS_THRESHOLD, Elementwise
 from tape.ops.elementwise import array_abs as abs
 from tape.ops.elementwise import array_exp as exp
 from tape.ops.elementwise import array_gelu as gelu
@@ -79,6 +79,7 @@ __all__ = [
     "Array",
     "Axis",
     "Data",
+    "Elementwise",
     "Matrix",
     "MatrixLike",
     "Rows",

@@ -29,13 +29,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias, cast
 
-from functional_nn.layers import Conv2d, Flatten, Linear, MaxPool2d, MultiHeadAttention, ReLU, Serial, serial
 from pyrsistent import PMap, pmap, pvector
 
 import optimizers
 import tape
 from functional_nn import random
 from functional_nn.init import he_std
+from functional_nn.layers import Conv2d, Flatten, Linear, MaxPool2d, MultiHeadAttention, ReLU, Serial, serial
 from functional_nn.loss import cross_entropy_with_logits_batch
 from tape import Scalar, arrays
 from tape.array import Array, asarray
@@ -255,7 +255,7 @@ def library_w6(problem: AttentionProblem) -> Callable[[Params], tuple[float, Par
 
     def loss(params: Params, x: Array) -> Scalar:
         y = block.apply(params, x)
-        return cast(Scalar, arrays.mean(arrays.multiply(y, y)))
+        return arrays.mean(arrays.multiply(y, y))
 
     loss_and_grad = tape.value_and_grad(loss, arrays=True)
     x = asarray(problem.inputs)  # checked once, here

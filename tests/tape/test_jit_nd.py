@@ -376,7 +376,7 @@ def _attention_like(x: Any, w: Any, labels: Any) -> Any:
     """Softmax of ``x @ w`` over a batch, through ``w`` again and a layer norm; a cross-entropy on labels."""
     scores = A.matmul(x, w)  # (batch, time, features) @ (features, features)
     mixed = A.layer_norm(A.matmul(A.softmax(scores, axis=-1), w))
-    logits = A.sum(mixed, axis=1)  # (batch, features): one row of logits per example
+    logits: Any = A.sum(mixed, axis=1)  # (batch, features): one row of logits per example
     spread = A.sum(A.logsumexp(A.sum(scores, axis=(0, 1)), axis=0))
     return A.cross_entropy_with_logits(logits, labels) + A.mean(A.max(mixed, axis=0)) * spread
 
@@ -413,7 +413,7 @@ def test_library_reductions_of_any_shape_replay_bit_for_bit(x: Any, axis: int, k
 
 def test_library_axes_equal_to_the_labels_stay_constants() -> None:
     def loss(x: Any, labels: Any) -> Any:
-        rows = A.sum(A.softmax(x, axis=-1), axis=1)  # (batch, classes)
+        rows: Any = A.sum(A.softmax(x, axis=-1), axis=1)  # (batch, classes)
         return A.cross_entropy_with_logits(rows, labels) + A.sum(A.sum(x, axis=(0, 1)))
 
     interpreted = tape.value_and_grad(loss, arrays=True)
