@@ -168,7 +168,6 @@ def _shape(value: object, name: str) -> Shape:
     return ()
 
 
-_INDEX = re.compile(r"(?:0|[1-9][0-9]*)\Z")
 """A name part ``state_dict`` writes for an index: not ``"00"``, ``"+1"`` or a non-ASCII digit."""
 
 
@@ -194,13 +193,7 @@ def _from_names(flat: Mapping[str, object]) -> Params:
     def freeze(node: object, path: str) -> object:
         if isinstance(node, dict):
             keys = list(node)
-            if keys and all(_INDEX.match(k) for k in keys):
-                if sorted(int(k) for k in keys) != list(range(len(keys))):
-                    shown = sorted(int(k) for k in keys)
-                    raise CheckpointError(
-                        f"the parameters under {path or 'the root'!r} are numbered {_short(shown)}, "
-                        f"not 0..{len(keys) - 1}"
-                    )
+            if keys and sorted(keys) == sorted(str(i) for i in range(len(keys))):
                 return pvector([freeze(node[str(i)], _join(path, str(i))) for i in range(len(keys))])
             return pmap({k: freeze(v, _join(path, k)) for k, v in node.items()})
         if isinstance(node, (list, tuple, PVector)):
@@ -219,8 +212,9 @@ def load_state_dict(state: Mapping[str, object], like: T | None = None) -> T | P
     With ``like`` the result has exactly ``like``'s structure and container types
     (``like``'s own leaf values are ignored); missing, unexpected or differently shaped
     parameters raise :class:`CheckpointError` naming them. Without it, dotted names are
-    rebuilt as maps and vectors: a part written as a plain index (``0``, ``12``) makes
-    a ``PVector``, any other part a ``PMap`` key. Nothing is returned unless all is well.
+    rebuilt as maps and vectors: parts that number their level ``0, 1, ..., n-1`` make a
+    ``PVector``, any other parts (``1, 5, 7``, as ``nn.Sequential`` numbers the layers
+    that have parameters) ``PMap`` keys. Nothing is returned unless all is well.
     """
     if not isinstance(state, Mapping):
         raise CheckpointError(f"a state dict is a mapping of names, not a {type(state).__name__}")

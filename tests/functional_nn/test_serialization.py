@@ -463,11 +463,20 @@ def test_an_empty_map_comes_back_from_like_only() -> None:
     assert fingerprint(load_state_dict(state_dict(params))) == fingerprint(pmap({"w": pvector([1.0])}))
 
 
+def test_indices_that_do_not_run_from_0_are_map_keys_as_in_nn_sequential() -> None:
+    loaded = load_state_dict({"layers.0.w": [1.0], "layers.2.w": [2.0], "net.1.w": [3.0]})
+    assert loaded == pmap(
+        {
+            "layers": pmap({"0": pmap({"w": pvector([1.0])}), "2": pmap({"w": pvector([2.0])})}),
+            "net": pmap({"1": pmap({"w": pvector([3.0])})}),
+        }
+    )
+    assert isinstance(load_state_dict({"layers.1.w": [1.0], "layers.0.w": [1.0]})["layers"], PVector)
+
+
 @pytest.mark.parametrize(
     ("state", "fragments"),
     [
-        ({"layers.0.w": [1.0], "layers.2.w": [1.0]}, ["layers", "[0, 2]"]),
-        ({"layers.1.w": [1.0]}, ["layers", "[1]"]),
         ({"0": [1.0]}, ["map key"]),
         ({"a": [1.0], "a.b": [1.0]}, ["'a.b'", "clashes"]),
         ({"a.b": [1.0], "a": [1.0]}, ["'a'", "clashes"]),
