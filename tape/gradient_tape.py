@@ -158,7 +158,7 @@ class Tape(ReverseRecording):
     def watch_tree(self, tree: T, *, arrays: bool = False) -> T:
         """Watch every leaf of ``tree``; returns the same structure holding Values.
 
-        With ``arrays=True`` every vector or matrix of floats in the tree (see
+        With ``arrays=True`` every rectangular nested sequence of floats in the tree (see
         :func:`is_float_array`) is watched as one Array node instead of one Value per
         float: much faster for layer-level code such as :func:`tape.arrays.linear`.
         """
@@ -316,8 +316,8 @@ class Tape(ReverseRecording):
         ``Mapping`` or ``Sequence`` of them, each giving the same tree of floats. Any
         other tree is typed ``object``, except a tree typed with float leaves, as
         :meth:`watch_tree` types its Values: its gradient has that same type (but
-        from ``watch_tree(tree, arrays=True)`` each watched vector or matrix comes
-        back as a tuple or tuple of rows, whatever sequence type it had).
+        from ``watch_tree(tree, arrays=True)`` each watched array comes back as nested
+        tuples, whatever sequence type it had).
         """
         leaves, treedef = tree_flatten(sources)
         for leaf_path, named_leaf in named_leaves(sources):
