@@ -53,7 +53,8 @@ def test_custom_op_example_prints_its_graph() -> None:
     namespace: dict[str, object] = {"__name__": "readme_custom_op"}
     with contextlib.redirect_stdout(out):
         exec(
-            compile(code.group(1).replace('"my_softplus"', '"softplus_readme"'), "README.md", "exec"), namespace
+            compile(code.group(1).replace('"my_softplus"', '"softplus_readme"'), "README.md", "exec"),
+            namespace,
         )
     printed = out.getvalue().splitlines()
     assert printed[0] == "0.6931471805599453 0.6931471805599453"
