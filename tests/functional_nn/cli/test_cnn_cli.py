@@ -169,7 +169,7 @@ def test_the_cnn_of_a_config_is_the_one_its_params_fit() -> None:
     net = setup.model
     assert isinstance(net, ConvNet) and net.n_in == 64 and net.n_out == 10
     params = net.init(key(0))
-    assert net.check_params(params) is params
+    assert net.check_params(params) == params
     other = ConvNet((1, 8, 8), (4,), (12,), 10).init(key(0))
     with pytest.raises(ValueError, match="params do not fit ConvNet"):
         net.check_params(other)
