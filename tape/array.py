@@ -359,16 +359,23 @@ Saved = tuple[tuple[object, ...], tuple["int | None", ...], dict[str, object]]
 (``None`` where untracked), and its keyword parameters."""
 
 
-def custom_vjp(rule: Callable[..., Sequence[object]]) -> Callable[[Node, Any, list[Any]], None]:
+def custom_vjp(
+    rule: Callable[..., Sequence[object]], *, tells_tracked: bool = False
+) -> Callable[[Node, Any, list[Any]], None]:
     """Adapt ``vjp(adjoint, value, *args, **params) -> one cotangent per argument`` to the sweep.
 
     A cotangent is ``None`` (no gradient), a number (for a scalar argument), nested
     lists or tuples shaped like its argument, or the argument's flat row-major list.
+    With ``tells_tracked`` the rule also gets ``tracked``, a bool per argument, so it
+    can skip the cotangents nobody reads (a convolution's input gradient for the data).
     """
 
     def vjp(node: Node, g: Any, grads: list[Any]) -> None:
         args, slots, params = cast(Saved, node.saved)
-        cotangents = rule(g, node.value, *args, **params)
+        if tells_tracked:
+            cotangents = rule(g, node.value, *args, tracked=tuple(at is not None for at in slots), **params)
+        else:
+            cotangents = rule(g, node.value, *args, **params)
         if len(cotangents) != len(args):
             raise ValueError(
                 f"op {node.op.name!r}: its vjp gave {len(cotangents)} cotangents for {len(args)} arguments"
@@ -423,6 +430,7 @@ def array_op(
     *,
     emit: Callable[..., object] | None = None,
     builtin: bool = True,
+    tells_tracked: bool = False,
 ) -> Op:
     """Define one of the library's N-d array ops from its rules (its one entry).
 
@@ -437,9 +445,17 @@ def array_op(
     sequences and floats are operands; keyword arguments are parameters (axes, strides,
     int indices), saved on the node and given to every rule. Without ``emit``,
     :mod:`tape.jit` compiles a node to calls of ``forward`` and the sweep's ``vjp``.
-    ``builtin=False`` marks an op defined outside the library's op families (a test's).
+    ``builtin=False`` marks an op defined outside the library's op families (a test's);
+    ``tells_tracked=True`` gives the vjp rule ``tracked``, a bool per argument.
     """
-    return define(name, forward, vjp=custom_vjp(vjp), jvp=_library_jvp(jvp), emit=emit, builtin=builtin)
+    return define(
+        name,
+        forward,
+        vjp=custom_vjp(vjp, tells_tracked=tells_tracked),
+        jvp=_library_jvp(jvp),
+        emit=emit,
+        builtin=builtin,
+    )
 
 
 def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array, a Value, data or a float

@@ -177,9 +177,14 @@ def conv2d_vjp(
     b: Data | None = None,
     stride: Pair = 1,
     padding: Pair = 0,
-) -> tuple[list[float], list[float], list[float] | None]:
-    """The gradients of ``conv2d`` for ``x``, ``w`` and ``b`` (``None`` when there is no bias)."""
-    return _conv2d_vjp(grad, x, x_shape, w, w_shape, b, stride, padding, "conv2d")
+    *,
+    input_grad: bool = True,
+) -> tuple[list[float] | None, list[float], list[float] | None]:
+    """The gradients of ``conv2d`` for ``x``, ``w`` and ``b`` (``None`` when there is no bias).
+
+    ``input_grad=False`` skips ``x``'s (``None`` then): the data of a first layer needs none.
+    """
+    return _conv2d_vjp(grad, x, x_shape, w, w_shape, b, stride, padding, "conv2d", input_grad)
 
 
 def _conv2d_vjp(
@@ -192,7 +197,8 @@ def _conv2d_vjp(
     stride: Pair,
     padding: Pair,
     op: str,
-) -> tuple[list[float], list[float], list[float] | None]:
+    input_grad: bool = True,
+) -> tuple[list[float] | None, list[float], list[float] | None]:
     (n, c, h, wd, o, kh, kw), _, pad, (oh, ow), grid = _conv_plan(
         x, x_shape, w, w_shape, b, stride, padding, op
     )
@@ -210,12 +216,13 @@ def _conv2d_vjp(
             g_all[f].extend(g)
         for j, row in enumerate(grid.gather(xp, i * sample)):
             rows_all[j].extend(row)
-        per_position = list(zip(*g_rows, strict=True))
-        cols = [[sum(map(mul, wc, gp)) for gp in per_position] for wc in weight_columns]
-        grid.scatter_add(gxp, i * sample, cols, ow)
+        if input_grad:
+            per_position = list(zip(*g_rows, strict=True))
+            cols = [[sum(map(mul, wc, gp)) for gp in per_position] for wc in weight_columns]
+            grid.scatter_add(gxp, i * sample, cols, ow)
     gw = [sum(map(mul, g, r)) for g in g_all for r in rows_all]
     gb = [sum(g) for g in g_all] if b is not None else None
-    return _crop(gxp, n * c, h, wd, *pad), gw, gb
+    return (_crop(gxp, n * c, h, wd, *pad) if input_grad else None), gw, gb
 
 
 def _as_2d(
@@ -258,10 +265,12 @@ def conv1d_vjp(
     b: Data | None = None,
     stride: int = 1,
     padding: int = 0,
-) -> tuple[list[float], list[float], list[float] | None]:
-    """The gradients of ``conv1d`` for ``x``, ``w`` and ``b`` (``None`` when there is no bias)."""
+    *,
+    input_grad: bool = True,
+) -> tuple[list[float] | None, list[float], list[float] | None]:
+    """The gradients of ``conv1d`` for ``x``, ``w`` and ``b`` (see :func:`conv2d_vjp`)."""
     xs, ws, st, pad = _as_2d(x_shape, w_shape, stride, padding, "conv1d")
-    return _conv2d_vjp(grad, x, xs, w, ws, b, st, pad, "conv1d")
+    return _conv2d_vjp(grad, x, xs, w, ws, b, st, pad, "conv1d", input_grad)
 
 
 def _pool_plan(

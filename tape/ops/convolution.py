@@ -44,14 +44,32 @@ def _conv_forward(x: Any, w: Any, b: Any, *, stride: Pair, padding: Pair) -> Dat
 
 
 def _conv_vjp(
-    g: Any, value: object, x: Any, w: Any, b: Any, *, stride: Pair, padding: Pair
+    g: Any,
+    value: object,
+    x: Any,
+    w: Any,
+    b: Any,
+    *,
+    stride: Pair,
+    padding: Pair,
+    tracked: tuple[bool, ...] = (True, True, True),
 ) -> tuple[object, ...]:
     x_shape, w_shape, bias = shape_of(x), shape_of(w), None if b is None else list(b)
     if len(x_shape) == 3:
         return kernels.conv1d_vjp(
-            _flat(g), _flat(x), x_shape, _flat(w), w_shape, bias, cast(int, stride), cast(int, padding)
+            _flat(g),
+            _flat(x),
+            x_shape,
+            _flat(w),
+            w_shape,
+            bias,
+            cast(int, stride),
+            cast(int, padding),
+            input_grad=tracked[0],
         )
-    return kernels.conv2d_vjp(_flat(g), _flat(x), x_shape, _flat(w), w_shape, bias, stride, padding)
+    return kernels.conv2d_vjp(
+        _flat(g), _flat(x), x_shape, _flat(w), w_shape, bias, stride, padding, input_grad=tracked[0]
+    )
 
 
 def _conv_jvp(
@@ -75,8 +93,8 @@ def _conv_jvp(
     return cast(Data, nest(total, shape))
 
 
-CONV2D = array_op("conv2d", _conv_forward, _conv_vjp, _conv_jvp)
-CONV1D = array_op("conv1d", _conv_forward, _conv_vjp, _conv_jvp)
+CONV2D = array_op("conv2d", _conv_forward, _conv_vjp, _conv_jvp, tells_tracked=True)
+CONV1D = array_op("conv1d", _conv_forward, _conv_vjp, _conv_jvp, tells_tracked=True)
 
 
 def _pair(value: object, name: str, op: str, *, least: int) -> tuple[int, int]:

@@ -188,12 +188,43 @@ def _depth(data: object) -> int:
     return 3
 
 
+class _Kernels:
+    """What an ``emit`` rule asks of a compiler (``ref``: a name for a kernel it calls), for row kernels."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, object] = {}
+
+    def ref(self, obj: object, hint: str | None = None) -> str:
+        name = f"kernel_{len(self.namespace)}"
+        self.namespace[name] = obj
+        return name
+
+
+RowForward = Callable[[Sequence[float]], list[float]]
+RowBackward = Callable[[Sequence[float], Sequence[float], Sequence[float]], list[float]]
+
+
+def _row_kernels(name: str) -> tuple[RowForward, RowBackward]:
+    """A unary function's kernel and partial over a row, as one comprehension each, made from its
+    ``emit`` rule (no Python call per element for relu or tanh's partial). The same float
+    operations as the scalar kernel and ``g * partial``, so results are the same bits."""
+    names = _Kernels()
+    forward, (partial,) = cast("tuple[str, tuple[str]]", _EMIT[name](names, "v", "x"))
+    row_forward = eval(f"lambda xs: [{forward} for x in xs]", names.namespace)  # our own templates
+    row_backward = eval(  # our own templates
+        f"lambda gs, xs, vs: [g * ({partial}) for g, x, v in zip(gs, xs, vs)]", names.namespace
+    )
+    return cast(RowForward, row_forward), cast(RowBackward, row_backward)
+
+
 def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., Any]) -> Op:
     """The array op over N-d data made from a scalar kernel and partial.
 
     Its forward rule is ``forward(data, *extra)``: ``extra`` are fixed float arguments
-    of the kernel (leaky_relu's slope), saved on the node with the data.
+    of the kernel (leaky_relu's slope), saved on the node with the data. A function with
+    an ``emit`` rule runs rows through the comprehensions made from it (:func:`_row_kernels`).
     """
+    rows = _row_kernels(name) if name in _EMIT else None
 
     def forward(data: Any, *extra: float) -> Any:  # nested tuples (a float for 0-d)
         if (  # the hot path: a batch of rows (as _is_matrix, inlined)
@@ -205,6 +236,9 @@ def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., An
         ):
             if extra:
                 return tuple(tuple([kernel(x, *extra) for x in row]) for row in data)
+            if rows is not None:
+                row_forward = rows[0]
+                return tuple(tuple(row_forward(row)) for row in data)
             return tuple(tuple(map(kernel, row)) for row in data)
         depth = _depth(data)
         if depth == 2:  # an empty row, or lists
@@ -212,7 +246,10 @@ def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., An
         if depth == 0:
             return kernel(data, *extra)
         flat = flatten(data) if depth == 3 else data
-        out = [kernel(x, *extra) for x in flat] if extra else list(map(kernel, flat))
+        if extra:
+            out = [kernel(x, *extra) for x in flat]
+        else:
+            out = rows[0](flat) if rows is not None else list(map(kernel, flat))
         return tuple(out) if depth == 1 else nest(out, shape_of(data))
 
     def slopes(xs: Sequence[float], ys: Sequence[float], extra: Sequence[float]) -> Any:
@@ -232,6 +269,10 @@ def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., An
             and first
             and first[0].__class__ is not tuple
         ):
+            if rows is not None and not extra:
+                row_backward = rows[1]
+                add_matrix(grads, at, [row_backward(gr, xr, yr) for gr, xr, yr in zip(g, X, Y, strict=True)])
+                return
             add_matrix(
                 grads,
                 at,
@@ -243,6 +284,8 @@ def _array_op(name: str, kernel: Callable[..., float], partial: Callable[..., An
             add_vector(grads, at, list(map(mul, g, slopes(X, Y, extra))))
         elif depth == 0:
             grads[at] += g * partial(Y, X, *extra)
+        elif rows is not None and not extra:
+            add_flat(grads, at, rows[1](flatten(g), flatten(X), flatten(Y)), shape_of(X))
         else:
             contribution = list(map(mul, flatten(g), slopes(flatten(X), flatten(Y), extra)))
             add_flat(grads, at, contribution, shape_of(X))

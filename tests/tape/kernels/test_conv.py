@@ -70,6 +70,8 @@ def test_conv2d_vjp_matches_differences(
     _, shape = conv2d(x, x_shape, w, w_shape, b, stride, pad)
     g = data(seed + 3, shape)
     gx, gw, gb = conv2d_vjp(g, x, x_shape, w, w_shape, b, stride, pad)
+    assert gx is not None
+    assert conv2d_vjp(g, x, x_shape, w, w_shape, b, stride, pad, input_grad=False) == (None, gw, gb)
     close(gx, numeric_vjp(lambda v: conv2d(v, x_shape, w, w_shape, b, stride, pad)[0], x, g), 1e-6)
     close(gw, numeric_vjp(lambda v: conv2d(x, x_shape, v, w_shape, b, stride, pad)[0], w, g), 1e-6)
     if b is None:
@@ -100,7 +102,9 @@ def test_conv1d_is_conv2d_of_height_one(
     assert shape == want.shape[:2] + want.shape[3:]
     close(out, want)
     g = data(seed + 2, shape)
-    gx, gw, _ = conv1d_vjp(g, x, x_shape, w, w_shape, b, stride, pad)
+    gx, gw, gb = conv1d_vjp(g, x, x_shape, w, w_shape, b, stride, pad)
+    assert gx is not None
+    assert conv1d_vjp(g, x, x_shape, w, w_shape, b, stride, pad, input_grad=False) == (None, gw, gb)
     close(gx, numeric_vjp(lambda v: conv1d(v, x_shape, w, w_shape, b, stride, pad)[0], x, g), 1e-6)
     close(gw, numeric_vjp(lambda v: conv1d(x, x_shape, v, w_shape, b, stride, pad)[0], w, g), 1e-6)
 
