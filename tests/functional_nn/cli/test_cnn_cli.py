@@ -18,9 +18,14 @@ from functional_nn.cli import main
 from functional_nn.cli.assembly import build
 from functional_nn.cli.checkpoints import RUN_FORMAT, read_run
 from functional_nn.cli.config import Config, UsageError
+from functional_nn.dataloader import Dataset
+from functional_nn.datasets import digits
 from functional_nn.models import ConvNet
 from functional_nn.random import key
 from functional_nn.serialization import load_checkpoint, state_dict
+from functional_nn.train import fit
+from optimizers import adam
+from tape.tree import tree_leaves
 from tests.functional_nn.cli_helpers import (
     Job,
     Run,
@@ -175,3 +180,16 @@ def test_the_cnn_of_a_config_is_the_one_its_params_fit() -> None:
         net.check_params(other)
     with pytest.raises(UsageError):
         build(Config(model="cnn", dataset="moons", epochs=1))
+
+
+def test_the_cnns_compiled_steps_are_its_interpreted_ones_bit_for_bit() -> None:
+    net = ConvNet((1, 8, 8), (2,), (), 10)
+    data = digits()
+    small = Dataset(data.inputs[:48], data.targets[:48], data.num_classes)
+    runs = [
+        fit(net, net.init(key(1)), adam(0.01), small, epochs=2, batch_size=16, key=key(2), compile=compiled)
+        for compiled in (True, False)
+    ]
+    compiled, interpreted = ([leaf.hex() for leaf in tree_leaves(run.params)] for run in runs)
+    assert compiled == interpreted
+    assert runs[0].history[-1].train_loss < runs[0].history[0].train_loss
