@@ -1,20 +1,23 @@
-"""Array nodes: one tape node for a whole layer, activation or loss over a batch.
+"""Array nodes: one tape node for a whole layer, activation, convolution or loss over a batch.
 
 A scalar engine records one node per neuron (or per multiply-add); Python spends
-its time on node bookkeeping rather than arithmetic. An :class:`Array` is a vector
-or matrix of floats recorded as *one* node, and its ops (``linear``, elementwise
-activations, the mean cross-entropy of a batch of logits, ...) have backward rules
-written as tight loops over rows (``sum(map(mul, ...))`` runs in C). A batch of 32
-examples through a two-layer MLP is then about six nodes instead of thousands.
+its time on node bookkeeping rather than arithmetic. An :class:`Array` is an N-d
+array of floats recorded as *one* node, and its ops (broadcasting arithmetic,
+``matmul``, reductions over axes, ``softmax``, ``conv2d``, indexing, ``linear``, the
+mean cross-entropy of a batch of logits, ...) have backward rules written as tight
+loops over flat rows (``sum(map(mul, ...))`` runs in C). A batch of 32 examples
+through a two-layer MLP is then about six nodes instead of thousands.
 
 This module is the public namespace of the array ops; each is defined, with its
 rules, in its op family under :mod:`tape.ops`.
 
 Arrays live on the same tape as scalar :class:`tape.Value`: indexing an Array gives
-Values, ``grad(..., arrays=True)`` watches each vector or matrix of floats in the
-arguments as one Array leaf, and gradients come back in the arguments' structure.
-Array ops are first-order: inside nested tapes an enclosing tape's Arrays are seen
-as sequences of its Values, and the same functions then record scalar ops.
+Values, ``grad(..., arrays=True)`` watches each rectangular nested sequence of floats
+(of any depth) in the arguments as one Array leaf, and gradients come back in the
+arguments' structure. Forward mode runs through each op's jvp rule. Reverse mode over
+array ops is first-order: inside nested tapes an enclosing tape's Arrays are seen as
+sequences of its Values; the MLP ops (``linear``, the activations, the losses) then
+record scalar ops, and the N-d ops raise a TypeError saying so.
 
 Every function here also takes plain (nested) sequences of floats and then returns
 plain tuples without recording anything, so inference runs at float speed.

@@ -94,7 +94,7 @@ def jvp(
     ``primals`` and ``tangents`` are tuples of trees of the same structure (one per
     argument of ``fun``); the result's tangent has the structure of ``fun``'s output
     (a scalar, or any tree of them). Computed in one forward pass, no graph kept.
-    With ``arrays=True`` vectors and matrices of floats are watched as Array nodes
+    With ``arrays=True`` nested sequences of floats (any depth) are watched as Array nodes
     (as in :func:`tape.grad`) and their tangents pushed through the array ops' rules.
     """
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):

@@ -209,7 +209,7 @@ def check_gradients(
 ) -> GradientReport:
     """Compare :func:`tape.grad` with :func:`numerical_grad`; raise if any leaf is off.
 
-    ``arrays=True`` differentiates with vectors and matrices watched as Array nodes
+    ``arrays=True`` differentiates with nested float sequences watched as Array nodes
     (see :func:`tape.grad`), checking the array ops' rules. ``order=2`` checks
     second derivatives instead: every Hessian entry (:func:`tape.hessian`, reverse
     over reverse) against central differences of the gradient; entries are named

@@ -18,12 +18,13 @@ from typing import Any, TypeVar, cast, overload
 
 from pyrsistent import PMap, PVector
 
-from tape.array import Array, Data, Matrix, Vector, record_array
+from tape.array import Array, Data, flatten, nest, record_array
 from tape.core.node import Node, Tracked
 from tape.core.op import LEAF
 from tape.core.recording import ReverseRecording
 from tape.errors import TapeError
 from tape.graph import to_dot
+from tape.kernels.shapes import size
 from tape.tree import TreeDef, named_leaves, only_floats, tree_flatten, tree_unflatten
 from tape.validate import float_array, number
 from tape.value import Scalar, Value, watch_leaf
@@ -100,14 +101,18 @@ def expand_arrays(tree: T) -> T:
 
 
 def frozen_gradient(g: object, shape: tuple[int, ...]) -> Data:
-    """An array source's gradient from the sweep (0.0 or nested lists) as a tuple or tuple of rows."""
+    """An array source's gradient from the sweep (0.0 or nested lists) as nested tuples of ``shape``."""
     if g.__class__ is float:
         if len(shape) == 1:
             return (0.0,) * shape[0]
-        return tuple((0.0,) * shape[1] for _ in range(shape[0]))
+        if len(shape) == 2:
+            return tuple((0.0,) * shape[1] for _ in range(shape[0]))
+        return cast(Data, nest([0.0] * size(shape), shape))
     if len(shape) == 1:
         return tuple(cast("list[float]", g))
-    return tuple(tuple(row) for row in cast("list[list[float]]", g))
+    if len(shape) == 2:
+        return tuple(tuple(row) for row in cast("list[list[float]]", g))
+    return cast(Data, nest(flatten(g), shape))
 
 
 class Tape(ReverseRecording):
@@ -153,7 +158,7 @@ class Tape(ReverseRecording):
     def watch_tree(self, tree: T, *, arrays: bool = False) -> T:
         """Watch every leaf of ``tree``; returns the same structure holding Values.
 
-        With ``arrays=True`` every vector or matrix of floats in the tree (see
+        With ``arrays=True`` every rectangular nested sequence of floats in the tree (see
         :func:`is_float_array`) is watched as one Array node instead of one Value per
         float: much faster for layer-level code such as :func:`tape.arrays.linear`.
         """
@@ -212,7 +217,7 @@ class Tape(ReverseRecording):
     @overload
     def gradient(self, target: Scalar, sources: Value, *, seed: Scalar = 1.0) -> float: ...
     @overload
-    def gradient(self, target: Scalar, sources: Array, *, seed: Scalar = 1.0) -> Vector | Matrix: ...
+    def gradient(self, target: Scalar, sources: Array, *, seed: Scalar = 1.0) -> Data: ...
     @overload
     def gradient(self, target: Scalar, sources: tuple[Value], *, seed: Scalar = 1.0) -> tuple[float]: ...
     @overload
@@ -246,11 +251,9 @@ class Tape(ReverseRecording):
     @overload
     def gradient(
         self, target: Scalar, sources: tuple[Array, ...], *, seed: Scalar = 1.0
-    ) -> tuple[Vector | Matrix, ...]: ...
+    ) -> tuple[Data, ...]: ...
     @overload
-    def gradient(
-        self, target: Scalar, sources: list[Array], *, seed: Scalar = 1.0
-    ) -> list[Vector | Matrix]: ...
+    def gradient(self, target: Scalar, sources: list[Array], *, seed: Scalar = 1.0) -> list[Data]: ...
     @overload
     def gradient(self, target: Scalar, sources: dict[K, Value], *, seed: Scalar = 1.0) -> dict[K, float]: ...
     @overload
@@ -268,13 +271,9 @@ class Tape(ReverseRecording):
         self, target: Scalar, sources: PMap[K, PVector[PVector[Value]]], *, seed: Scalar = 1.0
     ) -> PMap[K, PVector[PVector[float]]]: ...
     @overload
-    def gradient(
-        self, target: Scalar, sources: dict[K, Array], *, seed: Scalar = 1.0
-    ) -> dict[K, Vector | Matrix]: ...
+    def gradient(self, target: Scalar, sources: dict[K, Array], *, seed: Scalar = 1.0) -> dict[K, Data]: ...
     @overload
-    def gradient(
-        self, target: Scalar, sources: PMap[K, Array], *, seed: Scalar = 1.0
-    ) -> PMap[K, Vector | Matrix]: ...
+    def gradient(self, target: Scalar, sources: PMap[K, Array], *, seed: Scalar = 1.0) -> PMap[K, Data]: ...
     @overload
     def gradient(
         self, target: Scalar, sources: Mapping[K, Value], *, seed: Scalar = 1.0
@@ -282,7 +281,7 @@ class Tape(ReverseRecording):
     @overload
     def gradient(
         self, target: Scalar, sources: Mapping[K, Array], *, seed: Scalar = 1.0
-    ) -> Mapping[K, Vector | Matrix]: ...
+    ) -> Mapping[K, Data]: ...
     @overload
     def gradient(
         self, target: Scalar, sources: Mapping[K, Sequence[Value]], *, seed: Scalar = 1.0
@@ -292,9 +291,7 @@ class Tape(ReverseRecording):
         self, target: Scalar, sources: Sequence[Value], *, seed: Scalar = 1.0
     ) -> Sequence[float]: ...
     @overload
-    def gradient(
-        self, target: Scalar, sources: Sequence[Array], *, seed: Scalar = 1.0
-    ) -> Sequence[Vector | Matrix]: ...
+    def gradient(self, target: Scalar, sources: Sequence[Array], *, seed: Scalar = 1.0) -> Sequence[Data]: ...
     @overload
     def gradient(
         self, target: Scalar, sources: Sequence[Sequence[Value]], *, seed: Scalar = 1.0
@@ -307,7 +304,7 @@ class Tape(ReverseRecording):
         """``d target / d source`` for each source, in the structure of ``sources``.
 
         ``sources`` is one Value, a tuple, or any tree of Values on this tape; an
-        :class:`tape.Array` source gives a tuple (vector) or tuple of row tuples.
+        :class:`tape.Array` source gives nested tuples of its shape (a tuple for a vector).
         A target that does not depend on them (a float, a constant) gives zeros.
         Can be called any number of times, during recording or after.
         Inside an enclosing tape the results are that tape's Values (typed as floats;
@@ -319,8 +316,8 @@ class Tape(ReverseRecording):
         ``Mapping`` or ``Sequence`` of them, each giving the same tree of floats. Any
         other tree is typed ``object``, except a tree typed with float leaves, as
         :meth:`watch_tree` types its Values: its gradient has that same type (but
-        from ``watch_tree(tree, arrays=True)`` each watched vector or matrix comes
-        back as a tuple or tuple of rows, whatever sequence type it had).
+        from ``watch_tree(tree, arrays=True)`` each watched array comes back as nested
+        tuples, whatever sequence type it had).
         """
         leaves, treedef = tree_flatten(sources)
         for leaf_path, named_leaf in named_leaves(sources):

@@ -271,7 +271,7 @@ def value_and_grad(
     structure of that argument; with a tuple, a tuple of those. Nested inside
     another ``grad``, the results are Values of the enclosing computation.
 
-    With ``arrays=True`` every vector or matrix of floats in the differentiated
+    With ``arrays=True`` every rectangular nested sequence of floats in the differentiated
     arguments reaches ``fun`` as one :class:`tape.Array` node rather than a
     sequence of Values: layer-level code (:mod:`tape.arrays`) then records a few
     nodes per batch. Gradients come back in the same containers either way.

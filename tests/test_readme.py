@@ -53,12 +53,12 @@ def test_custom_op_example_prints_its_graph() -> None:
     namespace: dict[str, object] = {"__name__": "readme_custom_op"}
     with contextlib.redirect_stdout(out):
         exec(
-            compile(code.group(1).replace('"softplus"', '"softplus_readme"'), "README.md", "exec"), namespace
+            compile(code.group(1).replace('"my_softplus"', '"softplus_readme"'), "README.md", "exec"), namespace
         )
     printed = out.getvalue().splitlines()
     assert printed[0] == "0.6931471805599453 0.6931471805599453"
     assert printed[1] == "0.25"
-    assert "\n".join(printed[2:]) == shown.group(1).strip().replace("softplus", "softplus_readme")
+    assert "\n".join(printed[2:]) == shown.group(1).strip().replace("my_softplus", "softplus_readme")
 
 
 def _names_imported_from(package: str) -> list[str]:
@@ -175,7 +175,7 @@ def test_every_print_in_the_readme_prints_what_its_comment_says() -> None:
     namespace: dict[str, object] = {"__name__": "readme_prints"}
     checked = 0
     for block in _blocks("python"):
-        block = block.replace('"softplus"', '"softplus_prints"')  # an op name this process may know
+        block = block.replace('"my_softplus"', '"softplus_prints"')  # an op name this process may know
         lines = block.split("\n")
         for node in ast.parse(block).body:
             out = io.StringIO()

@@ -87,6 +87,7 @@ def _broadcast_op(scalar: Op, name: str, label: str) -> Op:
     kernel = cast("Callable[[float, float], float]", scalar.float_kernel)
     constants = scalar.constant_partials
     rules = scalar.partials
+    product = scalar is MUL  # each factor's partial is the other factor: no rule call per element
 
     def forward(a: Any, b: Any) -> Any:  # nested tuples, or a float without axes
         flat, shape = binary(kernel, flatten(a), shape_of(a), flatten(b), shape_of(b), op=label)
@@ -97,16 +98,27 @@ def _broadcast_op(scalar: Op, name: str, label: str) -> Op:
         if constants is not None:
             c = constants[k]
             return g if c == 1.0 else list(map(operator.neg, g)) if c == -1.0 else [c * x for x in g]
+        other = b if k == 0 else a
+        if product and other.__class__ is float:  # a product's partial is the other factor: g * c
+            return [x * other for x in g]
         xs = broadcast_to(flatten(a), shape_of(a), shape, op=label)
         ys = broadcast_to(flatten(b), shape_of(b), shape, op=label)
+        if product:
+            return list(map(operator.mul, g, ys if k == 0 else xs))
         return list(map(operator.mul, g, map(rules[k], flatten(v), xs, ys)))
 
-    def vjp(g: Any, value: Any, a: Any, b: Any) -> tuple[list[float], list[float]]:
+    def vjp(
+        g: Any, value: Any, a: Any, b: Any, *, tracked: tuple[bool, ...] = (True, True)
+    ) -> tuple[list[float] | None, list[float] | None]:
         shape = shape_of(value)
         flat = flatten(g)
         return (
-            sum_to_shape(scaled(0, flat, value, a, b, shape), shape, shape_of(a), op=label),
-            sum_to_shape(scaled(1, flat, value, a, b, shape), shape, shape_of(b), op=label),
+            sum_to_shape(scaled(0, flat, value, a, b, shape), shape, shape_of(a), op=label)
+            if tracked[0]
+            else None,
+            sum_to_shape(scaled(1, flat, value, a, b, shape), shape, shape_of(b), op=label)
+            if tracked[1]
+            else None,
         )
 
     def jvp(value: Any, args: tuple[Any, Any], tangents: tuple[Any, Any]) -> Any:
@@ -120,7 +132,7 @@ def _broadcast_op(scalar: Op, name: str, label: str) -> Op:
             total = term if total is None else list(map(operator.add, total, term))
         return 0.0 if total is None else nest(total, shape)
 
-    return array_op(name, forward, vjp, jvp)
+    return array_op(name, forward, vjp, jvp, tells_tracked=True)
 
 
 ARRAY_ADD = _broadcast_op(ADD, "array_add", "add")

@@ -199,3 +199,14 @@ def test_jit_replays_new_values_of_a_list_of_equal_masks() -> None:
     w = [[0.5, -0.25], [0.1, 0.2]]
     for masks in ([[[1.0, 0.0], [2.0, 2.0]]], [[[0.0, 2.0], [2.0, 0.0]]]):
         assert compiled(w, masks) == interpreted(w, masks)
+
+
+def test_tape_gradient_of_an_array_source_is_nested_tuples_of_its_shape() -> None:
+    with tape.Tape() as t:
+        x = t.watch_array([[[1.0, 2.0]], [[3.0, 4.0]]])
+        unused = t.watch_array([[[0.0]]])
+        total = TOTAL(EXP(x))
+    gradient, none = t.gradient(total, [x, unused])
+    assert shape_of(gradient) == (2, 1, 2) and isinstance(gradient[0][0], tuple)
+    assert flatten(gradient) == [math.exp(v) for v in (1.0, 2.0, 3.0, 4.0)]
+    assert none == (((0.0,),),)

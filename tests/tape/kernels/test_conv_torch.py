@@ -52,6 +52,7 @@ def test_conv2d_and_its_vjp_match_torch(
     g = data(seed + 3, shape)
     want.backward(_t(g, shape).detach())
     gx, gw, gb = conv2d_vjp(g, x, x_shape, w, w_shape, b, stride, pad)
+    assert gx is not None
     close(gx, _flat(tx.grad), 1e-9)
     close(gw, _flat(tw.grad), 1e-9)
     if tb is not None:
@@ -73,6 +74,7 @@ def test_conv1d_and_its_vjp_match_torch(length: int, k: int, stride: int, pad: i
     g = data(seed + 3, shape)
     want.backward(_t(g, shape).detach())
     gx, gw, gb = conv1d_vjp(g, x, x_shape, w, w_shape, b, stride, pad)
+    assert gx is not None
     close(gx, _flat(tx.grad), 1e-9)
     close(gw, _flat(tw.grad), 1e-9)
     assert gb is not None
