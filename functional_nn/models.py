@@ -43,7 +43,7 @@ from functional_nn.layers import (
     serial,
 )
 from functional_nn.random import Key, key
-from functional_nn.serialization import state_dict
+from functional_nn.serialization import CheckpointError, load_state_dict, state_dict
 from tape import arrays
 
 __all__ = ["CONV_ACTIVATIONS", "ConvNet", "Unflatten"]
@@ -179,25 +179,9 @@ class ConvNet:
         return self.network().apply(params, x, key=key, train=train)
 
     def check_params(self, params: object) -> LayerParams:
-        """``params`` if their names and shapes are this net's; a ValueError naming the first misfit."""
-        want = {name: _shape(value) for name, value in state_dict(self.init(key(0))).items()}
+        """``params`` in this net's own structure if their names and shapes are its; else a
+        ValueError naming the misfit (a checkpoint's params come back as read, so use this)."""
         try:
-            have = {name: _shape(value) for name, value in state_dict(params).items()}
-        except (TypeError, ValueError) as error:
+            return load_state_dict(state_dict(params), like=self.init(key(0)))
+        except CheckpointError as error:
             raise ValueError(f"params do not fit {self!r}: {error}") from error
-        if set(have) != set(want):
-            raise ValueError(f"params do not fit {self!r}: they name {sorted(have)}, expected {sorted(want)}")
-        for name, shape in want.items():
-            if have[name] != shape:
-                raise ValueError(
-                    f"params do not fit {self!r}: {name} has shape {have[name]}, expected {shape}"
-                )
-        return params  # type: ignore[return-value]  # checked above: a map of this net's arrays
-
-
-def _shape(value: object) -> tuple[int, ...]:
-    shape: list[int] = []
-    while isinstance(value, (list, tuple)):
-        shape.append(len(value))
-        value = value[0] if value else None
-    return tuple(shape)

@@ -99,7 +99,7 @@ class CharModel:
 
     vocab: int
     embedding: int = 16
-    hidden: int = 48
+    hidden: int = 32
 
     def _layers(self) -> tuple[Embedding, GRU, Linear]:
         return (
@@ -229,12 +229,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         prog="python -m functional_nn.examples.char_model",
         description="Train a character-level GRU on the opening of Coriolanus, then sample from it.",
     )
-    p.add_argument("--steps", type=int, default=150, help="Adam steps (default: 150)")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per step (default: 16)")
-    p.add_argument("--time", type=int, default=24, help="characters per window (default: 24)")
-    p.add_argument("--hidden", type=int, default=48, help="GRU hidden size (default: 48)")
-    p.add_argument("--lr", type=float, default=0.02, help="learning rate (default: 0.02)")
-    p.add_argument("--length", type=int, default=200, help="characters to generate (default: 200)")
+    p.add_argument("--steps", type=int, default=100, help="Adam steps (default: 100)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per step (default: 8)")
+    p.add_argument("--time", type=int, default=16, help="characters per window (default: 16)")
+    p.add_argument("--hidden", type=int, default=32, help="GRU hidden size (default: 32)")
+    p.add_argument("--lr", type=float, default=0.03, help="learning rate (default: 0.03)")
+    p.add_argument("--length", type=int, default=150, help="characters to generate (default: 150)")
     p.add_argument("--prompt", default="First Citizen:\n", help="text to start generating from")
     p.add_argument("--seed", type=int, default=0, help="(default: 0)")
     args = p.parse_args(argv)

@@ -18,9 +18,14 @@ from functional_nn.cli import main
 from functional_nn.cli.assembly import build
 from functional_nn.cli.checkpoints import RUN_FORMAT, read_run
 from functional_nn.cli.config import Config, UsageError
+from functional_nn.dataloader import Dataset
+from functional_nn.datasets import digits
 from functional_nn.models import ConvNet
 from functional_nn.random import key
 from functional_nn.serialization import load_checkpoint, state_dict
+from functional_nn.train import fit
+from optimizers import adam
+from tape.tree import tree_leaves
 from tests.functional_nn.cli_helpers import (
     Job,
     Run,
@@ -169,9 +174,22 @@ def test_the_cnn_of_a_config_is_the_one_its_params_fit() -> None:
     net = setup.model
     assert isinstance(net, ConvNet) and net.n_in == 64 and net.n_out == 10
     params = net.init(key(0))
-    assert net.check_params(params) is params
+    assert net.check_params(params) == params
     other = ConvNet((1, 8, 8), (4,), (12,), 10).init(key(0))
     with pytest.raises(ValueError, match="params do not fit ConvNet"):
         net.check_params(other)
     with pytest.raises(UsageError):
         build(Config(model="cnn", dataset="moons", epochs=1))
+
+
+def test_the_cnns_compiled_steps_are_its_interpreted_ones_bit_for_bit() -> None:
+    net = ConvNet((1, 8, 8), (2,), (), 10)
+    data = digits()
+    small = Dataset(data.inputs[:48], data.targets[:48], data.num_classes)
+    runs = [
+        fit(net, net.init(key(1)), adam(0.01), small, epochs=2, batch_size=16, key=key(2), compile=compiled)
+        for compiled in (True, False)
+    ]
+    compiled, interpreted = ([leaf.hex() for leaf in tree_leaves(run.params)] for run in runs)
+    assert compiled == interpreted
+    assert runs[0].history[-1].train_loss < runs[0].history[0].train_loss
