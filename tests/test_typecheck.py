@@ -229,20 +229,20 @@ TAPE_SNIPPET = dedent(
     vectors = pmap({"w": pvector([x, y])})
     matrices = pmap({"w": pvector([pvector([x])])})
     reveal_type(t.gradient(z, x))  # R: float
-    reveal_type(t.gradient(z, row))  # R: tuple[float, ...] | tuple[tuple[float, ...], ...]
+    reveal_type(t.gradient(z, row))  # R: tuple[Any, ...]
     reveal_type(t.gradient(z, (x, y)))  # R: tuple[float, float]
     reveal_type(t.gradient(z, (x, y, x, y)))  # R: tuple[float, ...]
     reveal_type(t.gradient(z, [x, y]))  # R: list[float]
     reveal_type(t.gradient(z, pvector([x, y])))  # R: pyrsistent.PVector[float]
     reveal_type(t.gradient(z, ((x, y), (y, x))))  # R: tuple[tuple[float, ...], ...]
     reveal_type(t.gradient(z, [[x], [y]]))  # R: list[list[float]]
-    reveal_type(t.gradient(z, (row, row))[0])  # R: tuple[float, ...] | tuple[tuple[float, ...], ...]
+    reveal_type(t.gradient(z, (row, row))[0])  # R: tuple[Any, ...]
     reveal_type(t.gradient(z, {"x": x}))  # R: dict[str, float]
     reveal_type(t.gradient(z, pmap({"x": x})))  # R: pyrsistent.PMap[str, float]
     reveal_type(t.gradient(z, {"x": [x, y]}))  # R: dict[str, list[float]]
     reveal_type(t.gradient(z, vectors))  # R: pyrsistent.PMap[str, pyrsistent.PVector[float]]
     reveal_type(t.gradient(z, matrices)["w"])  # R: pyrsistent.PVector[pyrsistent.PVector[float]]
-    reveal_type(t.gradient(z, pmap({"w": row}))["w"])  # R: tuple[float, ...] | tuple[tuple[float, ...], ...]
+    reveal_type(t.gradient(z, pmap({"w": row}))["w"])  # R: tuple[Any, ...]
     reveal_type(t.gradient(z, values))  # R: typing.Mapping[str, float]
     reveal_type(t.gradient(z, value_lists))  # R: typing.Mapping[str, typing.Sequence[float]]
     reveal_type(t.gradient(z, watched))  # R: pyrsistent.PMap[str, pyrsistent.PVector[float]]
