@@ -18,13 +18,11 @@ from itertools import chain
 from operator import add
 from typing import TYPE_CHECKING, Any, Union, cast
 
-from pyrsistent import PVector
-
 from tape.core.node import Node, Tracked
 from tape.core.op import Op, define, register_binder
 from tape.core.recording import Recording, is_zero
 from tape.errors import TapeError
-from tape.validate import HoldsTracked, float_array, float_matrix, float_vector
+from tape.validate import HoldsTracked, float_array, float_matrix, float_vector, shape_of
 from tape.value import Scalar, Value
 
 __all__ = [
@@ -235,18 +233,6 @@ def as_data(x: object, where: str) -> Data:
 # --- nested data and its flat row-major view -----------------------------------------------
 
 
-def shape_of(data: object) -> Shape:
-    """The shape of nested tuples, lists or pyrsistent vectors (``()`` for a float)."""
-    shape: list[int] = []
-    while data.__class__ is tuple or data.__class__ is list or isinstance(data, PVector):
-        items = cast("Sequence[object]", data)
-        shape.append(len(items))
-        if not items:
-            break
-        data = items[0]
-    return tuple(shape)
-
-
 def flatten(data: object) -> list[Any]:
     """The floats of nested tuples (or lists) in row-major order, as a new list."""
     if data.__class__ is not tuple and data.__class__ is not list:
@@ -387,26 +373,6 @@ def custom_vjp(
     return vjp
 
 
-def custom_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[Any, ...]], object]:
-    """Adapt a user's ``jvp(value, args, tangents) -> tangent`` (a tangent per argument) to recordings."""
-
-    def jvp(value: object, saved: Any, tangents: tuple[Any, ...]) -> object:
-        args, slots, params = cast(Saved, saved)
-        given = iter(tangents)
-        full = tuple(next(given) if at is not None else 0.0 for at in slots)
-        return rule(
-            value,
-            args,
-            tuple(
-                zeros_like_data(a) if is_zero(t) and isinstance(a, tuple) else t
-                for a, t in zip(args, full, strict=True)
-            ),
-            **params,
-        )
-
-    return jvp
-
-
 def _library_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[Any, ...]], object]:
     """Adapt ``jvp(value, args, tangents, **params)`` where an untracked or zero tangent is ``None``."""
 
@@ -420,6 +386,22 @@ def _library_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[An
         return rule(value, args, tuple(full), **params)
 
     return jvp
+
+
+def custom_jvp(rule: Callable[..., object]) -> Callable[[object, Any, tuple[Any, ...]], object]:
+    """Adapt a user's ``jvp(value, args, tangents) -> tangent`` to recordings: every argument
+    gets a tangent, zeros of its shape where it is untracked or unperturbed."""
+
+    def with_zeros(
+        value: object, args: tuple[Any, ...], tangents: tuple[Any, ...], **params: object
+    ) -> object:
+        filled = tuple(
+            (zeros_like_data(a) if isinstance(a, tuple) else 0.0) if t is None else t
+            for a, t in zip(args, tangents, strict=True)
+        )
+        return rule(value, args, filled, **params)
+
+    return _library_jvp(with_zeros)
 
 
 def array_op(

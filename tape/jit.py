@@ -82,7 +82,7 @@ from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array, flatten, record_array
+from tape.array import Array, flatten, record_array, shape_of
 from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Op
 from tape.gradient_tape import Tape, is_float_array
@@ -153,15 +153,6 @@ def _array_leaf(x: object) -> bool:
     return is_float_array(x) or _is_int_array(x)
 
 
-def _shape(data: Any) -> tuple[int, ...]:
-    """The shape of a rectangular nested sequence (its first items read down to a number)."""
-    shape: list[int] = []
-    while isinstance(data, (list, tuple, PVector)):
-        shape.append(len(data))
-        data = data[0]
-    return tuple(shape)
-
-
 def _frozen_ints(x: Any) -> Any:
     """A nested int sequence as nested tuples (hashable, for the cache key)."""
     return tuple(x) if type(x[0]) is int else tuple(map(_frozen_ints, x))
@@ -201,10 +192,10 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
                     described.append(("i", len(item)))
                 elif _int_leaf(item):
                     kinds.append("i")
-                    described.append(("i", _shape(item)))
+                    described.append(("i", shape_of(item)))
                 else:
                     kinds.append("a")
-                    described.append(("a", _shape(item)))
+                    described.append(("a", shape_of(item)))
             elif isinstance(item, Tracked) and item.tape is not None:
                 return None
             elif arrays and isinstance(item, Array):
@@ -282,7 +273,7 @@ class _Sources:
 
     def gather(self, index: int, data: Any) -> None:
         """Note every float of ``data`` (fresh objects) as read from input ``index``."""
-        self.shapes[index] = _shape(data)
+        self.shapes[index] = shape_of(data)
         ids: list[int] = []
 
         def walk(x: Any, at: tuple[int, ...]) -> None:
@@ -299,7 +290,7 @@ class _Sources:
 
     def traced_ints(self, index: int, ints: Any) -> Any:
         """``ints`` (nested sequences) in the same containers, each int a traced one of input ``index``."""
-        self.int_shapes[index] = _shape(ints)
+        self.int_shapes[index] = shape_of(ints)
         self.int_values.append((index, _frozen_ints(ints)))
         offset = 0
 
@@ -424,7 +415,7 @@ class _Emitter:
             return None
         index = where[0]
         shape = self._sources.shapes[index]
-        if _shape(data) != shape or [id(x) for x in flatten(data)] != self._sources.flat_ids[index]:
+        if shape_of(data) != shape or [id(x) for x in flatten(data)] != self._sources.flat_ids[index]:
             return None
         name = f"m{index}"
         self.input_loads.setdefault(name, _nested_load(f"inputs[{index}]", len(shape)))
@@ -477,7 +468,7 @@ class _Emitter:
             at is not None and at[0] == first[0] and at[1] == first[1] + k for k, at in enumerate(found)
         ):
             index, start = first
-            shape = _shape(value)
+            shape = shape_of(value)
             full = sources.int_shapes[index]
             if shape == full and len(shape) > 1:
                 return self._int_nested(index)
@@ -900,7 +891,7 @@ def _trace(
                         load = f"inputs[{index}]"
                     elif kind == "a":
                         watched = trace.watch_array(leaf)
-                        load = _nested_load(f"inputs[{index}]", len(_shape(leaf)))
+                        load = _nested_load(f"inputs[{index}]", len(shape_of(leaf)))
                     else:
                         watched = record_array(trace, LEAF, (), leaf.primal, ())
                         load = f"inputs[{index}].primal"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
+
+from pyrsistent import PVector
 
 from tape.core.node import Tracked
 from tape.tree import only_floats
@@ -26,6 +29,7 @@ __all__ = [
     "float_vector",
     "number",
     "sequence",
+    "shape_of",
 ]
 
 
@@ -134,22 +138,25 @@ def _nested(items: tuple[object, ...], where: str, path: str) -> tuple[object, .
             out.append(_nested(row, where, at))
         else:
             out.append(float_vector(row, f"{where}: {at}"))
-    shape = _shape(out[0]) if out else ()
+    shape = shape_of(out[0]) if out else ()
     for i, built in enumerate(out):
-        if _shape(built) != shape:
+        if shape_of(built) != shape:
             raise ValueError(
-                f"{where} is ragged: {path}[{i}] has shape {_shape(built)} but {path}[0] has shape {shape}"
+                f"{where} is ragged: {path}[{i}] has shape {shape_of(built)} but {path}[0] has shape {shape}"
             )
     return tuple(out)
 
 
-def _shape(x: object) -> tuple[int, ...]:
+def shape_of(data: object) -> tuple[int, ...]:
+    """The shape of nested tuples, lists or pyrsistent vectors, read down their first items
+    (``()`` for a float; an empty level ends it)."""
     shape: list[int] = []
-    while isinstance(x, tuple):
-        shape.append(len(x))
-        if not x:
+    while data.__class__ is tuple or data.__class__ is list or isinstance(data, PVector):
+        items = cast("Sequence[object]", data)
+        shape.append(len(items))
+        if not items:
             break
-        x = x[0]
+        data = items[0]
     return tuple(shape)
 
 
