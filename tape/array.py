@@ -250,13 +250,14 @@ def _grouped(flat: Sequence[Any], shape: Shape, make: Callable[[Sequence[Any]], 
     items: Sequence[Any] = flat
     for k in range(len(shape) - 1, 0, -1):
         width = shape[k]
-        if width and make is tuple:  # groups of ``width`` by one C-level zip over one iterator
-            items = list(zip(*[iter(items)] * width, strict=False))
+        if width:  # groups of ``width`` by one C-level zip over one iterator
+            groups = zip(*[iter(items)] * width, strict=False)
+            items = list(groups) if make is tuple else list(map(make, groups))
             continue
         count = 1
         for extent in shape[:k]:
             count *= extent
-        items = [make(items[i * width : (i + 1) * width]) for i in range(count)]
+        items = [make(()) for _ in range(count)]
     return make(items)
 
 

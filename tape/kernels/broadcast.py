@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import repeat
 
-from tape.kernels.shapes import Data, Shape, broadcast_shapes, check_data, index_grid, size, strides
+from tape.kernels.shapes import Data, Shape, broadcast_shapes, check_data, gather, index_grid, size, strides
 
 
 def _suffix_of(small: Shape, big: Shape) -> bool:
@@ -44,7 +44,7 @@ def broadcast_to(data: Data, shape: Shape, out_shape: Shape, *, op: str = "broad
         return list(data) * (size(out_shape) // len(data)) if data else []
     padded = (1,) * (len(out_shape) - len(shape)) + shape
     steps = tuple(0 if n == 1 else s for n, s in zip(padded, strides(padded), strict=True))
-    return [data[i] for i in index_grid(out_shape, steps)]
+    return gather(data, out_shape, steps)
 
 
 def binary(

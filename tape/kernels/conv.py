@@ -8,10 +8,11 @@ the same products transposed, scattered back with strided slice assignment.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from operator import add, mul
 
 from tape.kernels.reduce import scatter_vjp
-from tape.kernels.shapes import Data, Shape, check_data, check_shape
+from tape.kernels.shapes import Data, Shape, check_data, check_shape, gather, index_grid
 
 Pair = int | tuple[int, int]
 """A size per spatial axis, or one for both."""
@@ -275,7 +276,7 @@ def conv1d_vjp(
 
 def _pool_plan(
     x: Data | None, x_shape: Shape, kernel_size: Pair, stride: Pair | None, op: str
-) -> tuple[int, int, int, tuple[int, int], tuple[int, int], _Grid]:
+) -> tuple[int, int, int, tuple[int, int], tuple[int, int], tuple[int, int]]:
     if len(x_shape) != 4:
         raise ValueError(f"{op}: x must be (N, C, H, W), got shape {x_shape}")
     check_shape(x_shape, op=op, name="the shape of x")
@@ -285,7 +286,27 @@ def _pool_plan(
     kernel = _pair(kernel_size, "kernel_size", op, least=1)
     st = kernel if stride is None else _pair(stride, "stride", op, least=1)
     out = _out_size(op, (h, w), kernel, st, (0, 0))
-    return n * c, h, w, kernel, out, _Grid(1, h, w, kernel, st, out)
+    return n * c, h, w, kernel, out, st
+
+
+@lru_cache(maxsize=64)
+def _corners(planes: int, h: int, w: int, stride: tuple[int, int], out: tuple[int, int]) -> tuple[int, ...]:
+    """The flat input position of each pooling window's first entry, over a whole batch."""
+    return tuple(index_grid((planes, *out), (h * w, stride[0] * w, stride[1])))
+
+
+def _window_entries(
+    x: Data,
+    planes: int,
+    h: int,
+    w: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    out: tuple[int, int],
+) -> list[list[float]]:
+    """Entry ``j`` (row-major in the window) of every pooling window, one list per ``j``."""
+    extents, steps = (planes, *out), (h * w, stride[0] * w, stride[1])
+    return [gather(x, extents, steps, i * w + j) for i in range(kernel[0]) for j in range(kernel[1])]
 
 
 def max_pool2d(
@@ -299,18 +320,18 @@ def max_pool2d(
     >>> max_pool2d([1.0, 4.0, 4.0, 2.0], (1, 1, 2, 2), 2)
     ([4.0], (1, 1, 1, 1), [1])
     """
-    planes, h, w, (_, kw), (oh, ow), grid = _pool_plan(x, x_shape, kernel_size, stride, "max_pool2d")
-    sh, sw = grid.stride
-    out: list[float] = []
-    where: list[int] = []
-    for plane in range(planes):
-        base = plane * h * w
-        for q, window in enumerate(zip(*grid.gather(x, base), strict=True)):
-            best = max(window)
-            j = window.index(best)
-            out.append(best)
-            where.append(base + ((q // ow) * sh + j // kw) * w + (q % ow) * sw + j % kw)
-    return out, (*x_shape[:2], oh, ow), where
+    planes, h, w, kernel, (oh, ow), st = _pool_plan(x, x_shape, kernel_size, stride, "max_pool2d")
+    shape = (*x_shape[:2], oh, ow)
+    if planes == 0:
+        return [], shape, []
+    entries = _window_entries(x, planes, h, w, kernel, st, (oh, ow))
+    corners = _corners(planes, h, w, st, (oh, ow))
+    if len(entries) == 1:
+        return entries[0], shape, list(corners)
+    best = list(map(max, *entries))
+    first = map(tuple.index, zip(*entries, strict=True), best)  # the first maximal entry of each window
+    offsets = [i * w + j for i in range(kernel[0]) for j in range(kernel[1])]
+    return best, shape, list(map(add, corners, map(offsets.__getitem__, first)))
 
 
 def max_pool2d_vjp(grad: Data, x_shape: Shape, positions: list[int]) -> list[float]:
@@ -327,17 +348,19 @@ def avg_pool2d(
     >>> avg_pool2d([1.0, 2.0, 3.0, 6.0], (1, 1, 2, 2), 2)
     ([3.0], (1, 1, 1, 1))
     """
-    planes, h, w, (kh, kw), (oh, ow), grid = _pool_plan(x, x_shape, kernel_size, stride, "avg_pool2d")
+    planes, h, w, (kh, kw), out, st = _pool_plan(x, x_shape, kernel_size, stride, "avg_pool2d")
+    shape = (*x_shape[:2], *out)
+    if planes == 0:
+        return [], shape
     count = kh * kw
-    out: list[float] = []
-    for plane in range(planes):
-        out.extend([sum(window) / count for window in zip(*grid.gather(x, plane * h * w), strict=True)])
-    return out, (*x_shape[:2], oh, ow)
+    entries = _window_entries(x, planes, h, w, (kh, kw), st, out)
+    return [total / count for total in map(sum, zip(*entries, strict=True))], shape
 
 
 def avg_pool2d_vjp(grad: Data, x_shape: Shape, kernel_size: Pair, stride: Pair | None = None) -> list[float]:
     """The gradient of ``avg_pool2d``: each output's gradient shared equally by its window."""
-    planes, h, w, (kh, kw), (oh, ow), grid = _pool_plan(None, x_shape, kernel_size, stride, "avg_pool2d")
+    planes, h, w, (kh, kw), (oh, ow), st = _pool_plan(None, x_shape, kernel_size, stride, "avg_pool2d")
+    grid = _Grid(1, h, w, (kh, kw), st, (oh, ow))
     check_data(grad, (*x_shape[:2], oh, ow), op="avg_pool2d", name="grad")
     count = kh * kw
     p = oh * ow
