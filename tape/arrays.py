@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tape.array import Array, Data, Matrix, Rows, Vector, asarray
+from tape.ops.attention import scaled_dot_product_attention
 from tape.ops.broadcasting import (
     add,
     divide,
@@ -122,6 +123,7 @@ __all__ = [
     "relu_linear",
     "reshape",
     "scale",
+    "scaled_dot_product_attention",
     "sigmoid",
     "softmax",
     "softplus",

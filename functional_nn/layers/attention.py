@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from pyrsistent import pmap
 
@@ -27,7 +27,7 @@ from functional_nn.layers.base import (
     uniform_param,
 )
 from functional_nn.random import Key, split
-from tape import Array, arrays
+from tape import arrays
 
 __all__ = ["MultiHeadAttention", "causal_mask"]
 
@@ -114,22 +114,20 @@ class MultiHeadAttention:
         batch, steps, _ = shape
         heads, width = self.num_heads, self.head_dim
         out_proj = get_param(params, "out_proj", "MultiHeadAttention")
-        qkv = cast(
-            Array,
-            arrays.linear(
-                get_param(params, "in_proj_weight", "MultiHeadAttention"),
-                get_param(params, "in_proj_bias", "MultiHeadAttention"),
-                xs,
-            ),
-        )
+        weight_in = get_param(params, "in_proj_weight", "MultiHeadAttention")
+        bias_in = get_param(params, "in_proj_bias", "MultiHeadAttention")
         heads_shape = (batch, steps, heads, width)
-        q = _split_heads(qkv[:, :, :d], heads_shape)
-        k = _split_heads(qkv[:, :, d : 2 * d], heads_shape)
-        v = _split_heads(qkv[:, :, 2 * d :], heads_shape)
-        scores = (q @ arrays.transpose(k, (0, 1, 3, 2))) * (1.0 / math.sqrt(width))
-        if self.causal:
-            scores = scores + causal_mask(steps)
-        mixed = arrays.softmax(scores, axis=-1) @ v  # (batch, heads, time, width)
+        # the query, key and value projections: rows [0, d), [d, 2d), [2d, 3d) of in_proj (as PyTorch);
+        # slicing the weights, not the (batch, time, 3d) projections, keeps the sliced arrays small
+        q, k, v = (
+            _split_heads(
+                arrays.linear(weight_in[i * d : (i + 1) * d], bias_in[i * d : (i + 1) * d], xs), heads_shape
+            )
+            for i in range(3)
+        )
+        # softmax(q k^T / sqrt(width)) v per head, (batch, heads, time, width), one fused node
+        # (a causal block computes only the scores a step may see)
+        mixed = arrays.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         joined = arrays.reshape(arrays.transpose(mixed, (0, 2, 1, 3)), (batch, steps, d))
         weight = get_param(out_proj, "weight", "MultiHeadAttention.out_proj")
         bias = get_param(out_proj, "bias", "MultiHeadAttention.out_proj")

@@ -3,5 +3,6 @@
 Each module takes data as a flat sequence of floats plus a shape (a tuple of ints) and
 returns new lists; nothing is mutated. ``shapes`` (broadcasting, axes, transpose),
 ``broadcast`` (elementwise binary ops), ``reduce``, ``matmul``, ``indexing``,
-``softmax`` (and layer norm) and ``conv`` (convolutions and pools, NCHW/OIHW).
+``softmax`` (and layer norm), ``conv`` (convolutions and pools, NCHW/OIHW) and
+``attention`` (scaled dot-product attention, fused).
 """

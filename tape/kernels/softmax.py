@@ -7,6 +7,7 @@ one contiguous row, and the result is moved back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from operator import mul
 
@@ -52,9 +53,10 @@ def _by_rows(
     return transpose(out, moved_shape, inverse_permutation(perm))[0]
 
 
-def _softmax_row(row: Row) -> Row:
+def softmax_row(row: Row) -> Row:
+    """The softmax of one row of floats, shifted by its maximum."""
     m = max(row)
-    e = [exp(v - m) for v in row]
+    e = list(map(math.exp, [v - m for v in row]))  # shifted entries are <= 0 (or nan): no overflow
     s = sum(e)
     return [v / s for v in e]
 
@@ -72,7 +74,7 @@ def softmax(data: Data, shape: Shape, axis: int = -1) -> list[float]:
     >>> softmax([1000.0, 1000.0], (2,))
     [0.5, 0.5]
     """
-    return _by_rows("softmax", shape, axis, _softmax_row, data)
+    return _by_rows("softmax", shape, axis, softmax_row, data)
 
 
 def softmax_vjp(grad: Data, y: Data, shape: Shape, axis: int = -1) -> list[float]:
@@ -135,7 +137,7 @@ def logsumexp_vjp(
     out_shape, kept = reduced_shape(shape, axis, keepdims=keepdims, op="logsumexp")
     check_data(grad, out_shape, op="logsumexp", name="grad")
     spread = broadcast_to(grad, kept, shape, op="logsumexp")
-    return _by_rows("logsumexp", shape, axis, lambda g, r: list(map(mul, g, _softmax_row(r))), spread, x)
+    return _by_rows("logsumexp", shape, axis, lambda g, r: list(map(mul, g, softmax_row(r))), spread, x)
 
 
 def _norm_plan(x: Data, shape: Shape, weight: Data | None, bias: Data | None) -> int:

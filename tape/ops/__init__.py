@@ -14,11 +14,13 @@ Values and Arrays, the partial or vjp rule and the jvp rule, side by side.
   ``scale`` (masks).
 - :mod:`tape.ops.linear`: ``linear`` (a layer over a batch) and ``matmul``.
 - :mod:`tape.ops.convolution`: ``conv1d conv2d max_pool2d avg_pool2d`` (NCHW/OIHW).
+- :mod:`tape.ops.attention`: ``scaled_dot_product_attention`` (causal or not), one fused node.
 - :mod:`tape.ops.losses`: cross-entropy of logits and mean squared error.
 """
 
 from tape.ops import (
     arithmetic,
+    attention,
     broadcasting,
     convolution,
     elementwise,
@@ -32,6 +34,7 @@ from tape.ops import (
 
 __all__ = [
     "arithmetic",
+    "attention",
     "broadcasting",
     "convolution",
     "elementwise",

@@ -338,6 +338,23 @@ def _pool_scalar(p: Params, largest: bool) -> Any:
     return _flat_dot([[[[window(c, r, s) for s in range(2)] for r in range(2)] for c in range(2)]], 8)
 
 
+def _attention_scalar(p: Params) -> Any:
+    q, k, v = p["q"], p["k"], p["v"]  # each (2, 3, 2); causal, scale 1 / sqrt(2)
+    out = []
+    for b in range(2):
+        rows = []
+        for t in range(3):
+            scores = [
+                _s_sum(q[b][t][e] * k[b][s][e] for e in range(2)) * (1.0 / math.sqrt(2.0))
+                for s in range(t + 1)
+            ]
+            lse = _s_lse(scores)
+            weights = [tape.exp(score - lse) for score in scores]
+            rows.append([_s_sum(w * v[b][s][j] for s, w in enumerate(weights)) for j in range(2)])
+        out.append(rows)
+    return _flat_dot(out, 12)
+
+
 CASES: dict[str, Case] = {
     "array_sum": Case(lambda p: _dot(A.sum(p["x"], axis=1), 4), _sum_axis_scalar, {"x": (2, 3, 2)}),
     "array_max": Case(
@@ -408,6 +425,11 @@ CASES: dict[str, Case] = {
     ),
     "matmul": Case(
         lambda p: _dot(A.matmul(p["a"], p["b"]), 8), _matmul_scalar, {"a": (2, 2, 3), "b": (3, 2)}
+    ),
+    "scaled_dot_product_attention": Case(
+        lambda p: _dot(A.scaled_dot_product_attention(p["q"], p["k"], p["v"], is_causal=True), 12),
+        _attention_scalar,
+        {"q": (2, 3, 2), "k": (2, 3, 2), "v": (2, 3, 2)},
     ),
 }
 
