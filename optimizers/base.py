@@ -131,7 +131,13 @@ def _layout_of(structure: TreeDef[Any]) -> str:
 
 def params_sizes(params: object) -> PMap[str, StateValue]:
     """How many leaves each named parameter has."""
-    return pmap(dict(Counter(leaf_parameter_names(params))))
+    return _sizes_of(tree_structure(params))
+
+
+@functools.lru_cache(maxsize=64)
+def _sizes_of(structure: TreeDef[Any]) -> PMap[str, StateValue]:
+    """The parameter sizes of one structure (cached: every ``init`` and mismatch report needs them)."""
+    return pmap(dict(Counter(leaf_parameter_names(tree_unflatten(structure, [0.0] * structure.num_leaves)))))
 
 
 def describe_params_mismatch(recorded: StateValue, params: object) -> str:

@@ -18,12 +18,13 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple, TypeAlias
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from tape.tree import TreeDef, TreeError, only_floats, tree_flatten
+from tape.tree import TreeDef, TreeError, only_floats, tree_flatten, tree_structure, tree_unflatten
 
 StateValue: TypeAlias = "bool | int | float | str | PMap[str, StateValue] | PVector[StateValue]"
 """One value inside an optimizer state."""
@@ -134,11 +135,28 @@ def state_from_json(obj: Mapping[str, object]) -> OptState:
 
 
 def zeros_like(tree: object) -> StateValue:
-    """A tree of ``0.0`` with ``tree``'s structure, maps frozen to ``PMap``, sequences to ``PVector``."""
+    """A tree of ``0.0`` with ``tree``'s structure, maps frozen to ``PMap``, sequences to ``PVector``.
+
+    The result is immutable, so one is kept per structure: a fresh state every step
+    (``init`` in a loop) costs a lookup, not a walk over every leaf.
+    """
+    try:
+        structure = tree_structure(tree)
+    except TreeError:  # keys that cannot be sorted: not a structure to key on
+        return _zeros(tree)
+    return _zeros_of(structure)
+
+
+@functools.lru_cache(maxsize=64)
+def _zeros_of(structure: TreeDef[object]) -> StateValue:
+    return _zeros(tree_unflatten(structure, [0.0] * structure.num_leaves))
+
+
+def _zeros(tree: object) -> StateValue:
     if isinstance(tree, (PMap, dict)):
-        return pmap({key: zeros_like(value) for key, value in tree.items()})
+        return pmap({key: _zeros(value) for key, value in tree.items()})
     if isinstance(tree, (PVector, list, tuple)):
-        return pvector([zeros_like(item) for item in tree])
+        return pvector([_zeros(item) for item in tree])
     return 0.0
 
 
