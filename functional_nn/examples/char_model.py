@@ -34,13 +34,15 @@ import optimizers
 from functional_nn import random
 from functional_nn.dataloader import Batch, Row
 from functional_nn.functional import softmax
-from functional_nn.layers import GRU, Embedding, LayerParams, Linear
+from functional_nn.layers import GRU, Embedding, LayerNorm, LayerParams, Linear, MultiHeadAttention
 from functional_nn.objective import Metrics
 from functional_nn.train import train_step
 from tape import Scalar, arrays
 
 __all__ = [
+    "AttentionCharModel",
     "CharModel",
+    "CharModels",
     "NextCharLoss",
     "Vocabulary",
     "generate",
@@ -125,6 +127,66 @@ class CharModel:
 
 
 @dataclass(frozen=True)
+class AttentionCharModel:
+    """Next-character logits from one causal transformer block (pre-norm, as GPT-2's).
+
+    ``h = token embedding + position embedding``, then ``h + attention(norm(h))`` with a
+    causal ``MultiHeadAttention``, then ``Linear(norm(h))``: written as a pure function
+    over the layers of :mod:`functional_nn.layers`, with ``arrays.add`` for the residual
+    and the positions. ``apply(params, ids)`` maps ``(batch, time)`` ids, ``time`` at most
+    ``context``, to ``(batch, time, vocab)`` logits.
+    """
+
+    vocab: int
+    width: int = 32
+    heads: int = 2
+    context: int = 32
+
+    def _layers(self) -> tuple[Embedding, Embedding, LayerNorm, MultiHeadAttention, LayerNorm, Linear]:
+        return (
+            Embedding(self.vocab, self.width),
+            Embedding(self.context, self.width),
+            LayerNorm(self.width),
+            MultiHeadAttention(self.width, self.heads, causal=True),
+            LayerNorm(self.width),
+            Linear(self.width, self.vocab),
+        )
+
+    def init(self, key: random.Key) -> LayerParams:
+        """Fresh params drawn from ``key``."""
+        embedding, position, norm, attention, head_norm, head = self._layers()
+        k = random.split(key, 6)
+        return pmap(
+            {
+                "embedding": embedding.init(k[0]),
+                "position": position.init(k[1]),
+                "norm": norm.init(k[2]),
+                "attention": attention.init(k[3]),
+                "head_norm": head_norm.init(k[4]),
+                "head": head.init(k[5]),
+            }
+        )
+
+    def apply(
+        self, params: LayerParams, x: Any, *, key: random.Key | None = None, train: bool = False
+    ) -> Any:
+        """The logits of each position of each sequence in the batch ``x`` of ids."""
+        embedding, position, norm, attention, head_norm, head = self._layers()
+        time = len(x[0]) if len(x) else 0
+        if time > self.context:
+            raise ValueError(f"AttentionCharModel: {time} steps but the model has {self.context} positions")
+        h = arrays.add(
+            embedding.apply(params["embedding"], x), position.apply(params["position"], [range(time)])
+        )
+        h = arrays.add(h, attention.apply(params["attention"], norm.apply(params["norm"], h)))
+        return head.apply(params["head"], head_norm.apply(params["head_norm"], h))
+
+
+CharModels = CharModel | AttentionCharModel
+"""The example's two models: both map ``(batch, time)`` ids to ``(batch, time, vocab)`` logits."""
+
+
+@dataclass(frozen=True)
 class NextCharLoss:
     """The mean cross-entropy of predicting each next character of a batch of windows.
 
@@ -132,7 +194,7 @@ class NextCharLoss:
     ``time`` and is scored on the last ``time``.
     """
 
-    model: CharModel
+    model: CharModels
 
     def __call__(
         self, params: LayerParams, batch: Batch, key: random.Key | None, /
@@ -156,7 +218,7 @@ def sample_windows(ids: Sequence[int], key: random.Key, count: int, length: int)
 
 
 def train(
-    model: CharModel,
+    model: CharModels,
     ids: Sequence[int],
     *,
     steps: int,
@@ -188,7 +250,7 @@ def train(
 
 
 def generate(
-    model: CharModel,
+    model: CharModels,
     params: LayerParams,
     vocab: Vocabulary,
     prompt: str,
@@ -227,12 +289,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Train on the shipped text and print the falling loss, then generated text."""
     p = argparse.ArgumentParser(
         prog="python -m functional_nn.examples.char_model",
-        description="Train a character-level GRU on the opening of Coriolanus, then sample from it.",
+        description="Train a character-level GRU (or a causal attention block) on the opening of "
+        "Coriolanus, then sample from it.",
+    )
+    p.add_argument(
+        "--model",
+        choices=("gru", "attention"),
+        default="gru",
+        help="a GRU, or one causal transformer block (default: gru)",
     )
     p.add_argument("--steps", type=int, default=100, help="Adam steps (default: 100)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per step (default: 8)")
     p.add_argument("--time", type=int, default=16, help="characters per window (default: 16)")
-    p.add_argument("--hidden", type=int, default=32, help="GRU hidden size (default: 32)")
+    p.add_argument("--hidden", type=int, default=32, help="GRU hidden size, or attention width (default: 32)")
     p.add_argument("--lr", type=float, default=0.03, help="learning rate (default: 0.03)")
     p.add_argument("--length", type=int, default=150, help="characters to generate (default: 150)")
     p.add_argument("--prompt", default="First Citizen:\n", help="text to start generating from")
@@ -247,10 +316,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         vocab.encode(args.prompt)
     except ValueError as error:
         p.error(f"--prompt: {error}")
-    model = CharModel(len(vocab), hidden=args.hidden)
+    context = 32
+    if args.model == "attention" and args.time > context:
+        p.error(f"--time: the attention model has {context} positions; give at most {context}")
+    model: CharModels = (
+        CharModel(len(vocab), hidden=args.hidden)
+        if args.model == "gru"
+        else AttentionCharModel(len(vocab), width=args.hidden, context=context)
+    )
+    described = (
+        f"a GRU ({args.hidden} hidden)"
+        if args.model == "gru"
+        else f"a causal attention block ({args.hidden} wide, 2 heads)"
+    )
     train_key, sample_key = random.split(random.key(args.seed))
     print(
-        f"training a GRU ({args.hidden} hidden) on {len(text)} characters of Coriolanus "
+        f"training {described} on {len(text)} characters of Coriolanus "
         f"({len(vocab)} distinct), {args.steps} steps of {args.batch_size} windows of {args.time}",
         file=out,
         flush=True,
@@ -268,7 +349,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     )
     print(f"loss: {losses[0]:.3f} at the first step, {losses[-1]:.3f} at the last", file=out)
     print("generated:", file=out)
-    print(generate(model, params, vocab, args.prompt, args.length, key=sample_key), file=out)
+    print(generate(model, params, vocab, args.prompt, args.length, key=sample_key, context=context), file=out)
     return 0
 
 

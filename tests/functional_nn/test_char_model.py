@@ -12,6 +12,7 @@ import pytest
 
 from functional_nn import random
 from functional_nn.examples.char_model import (
+    AttentionCharModel,
     CharModel,
     Vocabulary,
     generate,
@@ -25,6 +26,7 @@ TEXT = load_text()
 VOCAB = Vocabulary.of(TEXT)
 IDS = VOCAB.encode(TEXT)
 MODEL = CharModel(len(VOCAB), embedding=8, hidden=16)
+ATTENTION = AttentionCharModel(len(VOCAB), width=8, heads=2, context=12)
 
 
 def test_the_shipped_text_is_coriolanus_and_its_vocabulary_round_trips() -> None:
@@ -84,3 +86,29 @@ def test_the_module_runs_as_a_command_with_the_same_output_for_the_same_seed() -
     assert first.stdout == second.stdout and "generated:" in first.stdout
     bad = subprocess.run([*argv[:3], "--steps", "0"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--steps must be >= 1" in bad.stderr
+
+
+def test_the_attention_model_is_causal_learns_and_refuses_windows_past_its_positions() -> None:
+    params = ATTENTION.init(random.key(0))
+    assert sorted(params) == ["attention", "embedding", "head", "head_norm", "norm", "position"]
+    ids = [list(IDS[:10])]
+    changed = [[*IDS[:6], (IDS[6] + 1) % len(VOCAB), *IDS[7:10]]]  # differs from step 6 on
+    logits, other = ATTENTION.apply(params, ids), ATTENTION.apply(params, changed)
+    assert logits[0][:6] == other[0][:6]  # a step sees only itself and the steps before it
+    assert logits[0][6] != other[0][6]
+    options = {"steps": 12, "batch_size": 8, "time": 10, "lr": 0.03}
+    _, losses = train(ATTENTION, IDS, key=random.key(1), **options)  # type: ignore[arg-type]
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.3
+    with pytest.raises(ValueError, match="13 steps but the model has 12 positions"):
+        ATTENTION.apply(params, [list(IDS[:13])])
+
+
+def test_main_trains_the_attention_model_on_request() -> None:
+    out = io.StringIO()
+    args = ["--model", "attention", "--steps", "4", "--batch-size", "2", "--time", "8", "--hidden", "8"]
+    assert main([*args, "--length", "10"], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("training a causal attention block (8 wide, 2 heads) on 32355 characters")
+    assert lines[5].startswith("loss: ") and lines[6] == "generated:"
+    with pytest.raises(SystemExit):
+        main(["--model", "attention", "--time", "40"], out=io.StringIO())
