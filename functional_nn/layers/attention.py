@@ -41,11 +41,6 @@ def causal_mask(steps: int) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(0.0 if j <= i else -math.inf for j in range(steps)) for i in range(steps))
 
 
-def _split_heads(part: Any, shape: tuple[int, int, int, int]) -> Any:
-    """``(batch, time, heads * width)`` as ``(batch, heads, time, width)``."""
-    return arrays.transpose(arrays.reshape(part, shape), (0, 2, 1, 3))
-
-
 @dataclass(frozen=True)
 class MultiHeadAttention:
     """Multi-head self-attention, as ``torch.nn.MultiHeadAttention(embed_dim, num_heads, batch_first=True)``.
@@ -111,24 +106,26 @@ class MultiHeadAttention:
             raise ValueError(
                 f"MultiHeadAttention: expected input of shape (batch, time, {d}) with time >= 1, got {shape}"
             )
-        batch, steps, _ = shape
         heads, width = self.num_heads, self.head_dim
         out_proj = get_param(params, "out_proj", "MultiHeadAttention")
         weight_in = get_param(params, "in_proj_weight", "MultiHeadAttention")
         bias_in = get_param(params, "in_proj_bias", "MultiHeadAttention")
-        heads_shape = (batch, steps, heads, width)
-        # the query, key and value projections: rows [0, d), [d, 2d), [2d, 3d) of in_proj (as PyTorch);
-        # slicing the weights, not the (batch, time, 3d) projections, keeps the sliced arrays small
-        q, k, v = (
-            _split_heads(
-                arrays.linear(weight_in[i * d : (i + 1) * d], bias_in[i * d : (i + 1) * d], xs), heads_shape
+
+        def project(part: int, head: int) -> Any:
+            """Head ``head``'s query (0), key (1) or value (2): its rows of in_proj, laid out as PyTorch's."""
+            start = part * d + head * width
+            return arrays.linear(weight_in[start : start + width], bias_in[start : start + width], xs)
+
+        # per head, softmax(q k^T / sqrt(width)) v as one fused node over (batch, time, width): slicing
+        # the weights rather than the projections keeps every sliced array small, and a causal block
+        # computes only the scores a step may see
+        mixed = [
+            arrays.scaled_dot_product_attention(
+                project(0, h), project(1, h), project(2, h), is_causal=self.causal
             )
-            for i in range(3)
-        )
-        # softmax(q k^T / sqrt(width)) v per head, (batch, heads, time, width), one fused node
-        # (a causal block computes only the scores a step may see)
-        mixed = arrays.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
-        joined = arrays.reshape(arrays.transpose(mixed, (0, 2, 1, 3)), (batch, steps, d))
+            for h in range(heads)
+        ]
+        joined = mixed[0] if heads == 1 else arrays.concatenate(mixed, axis=-1)  # (batch, time, d)
         weight = get_param(out_proj, "weight", "MultiHeadAttention.out_proj")
         bias = get_param(out_proj, "bias", "MultiHeadAttention.out_proj")
         return like_input(arrays.linear(weight, bias, joined), x)

@@ -485,8 +485,8 @@ def w6(problem: AttentionProblem) -> Workload:
         (Target("lib/base", 1.5, at_most=True),),
         (
             "W6: loss mean(y ** 2) of nn.MultiheadAttention's output under a causal mask; library: "
-            "functional_nn.layers.MultiHeadAttention(causal=True) (linear on weight slices, reshape, "
-            "transpose, arrays.scaled_dot_product_attention).",
+            "functional_nn.layers.MultiHeadAttention(causal=True) (linear on weight slices per head, "
+            "arrays.scaled_dot_product_attention, concatenate).",
         ),
     )
 
