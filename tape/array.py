@@ -343,7 +343,7 @@ def _add_any(grads: list[Any], at: int, contribution: object, like: object) -> N
 
 Saved = tuple[tuple[object, ...], tuple["int | None", ...], dict[str, object]]
 """What a rule-defined array op's node saves: its operands' data, their tape positions
-(``None`` where untracked), and its keyword parameters."""
+(``None`` where untracked), and its keyword parameters (with its ``residual``, if it keeps one)."""
 
 
 def custom_vjp(
@@ -414,6 +414,7 @@ def array_op(
     emit: Callable[..., object] | None = None,
     builtin: bool = True,
     tells_tracked: bool = False,
+    residual: bool = False,
 ) -> Op:
     """Define one of the library's N-d array ops from its rules (its one entry).
 
@@ -429,7 +430,10 @@ def array_op(
     int indices), saved on the node and given to every rule. Without ``emit``,
     :mod:`tape.jit` compiles a node to calls of ``forward`` and the sweep's ``vjp``.
     ``builtin=False`` marks an op defined outside the library's op families (a test's);
-    ``tells_tracked=True`` gives the vjp rule ``tracked``, a bool per argument.
+    ``tells_tracked=True`` gives the vjp rule ``tracked``, a bool per argument. With
+    ``residual=True`` the forward rule gives ``(value, residual)``: the residual (what
+    the forward computed and the rules need again) is saved on the node, and the vjp and
+    jvp rules get it as the keyword ``residual``.
     """
     return define(
         name,
@@ -438,6 +442,7 @@ def array_op(
         jvp=_library_jvp(jvp),
         emit=emit,
         builtin=builtin,
+        residual=residual,
     )
 
 
@@ -481,6 +486,10 @@ def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array,
             data.append(a)
             slots.append(None)
     value = op.forward(*data, **params)
+    if op.residual:
+        value, kept = cast("tuple[object, object]", value)
+        if recording is not None:
+            params = {**params, "residual": kept}
     if recording is None:
         return constant_array(value) if any_array and isinstance(value, tuple) else value
     parents = tuple(at for at in slots if at is not None)

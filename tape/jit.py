@@ -792,11 +792,19 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
     if not (isinstance(saved, tuple) and len(saved) == 3 and isinstance(saved[2], dict)):
         raise TypeError(f"jit: op {op.name!r} has no emit rule and is not defined by its rules")
     data, slots, params = cast("tuple[tuple[object, ...], tuple[int | None, ...], dict[str, object]]", saved)
+    if op.residual:  # computed by each call's forward, never a constant of the code
+        params = {k: p for k, p in params.items() if k != "residual"}
     args = [c.arg(at, d) for at, d in zip(slots, data, strict=True)]
     parameters = [_parameter(c, p) for p in params.values()]
     keywords = "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(params, parameters, strict=True)) + "}"
-    saves = f"{s} = (({', '.join(args)}{',' if args else ''}), {c.local(slots)}, {keywords})"
     forward = c.ref(op.forward, op.name)
+    operands = f"({', '.join(args)}{',' if args else ''})"
+    if op.residual:  # v, r = forward(...): the node saves the residual its forward gives each call
+        call = f"{forward}({', '.join(args)}{', **' + keywords if params else ''})"
+        kept = f"{{{keywords[1:-1]}{', ' if params else ''}'residual': r{i}}}"
+        number = [] if isinstance(node.value, tuple) else [f"{v} = float({v})"]
+        return [f"{v}, r{i} = {call}", *number, f"{s} = ({operands}, {c.local(slots)}, {kept})"]
+    saves = f"{s} = ({operands}, {c.local(slots)}, {keywords})"
     if all(_simple(expr) for expr in (*args, *parameters)):
         call = f"{forward}({', '.join(args)}{', **' + keywords if params else ''})"
         return [f"{v} = {call if isinstance(node.value, tuple) else f'float({call})'}", saves]

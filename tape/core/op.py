@@ -55,6 +55,8 @@ class Op:
     - ``emit``: code generation for a compiler, when it has one (``None`` otherwise).
     - ``builtin``: defined by the library and never replaced; only then may a fast
       path inline the op's float kernel.
+    - ``residual``: an array op whose forward gives ``(value, residual)``: what its
+      forward computed and its rules reuse (attention's probabilities), saved on the node.
     """
 
     __slots__ = (
@@ -69,6 +71,7 @@ class Op:
         "nary",
         "partials",
         "recompute",
+        "residual",
         "version",
         "vjp",
     )
@@ -80,6 +83,7 @@ class Op:
     constant_partials: tuple[float, ...] | None
     nary: bool
     recompute: bool
+    residual: bool
     vjp: Rule | None
     jvp: Rule | None
     float_kernel: Rule | None
@@ -118,6 +122,7 @@ def define(
     emit: Rule | None = None,
     replace: bool = False,
     builtin: bool = False,
+    residual: bool = False,
 ) -> Op:
     """Register the primitive ``name`` and return its :class:`Op`.
 
@@ -140,6 +145,8 @@ def define(
         raise ValueError(f"op {name!r} needs partial rules, or both a vjp and a jvp rule")
     if recompute and not partials:
         raise ValueError(f"op {name!r}: only scalar ops can recompute their partials")
+    if residual and partials:
+        raise ValueError(f"op {name!r}: only array ops save a residual")
     existing = _REGISTRY.get(name)
     if existing is not None and not replace:
         raise ValueError(
@@ -153,6 +160,7 @@ def define(
     op.constant_partials = constant_partials
     op.nary = nary
     op.recompute = recompute
+    op.residual = residual
     op.vjp = vjp
     op.jvp = jvp
     op.float_kernel = forward if float_kernel is None and not partials else float_kernel  # array: floats

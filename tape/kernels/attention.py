@@ -84,23 +84,33 @@ def _matrices(lay: Layout, q: Data, k: Data, v: Data) -> list[tuple[Rows, Rows, 
     ]
 
 
+Probabilities = list[Rows]
+"""Each matrix's attention probabilities: per query, the weights of the keys it sees."""
+
+
 def attention(
     q: Data, q_shape: Shape, k: Data, k_shape: Shape, v: Data, v_shape: Shape, scale: float, causal: bool
-) -> tuple[list[float], Shape]:
-    """The attention output (row-major) and its shape ``(..., L, Ev)``.
+) -> tuple[list[float], Shape, Probabilities]:
+    """The attention output (row-major), its shape ``(..., L, Ev)``, and the probabilities.
 
-    >>> attention([1.0, 0.0], (2, 1), [1.0, 0.0], (2, 1), [1.0, 3.0], (2, 1), 1.0, True)
+    The probabilities are what the vjp and jvp need again (pass them back to skip
+    recomputing them).
+
+    >>> attention([1.0, 0.0], (2, 1), [1.0, 0.0], (2, 1), [1.0, 3.0], (2, 1), 1.0, True)[:2]
     ([1.0, 2.0], (2, 1))
     """
     lay = layout(q_shape, k_shape, v_shape, op="attention")
     for data, shape, name in ((q, q_shape, "query"), (k, k_shape, "key"), (v, v_shape, "value")):
         check_data(data, shape, op="attention", name=name)
     out: list[float] = []
+    kept: Probabilities = []
     for qm, km, vm in _matrices(lay, q, k, v):
         v_columns = list(zip(*vm, strict=True))
-        for p in _probabilities(qm, km, scale, causal):
+        probabilities = _probabilities(qm, km, scale, causal)
+        for p in probabilities:
             out.extend([sum(map(mul, p, column)) for column in v_columns])  # map stops at len(p)
-    return out, (*q_shape[:-1], v_shape[-1])
+        kept.append(probabilities)
+    return out, (*q_shape[:-1], v_shape[-1]), kept
 
 
 def _pad(rows: Rows, width: int) -> Rows:
@@ -117,12 +127,13 @@ def attention_vjp(
     v_shape: Shape,
     scale: float,
     causal: bool,
+    probabilities: Probabilities | None = None,
 ) -> tuple[list[float], list[float], list[float]]:
     """The gradients of :func:`attention` for ``q``, ``k`` and ``v`` (row-major each).
 
-    The probabilities are recomputed from ``q`` and ``k``; per query ``t``, with ``p`` its
-    probabilities and ``dp_s = grad_t . v_s``, the scores' gradient is
-    ``p_s (dp_s - p . dp) * scale``.
+    ``probabilities`` are the forward's (recomputed from ``q`` and ``k`` when ``None``);
+    per query ``t``, with ``p`` its probabilities and ``dp_s = grad_t . v_s``, the
+    scores' gradient is ``p_s (dp_s - p . dp) * scale``.
     """
     lay = layout(q_shape, k_shape, v_shape, op="attention")
     check_data(grad, (*q_shape[:-1], v_shape[-1]), op="attention", name="grad")
@@ -133,11 +144,11 @@ def attention_vjp(
     dk: list[float] = []
     dv: list[float] = []
     for b, (qm, km, vm) in enumerate(_matrices(lay, q, k, v)):
-        probabilities = _probabilities(qm, km, scale, causal)
+        p_rows = _probabilities(qm, km, scale, causal) if probabilities is None else probabilities[b]
         g_rows = _rows(grad, b * n_q * ev, n_q, ev)
         k_columns = list(zip(*km, strict=True))
         d_scores: Rows = []
-        for p, g in zip(probabilities, g_rows, strict=True):
+        for p, g in zip(p_rows, g_rows, strict=True):
             dp = [sum(map(mul, g, vs)) for vs in vm[: len(p)]]
             inner = sum(map(mul, p, dp))
             ds = [pi * (di - inner) * scale for pi, di in zip(p, dp, strict=True)]
@@ -146,7 +157,7 @@ def attention_vjp(
         q_columns = list(zip(*qm, strict=True))
         g_columns = list(zip(*g_rows, strict=True))
         for ds_s, p_s in zip(
-            zip(*_pad(d_scores, n_k), strict=True), zip(*_pad(probabilities, n_k), strict=True), strict=True
+            zip(*_pad(d_scores, n_k), strict=True), zip(*_pad(p_rows, n_k), strict=True), strict=True
         ):
             dk.extend([sum(map(mul, ds_s, column)) for column in q_columns])
             dv.extend([sum(map(mul, p_s, column)) for column in g_columns])
@@ -165,6 +176,7 @@ def attention_jvp(
     dq: Data | None,
     dk: Data | None,
     dv: Data | None,
+    probabilities: Probabilities | None = None,
 ) -> list[float]:
     """The tangent of :func:`attention` along ``(dq, dk, dv)`` (``None`` for a zero tangent).
 
@@ -175,12 +187,12 @@ def attention_jvp(
     n_q, n_k, e, ev = lay.queries, lay.keys, lay.width, lay.value_width
     out: list[float] = []
     for b, (qm, km, vm) in enumerate(_matrices(lay, q, k, v)):
-        probabilities = _probabilities(qm, km, scale, causal)
+        p_rows = _probabilities(qm, km, scale, causal) if probabilities is None else probabilities[b]
         dqm = _rows(dq, b * n_q * e, n_q, e) if dq is not None else None
         dkm = _rows(dk, b * n_k * e, n_k, e) if dk is not None else None
         v_columns = list(zip(*vm, strict=True))
         dv_columns = list(zip(*_rows(dv, b * n_k * ev, n_k, ev), strict=True)) if dv is not None else None
-        for t, p in enumerate(probabilities):
+        for t, p in enumerate(p_rows):
             row = [0.0] * ev
             if dqm is not None or dkm is not None:
                 ds = [0.0] * len(p)

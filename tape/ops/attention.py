@@ -6,8 +6,9 @@ is the fused form PyTorch (``torch.nn.functional.scaled_dot_product_attention``)
 JAX (``jax.nn.dot_product_attention``) provide: one node, whose kernel
 (:mod:`tape.kernels.attention`) computes only the scores a query may see.
 
-Its vjp rule runs on floats (it recomputes the probabilities), so reverse mode over it
-is first order; forward mode works through its jvp rule.
+Its node keeps the probabilities its forward computed, for its vjp and jvp rules. The
+vjp rule runs on floats, so reverse mode over it is first order; forward mode works
+through its jvp rule.
 """
 
 from __future__ import annotations
@@ -16,47 +17,67 @@ import math
 from collections.abc import Sequence
 from typing import Any, cast
 
-from tape.array import Array, Data, apply_array_op, array_op, flatten, nest, shape_of
+from tape.array import Array, Data, Shape, apply_array_op, array_op, flatten, nest, shape_of
 from tape.kernels import attention as kernels
 from tape.ops.shape import check_operands, operand_shape, plain_result
 
 __all__ = ["scaled_dot_product_attention"]
 
 
-def _forward(q: Data, k: Data, v: Data, *, scale: float, causal: bool) -> Data:
-    out, shape = kernels.attention(
-        flatten(q), shape_of(q), flatten(k), shape_of(k), flatten(v), shape_of(v), scale, causal
-    )
-    return cast(Data, nest(out, shape))
+def _flat(q: Data, k: Data, v: Data) -> tuple[list[float], Shape, list[float], Shape, list[float], Shape]:
+    """The kernels' operands: each array's flat data and its shape."""
+    return flatten(q), shape_of(q), flatten(k), shape_of(k), flatten(v), shape_of(v)
+
+
+def _forward(q: Data, k: Data, v: Data, *, scale: float, causal: bool) -> tuple[Data, kernels.Probabilities]:
+    out, shape, probabilities = kernels.attention(*_flat(q, k, v), scale, causal)
+    return cast(Data, nest(out, shape)), probabilities
 
 
 def _vjp(
-    g: Any, value: object, q: Data, k: Data, v: Data, *, scale: float, causal: bool
+    g: Any,
+    value: object,
+    q: Data,
+    k: Data,
+    v: Data,
+    *,
+    scale: float,
+    causal: bool,
+    residual: kernels.Probabilities,
 ) -> tuple[object, ...]:
     return kernels.attention_vjp(
-        flatten(g), flatten(q), shape_of(q), flatten(k), shape_of(k), flatten(v), shape_of(v), scale, causal
+        flatten(g),
+        *_flat(q, k, v),
+        scale,
+        causal,
+        residual,
     )
 
 
 def _jvp(
-    value: Data, args: tuple[Data, Data, Data], tangents: tuple[Any, Any, Any], *, scale: float, causal: bool
+    value: Data,
+    args: tuple[Data, Data, Data],
+    tangents: tuple[Any, Any, Any],
+    *,
+    scale: float,
+    causal: bool,
+    residual: kernels.Probabilities,
 ) -> Data:
     (q, k, v), (dq, dk, dv) = args, tangents
     out = kernels.attention_jvp(
-        flatten(q),
-        shape_of(q),
-        flatten(k),
-        shape_of(k),
-        flatten(v),
-        shape_of(v),
+        *_flat(q, k, v),
         scale,
         causal,
-        *(None if t is None else flatten(t) for t in (dq, dk, dv)),
+        None if dq is None else flatten(dq),
+        None if dk is None else flatten(dk),
+        None if dv is None else flatten(dv),
+        residual,
     )
     return cast(Data, nest(out, shape_of(value)))
 
 
-ATTENTION = array_op("scaled_dot_product_attention", _forward, _vjp, _jvp)
+ATTENTION = array_op("scaled_dot_product_attention", _forward, _vjp, _jvp, residual=True)
+"""Its node keeps the probabilities its forward computed: the vjp and jvp rules reuse them."""
 
 
 def scaled_dot_product_attention(

@@ -12,6 +12,8 @@ from hypothesis import given
 import tape
 from tape import REGISTRY, Op, Tape
 from tape import arrays as A
+from tape.array import apply_array_op, array_op
+from tape.core.op import define
 from tape.testing import assert_gradients_match, scalars
 
 
@@ -121,3 +123,48 @@ def test_every_path_follows_a_replaced_rule(name: str) -> None:
         z = PATHS[name][0](x, x)
     assert isinstance(z, tape.Value)
     assert t.gradient(z, x) != 7.0
+
+
+def _scaled_forward(x: tuple[float, ...]) -> tuple[tuple[float, ...], list[float]]:
+    factors = [2.0 + v for v in x]  # what the rules need again: kept as the residual
+    return tuple(v * f for v, f in zip(x, factors, strict=True)), factors
+
+
+SEEN: list[object] = []
+
+
+def _scaled_vjp(
+    g: list[float], value: object, x: tuple[float, ...], *, residual: list[float]
+) -> tuple[list[float]]:
+    SEEN.append(residual)
+    return ([gi * (f + v) for gi, f, v in zip(g, residual, x, strict=True)],)  # d(x (2 + x)) = 2 + 2x
+
+
+def _scaled_jvp(
+    value: object, args: tuple[tuple[float, ...]], tangents: tuple[list[float]], *, residual: list[float]
+) -> tuple[float, ...]:
+    (x,), (t,) = args, tangents
+    return tuple(ti * (f + v) for ti, f, v in zip(t, residual, x, strict=True))
+
+
+SCALED = array_op(
+    "test_residual_scaled", _scaled_forward, _scaled_vjp, _scaled_jvp, builtin=False, residual=True
+)
+
+
+def test_an_array_op_keeps_its_forwards_residual_for_its_rules_eager_and_compiled() -> None:
+    def loss(x: object) -> tape.Scalar:
+        return A.sum(apply_array_op(SCALED, x))
+
+    assert apply_array_op(SCALED, (1.0, 2.0)) == (3.0, 8.0)  # untracked: the value alone
+    SEEN.clear()
+    assert tape.grad(loss, arrays=True)([1.0, 2.0]) == [4.0, 6.0]
+    assert SEEN == [[3.0, 4.0]]  # the residual of this call's forward
+    assert tape.jvp(loss, ([1.0, 2.0],), ([1.0, 0.0],), arrays=True) == (11.0, 4.0)
+    compiled = tape.jit(tape.grad(loss, arrays=True))
+    assert compiled([1.0, 2.0]) == [4.0, 6.0]
+    SEEN.clear()
+    assert compiled([0.5, -1.0]) == [3.0, 0.0]  # the replay's own residual, not the trace's
+    assert SEEN == [[2.5, 1.0]]
+    with pytest.raises(ValueError, match="only array ops save a residual"):
+        define("test_residual_scalar", _softplus_forward, lambda v, x: 1.0, residual=True)

@@ -46,18 +46,21 @@ def test_attention_matches_the_masked_softmax_and_differentiates(
     qs, ks, vs = shapes
     q, k, v = data(seed, qs), data(seed + 1, ks), data(seed + 2, vs)
     s = 1.0 / math.sqrt(qs[-1]) if scale is None else scale
-    out, out_shape = attention(q, qs, k, ks, v, vs, s, causal)
+    out, out_shape, probabilities = attention(q, qs, k, ks, v, vs, s, causal)
     want = _reference(arr(q, qs), arr(k, ks), arr(v, vs), s, causal)
     assert out_shape == want.shape
     close(out, want)
     g = data(seed + 3, out_shape)
     dq, dk, dv = attention_vjp(g, q, qs, k, ks, v, vs, s, causal)
+    # the forward's probabilities, passed back, are the ones the rules would recompute
+    assert attention_vjp(g, q, qs, k, ks, v, vs, s, causal, probabilities) == (dq, dk, dv)
     close(dq, numeric_vjp(lambda x: attention(x, qs, k, ks, v, vs, s, causal)[0], q, g), 1e-6)
     close(dk, numeric_vjp(lambda x: attention(q, qs, x, ks, v, vs, s, causal)[0], k, g), 1e-6)
     close(dv, numeric_vjp(lambda x: attention(q, qs, k, ks, x, vs, s, causal)[0], v, g), 1e-6)
     # forward mode is the transpose of reverse mode: <g, J t> = <J^T g, t>
     tq, tk, tv = data(seed + 4, qs), data(seed + 5, ks), data(seed + 6, vs)
     tangent = attention_jvp(q, qs, k, ks, v, vs, s, causal, tq, tk, tv)
+    assert attention_jvp(q, qs, k, ks, v, vs, s, causal, tq, tk, tv, probabilities) == tangent
     pairing = sum(map(float.__mul__, g, tangent))
     adjoint = (
         sum(map(float.__mul__, dq, tq)) + sum(map(float.__mul__, dk, tk)) + sum(map(float.__mul__, dv, tv))
@@ -68,7 +71,7 @@ def test_attention_matches_the_masked_softmax_and_differentiates(
 
 
 def test_causal_attention_is_exact_for_large_scores() -> None:
-    out, _ = attention([1000.0, -1000.0], (2, 1), [1000.0, -1000.0], (2, 1), [1.0, 2.0], (2, 1), 1.0, True)
+    out, _, _ = attention([1000.0, -1000.0], (2, 1), [1000.0, -1000.0], (2, 1), [1.0, 2.0], (2, 1), 1.0, True)
     assert out == [1.0, 2.0]  # query 1's scores are -1e6 and 1e6: all its weight goes to key 1
 
 

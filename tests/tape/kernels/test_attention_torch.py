@@ -34,7 +34,7 @@ def test_attention_matches_torch(shapes: Shapes, seed: int, causal: bool) -> Non
         v,
     ) = data(seed, qs), data(seed + 1, ks), data(seed + 2, vs)
     scale = 1.0 / math.sqrt(qs[-1])
-    out, out_shape = attention(q, qs, k, ks, v, vs, scale, causal)
+    out, out_shape, _ = attention(q, qs, k, ks, v, vs, scale, causal)
     tq, tk, tv = _t(q, qs), _t(k, ks), _t(v, vs)
     want = F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
     assert out_shape == tuple(want.shape)
