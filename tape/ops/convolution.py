@@ -3,8 +3,9 @@
 
 The forward passes and vjps are the kernels of :mod:`tape.kernels.conv` on flat data.
 A convolution is bilinear, so its jvp is ``conv(dx, w) + conv(x, dw) (+ db)``; an
-average pool is linear (its jvp pools the tangent); a max pool's jvp gathers the
-tangent at each window's first maximum, where its vjp sends the gradient.
+average pool is linear (its jvp pools the tangent); a max pool's node keeps where
+each window's first maximum is: its jvp gathers the tangent there, and its vjp sends
+the gradient there.
 
 Reverse mode of these ops is first-order (their vjp rules run on floats); forward
 mode works through their jvp rules. Inside a nested tape, an op given an enclosing
@@ -202,27 +203,32 @@ def conv1d(
 # --- pools ------------------------------------------------------------------------------------
 
 
-def _max_pool_forward(x: Any, *, kernel_size: Pair, stride: Pair) -> Data:
-    flat, shape, _ = kernels.max_pool2d(_flat(x), shape_of(x), kernel_size, stride)
-    return cast(Data, nest(flat, shape))
+def _max_pool_forward(x: Any, *, kernel_size: Pair, stride: Pair) -> tuple[Data, list[int]]:
+    flat, shape, positions = kernels.max_pool2d(_flat(x), shape_of(x), kernel_size, stride)
+    return cast(Data, nest(flat, shape)), positions  # each window's first maximum: the residual
 
 
-def _max_pool_vjp(g: Any, value: object, x: Any, *, kernel_size: Pair, stride: Pair) -> tuple[list[float]]:
-    shape = shape_of(x)
-    _, _, positions = kernels.max_pool2d(_flat(x), shape, kernel_size, stride)
-    return (kernels.max_pool2d_vjp(_flat(g), shape, positions),)
+def _max_pool_vjp(
+    g: Any, value: object, x: Any, *, kernel_size: Pair, stride: Pair, residual: list[int]
+) -> tuple[list[float]]:
+    return (kernels.max_pool2d_vjp(_flat(g), shape_of(x), residual),)
 
 
 def _max_pool_jvp(
-    value: Data, args: tuple[Any], tangents: tuple[Any], *, kernel_size: Pair, stride: Pair
+    value: Data,
+    args: tuple[Any],
+    tangents: tuple[Any],
+    *,
+    kernel_size: Pair,
+    stride: Pair,
+    residual: list[int],
 ) -> Data:
-    (x,), (dx,) = args, tangents
+    (dx,) = tangents
     shape = shape_of(value)
     if dx is None:
         return cast(Data, nest([0.0] * len(flatten(value)), shape))
-    _, _, positions = kernels.max_pool2d(_flat(x), shape_of(x), kernel_size, stride)
     tangent = _flat(dx)
-    return cast(Data, nest([tangent[p] for p in positions], shape))
+    return cast(Data, nest([tangent[p] for p in residual], shape))
 
 
 def _avg_pool_forward(x: Any, *, kernel_size: Pair, stride: Pair) -> Data:
@@ -243,7 +249,7 @@ def _avg_pool_jvp(
     return _avg_pool_forward(dx, kernel_size=kernel_size, stride=stride)
 
 
-MAX_POOL2D = array_op("max_pool2d", _max_pool_forward, _max_pool_vjp, _max_pool_jvp)
+MAX_POOL2D = array_op("max_pool2d", _max_pool_forward, _max_pool_vjp, _max_pool_jvp, residual=True)
 AVG_POOL2D = array_op("avg_pool2d", _avg_pool_forward, _avg_pool_vjp, _avg_pool_jvp)
 
 
