@@ -84,20 +84,29 @@ def _shifted(x: Any) -> Any:
 
 @st.composite
 def indices(draw: st.DrawFn, shape: Shape) -> tuple[Any, ...]:
-    """A basic index of ``shape``: ints, slices (negative, stepped), None, maybe one ``...``."""
-    out: list[Any] = []
-    axes = draw(st.integers(0, len(shape)))
-    for n in shape[:axes]:
-        kind = draw(st.sampled_from(["int", "slice", "none"]))
-        if kind == "none":
-            out.append(None)
-        if kind == "int":
-            out.append(draw(st.integers(-n, n - 1)))
-        else:
-            bound = st.none() | st.integers(-n - 1, n + 1)
-            out.append(slice(draw(bound), draw(bound), draw(st.sampled_from([None, 1, 2, -1, -2]))))
+    """A basic index of ``shape``: ints, slices (negative, stepped), None, maybe one ``...``.
+
+    Components before the ``...`` index the leading axes, those after it the trailing ones.
+    """
+
+    def components(extents: Shape) -> list[Any]:
+        out: list[Any] = []
+        for n in extents:
+            kind = draw(st.sampled_from(["int", "slice", "none"]))
+            if kind == "none":
+                out.append(None)
+            if kind == "int":
+                out.append(draw(st.integers(-n, n - 1)))
+            else:
+                bound = st.none() | st.integers(-n - 1, n + 1)
+                out.append(slice(draw(bound), draw(bound), draw(st.sampled_from([None, 1, 2, -1, -2]))))
+        return out
+
+    head = draw(st.integers(0, len(shape)))
+    out = components(shape[:head])
     if draw(st.booleans()):
-        out.insert(draw(st.integers(0, len(out))), Ellipsis)
+        tail = draw(st.integers(0, len(shape) - head))
+        out += [Ellipsis, *components(shape[len(shape) - tail :])]
     if draw(st.booleans()):
         out.append(None)
     return tuple(out)
@@ -111,6 +120,7 @@ def indexed(draw: st.DrawFn) -> tuple[Any, tuple[Any, ...]]:
 
 @given(indexed())
 @example(((((1.0, 2.0), (3.0, 4.0)),), (0, slice(None, None, -1), None)))
+@example((((0.0,), (0.0,)), (Ellipsis, 0)))
 @example((((1.0, 2.0, 3.0),), (Ellipsis, None)))
 def test_indexing_matches_numpy(case: tuple[Any, tuple[Any, ...]]) -> None:
     x, index = case
@@ -126,6 +136,7 @@ def test_indexing_matches_numpy(case: tuple[Any, tuple[Any, ...]]) -> None:
 
 
 @given(indexed())
+@example((((0.0,), (0.0,)), (Ellipsis, 0)))  # an int after the ellipsis indexes the last axis
 def test_indexing_gradients_jvp_and_jit(case: tuple[Any, tuple[Any, ...]]) -> None:
     x, index = case
     if 0 in np.asarray(x)[index].shape:
@@ -168,6 +179,8 @@ def test_indexing_errors() -> None:
     M = asarray([[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(IndexError, match=r"index 2 is out of range for axis 1 of shape \(2, 2\)"):
         M[0, 2]
+    with pytest.raises(IndexError, match=r"index 1 is out of range for axis 1 of shape \(2, 1\)"):
+        asarray(((0.0,), (0.0,)))[..., 1]  # after the ellipsis an int indexes the last axis
     with pytest.raises(IndexError, match="out of range for an Array of length 2"):
         M[-3]
     with pytest.raises(IndexError, match="too many indices"):
