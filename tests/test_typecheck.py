@@ -113,6 +113,7 @@ TAPE_SNIPPET = dedent(
 
     import tape
     from tape import Scalar, Tape, Value
+    from tape import arrays as A
 
 
     def energy(p: PMap[str, float], x: float) -> Scalar:
@@ -248,6 +249,22 @@ TAPE_SNIPPET = dedent(
     reveal_type(t.gradient(z, watched))  # R: pyrsistent.PMap[str, pyrsistent.PVector[float]]
     reveal_type(t.gradient(z, {"x": x, "row": row}))  # R: object
     reveal_type(t.gradient(z, {"x": x, "pair": (x, y)}))  # R: object
+    grid = A.asarray([[1.0, 2.0], [3.0, 4.0]])
+    images = [[[[1.0, 2.0], [3.0, 4.0]]]]
+    reveal_type(A.add(grid, 1.0))  # R: tape.array.Array
+    reveal_type(A.multiply(2.0, grid))  # R: tape.array.Array
+    reveal_type(A.add(x, y))  # R: tape.value.Value
+    reveal_type(A.subtract([1.0], [2.0]))  # R: tuple[Any, ...]
+    reveal_type(A.less(grid, 2.0))  # R: tape.array.Array
+    reveal_type(A.where(A.less(grid, 2.0), grid, 0.0))  # R: tape.array.Array
+    reveal_type(A.reshape(grid, (4,)))  # R: tape.array.Array
+    reveal_type(A.reshape(grid, ()))  # R: float | tape.value.Value
+    reveal_type(A.transpose(grid))  # R: tape.array.Array
+    reveal_type(A.take(grid, [1, 0]))  # R: tape.array.Array
+    reveal_type(A.pad([[1.0]], 1))  # R: tuple[Any, ...]
+    reveal_type(A.conv2d(images, A.asarray([[[[1.0]]]])))  # R: tape.array.Array
+    reveal_type(A.max_pool2d(images, 2))  # R: tuple[Any, ...]
+    reveal_type(A.scaled_dot_product_attention(grid, grid, grid))  # R: tape.array.Array
     """
 )
 

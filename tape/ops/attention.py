@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from tape.array import Array, Data, Shape, apply_array_op, array_op, flatten, nest, shape_of
 from tape.kernels import attention as kernels
@@ -80,6 +80,42 @@ ATTENTION = array_op("scaled_dot_product_attention", _forward, _vjp, _jvp, resid
 """Its node keeps the probabilities its forward computed: the vjp and jvp rules reuse them."""
 
 
+@overload
+def scaled_dot_product_attention(
+    query: Array,
+    key: Array | Sequence[Any],
+    value: Array | Sequence[Any],
+    *,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Array: ...
+@overload
+def scaled_dot_product_attention(
+    query: Sequence[Any],
+    key: Array,
+    value: Array | Sequence[Any],
+    *,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Array: ...
+@overload
+def scaled_dot_product_attention(
+    query: Sequence[Any],
+    key: Sequence[Any],
+    value: Array,
+    *,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Array: ...
+@overload
+def scaled_dot_product_attention(
+    query: Sequence[Any],
+    key: Sequence[Any],
+    value: Sequence[Any],
+    *,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Data: ...
 def scaled_dot_product_attention(
     query: Array | Sequence[Any],
     key: Array | Sequence[Any],

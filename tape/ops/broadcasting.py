@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast, overload
 
-from tape.array import Array, apply_array_op, array_op, flatten, install, nest, shape_of
+from tape.array import Array, ArrayOperand, Data, apply_array_op, array_op, flatten, install, nest, shape_of
 from tape.core.op import Op
 from tape.kernels.broadcast import binary, broadcast_to, sum_to_shape
 from tape.kernels.indexing import where as where_kernel
@@ -142,33 +142,59 @@ ARRAY_DIV = _broadcast_op(DIV, "array_div", "divide")
 ARRAY_POW = _broadcast_op(POW, "array_pow", "power")
 
 
-def _binary(op: Op, label: str, x: object, y: object) -> Any:
-    return apply_array_op(op, *_operands(label, x, y))
+class Broadcast(Protocol):
+    """A binary function with NumPy broadcasting: an Array operand gives an Array.
+
+    Scalars (Values and floats) give a Value or a float; nested sequences of floats
+    (with no Array or Value) give plain nested tuples, recording nothing.
+    """
+
+    @overload
+    def __call__(self, x: Array, y: ArrayOperand, /) -> Array: ...
+    @overload
+    def __call__(self, x: ArrayOperand, y: Array, /) -> Array: ...
+    @overload
+    def __call__(self, x: Value | float, y: Value, /) -> Value: ...
+    @overload
+    def __call__(self, x: Value, y: float, /) -> Value: ...
+    @overload
+    def __call__(self, x: float, y: float, /) -> float: ...
+    @overload
+    def __call__(self, x: Sequence[Any], y: Sequence[Any] | float, /) -> Data: ...
+    @overload
+    def __call__(self, x: float, y: Sequence[Any], /) -> Data: ...
+    @overload
+    def __call__(self, x: ArrayOperand, y: ArrayOperand, /) -> Array | Value | Data | float: ...
 
 
-def add(x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
-    """``x + y`` with NumPy broadcasting (one node when an operand is tracked)."""
-    return _binary(ARRAY_ADD, "add", x, y)
+def _function(op: Op, label: str, doc: str) -> Broadcast:
+    """The public function ``label``: ``op`` applied with broadcasting (one node if an operand is tracked)."""
+
+    def function(x: object, y: object) -> Any:
+        return apply_array_op(op, *_operands(label, x, y))
+
+    function.__name__ = function.__qualname__ = label
+    function.__doc__ = doc
+    return cast(Broadcast, function)
 
 
-def subtract(x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
-    """``x - y`` with NumPy broadcasting (one node when an operand is tracked)."""
-    return _binary(ARRAY_SUB, "subtract", x, y)
-
-
-def multiply(x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
-    """``x * y`` with NumPy broadcasting (one node when an operand is tracked)."""
-    return _binary(ARRAY_MUL, "multiply", x, y)
-
-
-def divide(x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
-    """``x / y`` with NumPy broadcasting; IEEE results for a zero divisor (``inf``, ``nan``)."""
-    return _binary(ARRAY_DIV, "divide", x, y)
-
-
-def power(x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
-    """``x ** y`` with NumPy broadcasting, as C's ``pow`` (a negative base to a fractional power: ``nan``)."""
-    return _binary(ARRAY_POW, "power", x, y)
+add = _function(ARRAY_ADD, "add", "``x + y`` with NumPy broadcasting (one node when an operand is tracked).")
+subtract = _function(
+    ARRAY_SUB, "subtract", "``x - y`` with NumPy broadcasting (one node when an operand is tracked)."
+)
+multiply = _function(
+    ARRAY_MUL, "multiply", "``x * y`` with NumPy broadcasting (one node when an operand is tracked)."
+)
+divide = _function(
+    ARRAY_DIV,
+    "divide",
+    "``x / y`` with NumPy broadcasting; IEEE results for a zero divisor (``inf``, ``nan``).",
+)
+power = _function(
+    ARRAY_POW,
+    "power",
+    "``x ** y`` with NumPy broadcasting, as C's ``pow`` (a negative base to a fractional power: ``nan``).",
+)
 
 
 # --- comparisons and where -------------------------------------------------------------------------
@@ -191,24 +217,26 @@ ARRAY_GREATER = _comparison("array_greater", "greater", lambda x, y: x > y)
 ARRAY_GREATER_EQUAL = _comparison("array_greater_equal", "greater_equal", lambda x, y: x >= y)
 
 
-def less(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
-    """``x < y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
-    return _binary(ARRAY_LESS, "less", x, y)
-
-
-def less_equal(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
-    """``x <= y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
-    return _binary(ARRAY_LESS_EQUAL, "less_equal", x, y)
-
-
-def greater(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
-    """``x > y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
-    return _binary(ARRAY_GREATER, "greater", x, y)
-
-
-def greater_equal(x: object, y: object) -> Any:  # a mask: an Array, nested tuples or a float of 1.0/0.0
-    """``x >= y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient."""
-    return _binary(ARRAY_GREATER_EQUAL, "greater_equal", x, y)
+less = _function(
+    ARRAY_LESS,
+    "less",
+    "``x < y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient.",
+)
+less_equal = _function(
+    ARRAY_LESS_EQUAL,
+    "less_equal",
+    "``x <= y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient.",
+)
+greater = _function(
+    ARRAY_GREATER,
+    "greater",
+    "``x > y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient.",
+)
+greater_equal = _function(
+    ARRAY_GREATER_EQUAL,
+    "greater_equal",
+    "``x >= y`` with NumPy broadcasting: a mask of 1.0 (true) and 0.0, passing no gradient.",
+)
 
 
 def _where_forward(mask: Any, x: Any, y: Any) -> Any:
@@ -243,6 +271,14 @@ def _mask(mask: object) -> object:
     return mask
 
 
+@overload
+def where(mask: object, x: Array, y: ArrayOperand) -> Array: ...
+@overload
+def where(mask: object, x: ArrayOperand, y: Array) -> Array: ...
+@overload
+def where(mask: Array, x: ArrayOperand, y: ArrayOperand) -> Array: ...
+@overload
+def where(mask: object, x: ArrayOperand, y: ArrayOperand) -> Array | Value | Data | float: ...
 def where(mask: object, x: object, y: object) -> Any:  # an Array, a Value, nested tuples or a float
     """``numpy.where(mask, x, y)``, all three broadcast: ``x`` where ``mask`` is nonzero (true), else ``y``.
 

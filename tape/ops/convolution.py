@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import add
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from tape.array import Array, Data, Shape, apply_array_op, array_op, flatten, nest, shape_of
 from tape.kernels import conv as kernels
@@ -147,6 +147,24 @@ def _check_conv(op: str, x_shape: Shape, w_shape: Shape, b: object, spatial: int
             )
 
 
+@overload
+def conv2d(
+    x: Array,
+    w: Array | Sequence[Any],
+    b: Array | Sequence[Any] | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+) -> Array: ...
+@overload
+def conv2d(
+    x: Sequence[Any], w: Array, b: Array | Sequence[Any] | None = None, stride: Pair = 1, padding: Pair = 0
+) -> Array: ...
+@overload
+def conv2d(x: Sequence[Any], w: Sequence[Any], b: Array, stride: Pair = 1, padding: Pair = 0) -> Array: ...
+@overload
+def conv2d(
+    x: Sequence[Any], w: Sequence[Any], b: Sequence[Any] | None = None, stride: Pair = 1, padding: Pair = 0
+) -> Data: ...
 def conv2d(
     x: Array | Sequence[Any],
     w: Array | Sequence[Any],
@@ -170,6 +188,24 @@ def conv2d(
     return plain_result(apply_array_op(CONV2D, x, w, b, stride=_compact(st), padding=_compact(pad)), plain)
 
 
+@overload
+def conv1d(
+    x: Array,
+    w: Array | Sequence[Any],
+    b: Array | Sequence[Any] | None = None,
+    stride: int = 1,
+    padding: int = 0,
+) -> Array: ...
+@overload
+def conv1d(
+    x: Sequence[Any], w: Array, b: Array | Sequence[Any] | None = None, stride: int = 1, padding: int = 0
+) -> Array: ...
+@overload
+def conv1d(x: Sequence[Any], w: Sequence[Any], b: Array, stride: int = 1, padding: int = 0) -> Array: ...
+@overload
+def conv1d(
+    x: Sequence[Any], w: Sequence[Any], b: Sequence[Any] | None = None, stride: int = 1, padding: int = 0
+) -> Data: ...
 def conv1d(
     x: Array | Sequence[Any],
     w: Array | Sequence[Any],
@@ -263,6 +299,10 @@ def _pool(op: str, x: object, kernel_size: Pair, stride: Pair | None) -> tuple[P
     return _compact(kernel), _compact(st)
 
 
+@overload
+def max_pool2d(x: Array, kernel_size: Pair, stride: Pair | None = None) -> Array: ...
+@overload
+def max_pool2d(x: Sequence[Any], kernel_size: Pair, stride: Pair | None = None) -> Data: ...
 def max_pool2d(
     x: Array | Sequence[Any], kernel_size: Pair, stride: Pair | None = None
 ) -> Any:  # Array or data
@@ -278,6 +318,10 @@ def max_pool2d(
     return plain_result(apply_array_op(MAX_POOL2D, a, kernel_size=kernel, stride=st), plain)
 
 
+@overload
+def avg_pool2d(x: Array, kernel_size: Pair, stride: Pair | None = None) -> Array: ...
+@overload
+def avg_pool2d(x: Sequence[Any], kernel_size: Pair, stride: Pair | None = None) -> Data: ...
 def avg_pool2d(
     x: Array | Sequence[Any], kernel_size: Pair, stride: Pair | None = None
 ) -> Any:  # Array or data

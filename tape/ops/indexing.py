@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import add, mul
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from tape.array import (
     Array,
@@ -42,7 +42,7 @@ from tape.kernels import indexing as kernels
 from tape.kernels.shapes import index_grid, normalize_axis, size, strides
 from tape.ops.shape import check_operands, operand_shape, plain_result
 from tape.validate import HoldsTracked, float_array
-from tape.value import Value
+from tape.value import Scalar, Value
 
 
 def _row_vjp(node: Node, g: Any, grads: list[Any]) -> None:
@@ -470,6 +470,14 @@ def _int_indices(indices: object) -> tuple[list[int], Shape]:
     return items, (len(items),)
 
 
+@overload
+def take(x: Array, indices: Sequence[Any], axis: int = 0) -> Array: ...
+@overload
+def take(x: Array, indices: int, axis: int = 0) -> Array | Scalar: ...  # a vector's entry is a Value
+@overload
+def take(x: Sequence[Any], indices: Sequence[Any], axis: int = 0) -> Data: ...
+@overload
+def take(x: Sequence[Any], indices: int, axis: int = 0) -> Data | float: ...
 def take(x: Array | Sequence[Any], indices: int | Sequence[Any], axis: int = 0) -> Any:  # Array, Value, data
     """``numpy.take``: the slices of ``x`` at ``indices`` along ``axis`` (an embedding lookup).
 
@@ -559,6 +567,10 @@ def _pad_widths(pad_width: object, ndim: int) -> Widths:
     return widths
 
 
+@overload
+def pad(x: Array, pad_width: int | Sequence[Any], value: float = 0.0) -> Array: ...
+@overload
+def pad(x: Sequence[Any], pad_width: int | Sequence[Any], value: float = 0.0) -> Data: ...
 def pad(x: Array | Sequence[Any], pad_width: int | Sequence[Any], value: float = 0.0) -> Any:  # Array or data
     """``numpy.pad`` with a constant: ``pad_width`` is an int, a ``(before, after)`` pair, or one per axis.
 

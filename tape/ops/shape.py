@@ -12,7 +12,7 @@ tape's Values raises the binder's TypeError.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from tape.array import (
     Array,
@@ -88,6 +88,20 @@ def plain_result(result: Any, plain: bool) -> Any:
     return result.primal if plain and isinstance(result, Array) else result
 
 
+@overload
+def reshape(  # type: ignore[overload-overlap]  # the empty shape is narrower than Sequence[int]
+    x: Array | Value, shape: tuple[()]
+) -> Scalar: ...  # a float when untracked
+@overload
+def reshape(x: Array, shape: int | Sequence[int]) -> Array: ...
+@overload
+def reshape(  # type: ignore[overload-overlap]  # the empty shape is narrower than Sequence[int]
+    x: float | Sequence[Any], shape: tuple[()]
+) -> float: ...
+@overload
+def reshape(x: Value, shape: int | Sequence[int]) -> Array: ...
+@overload
+def reshape(x: float | Sequence[Any], shape: int | Sequence[int]) -> Data: ...
 def reshape(
     x: Array | Scalar | Sequence[Any], shape: int | Sequence[int]
 ) -> Any:  # an Array, a Value or data
@@ -129,6 +143,10 @@ def _transpose_jvp(value: Data, args: tuple[Any], tangents: tuple[Any], *, axes:
 TRANSPOSE = array_op("transpose", _transpose_forward, _transpose_vjp, _transpose_jvp)
 
 
+@overload
+def transpose(x: Array, axes: Sequence[int] | None = None) -> Array: ...
+@overload
+def transpose(x: Sequence[Any], axes: Sequence[int] | None = None) -> Data: ...
 def transpose(x: Array | Sequence[Any], axes: Sequence[int] | None = None) -> Any:  # an Array or data
     """``numpy.transpose``: axis ``i`` of the result is axis ``axes[i]`` of ``x`` (``None`` reverses them).
 

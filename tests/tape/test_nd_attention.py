@@ -91,4 +91,4 @@ def test_attention_errors_name_the_op_and_the_shapes() -> None:
     ):
         A.scaled_dot_product_attention([[1.0]], [[1.0]], [[1.0]], scale=math.nan)
     with pytest.raises(TypeError, match=r"scaled_dot_product_attention: is_causal must be a bool, got 1"):
-        A.scaled_dot_product_attention([[1.0]], [[1.0]], [[1.0]], is_causal=1)  # type: ignore[arg-type]
+        A.scaled_dot_product_attention([[1.0]], [[1.0]], [[1.0]], is_causal=1)  # type: ignore[call-overload]

@@ -454,7 +454,7 @@ def test_shapes_that_do_not_broadcast_name_the_op_and_both_shapes() -> None:
     with pytest.raises(TypeError, match="unsupported operand"):
         _ = X + "a"
     with pytest.raises(TypeError, match="multiply: argument 1 must be an Array"):
-        A.multiply(X, None)
+        A.multiply(X, None)  # type: ignore[call-overload]  # what the types refuse, at run time too
     with pytest.raises(ValueError, match="ragged"):
         _ = X * [[1.0], [2.0, 3.0]]
 

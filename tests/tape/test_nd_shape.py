@@ -287,7 +287,7 @@ def test_transpose_errors() -> None:
     with pytest.raises(ValueError, match=r"axis 2 is out of range for shape \(1, 2\)"):
         A.transpose([[1.0, 2.0]], (0, 2))
     with pytest.raises(ValueError, match="transpose: x is a scalar"):
-        A.transpose(2.0)  # type: ignore[arg-type]
+        A.transpose(2.0)  # type: ignore[call-overload]
 
 
 # --- concatenate and stack ---------------------------------------------------------------------
@@ -464,7 +464,7 @@ def test_pad_errors() -> None:
     with pytest.raises(ValueError, match=r"pad: axis 0 has a negative width \(-1, -1\)"):
         A.pad([[1.0]], -1)
     with pytest.raises(TypeError, match="pad: pad_width must be ints"):
-        A.pad([[1.0]], 1.5)  # type: ignore[arg-type]
+        A.pad([[1.0]], 1.5)  # type: ignore[call-overload]
 
 
 # --- scale and mse on N-d arrays -------------------------------------------------------------------
