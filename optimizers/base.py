@@ -66,6 +66,15 @@ class FlatUpdateFn(Protocol):
     ) -> tuple[list[float], OptState]: ...
 
 
+class FlatApplyFn(Protocol):
+    """``apply_flat(param_leaves, leaves, state, params) -> (new param leaves, state)``:
+    ``update_flat``, then each update added to its param, in one pass."""
+
+    def __call__(
+        self, param_leaves: list[float], updates: list[float], state: OptState, params: object, /
+    ) -> tuple[list[float], OptState]: ...
+
+
 class GradientTransformation(NamedTuple):
     """A named pair of pure functions that turn gradients into updates.
 
@@ -74,16 +83,21 @@ class GradientTransformation(NamedTuple):
     types as ``updates``) and a new state. Neither mutates its arguments. The built-in
     transformations also have ``update_flat``, the same update on the flat list of
     leaves: a chain of them passes one list from part to part, and :class:`Optimizer`
-    flattens the gradients once per step.
+    flattens the gradients once per step. A transformation that can also add its updates
+    to the params in the same pass has ``apply_flat`` (the learning rate's scaling: the
+    step's last pass is then ``p + (-lr) * u``, the same operations as two passes).
     """
 
     init: InitFn
     update: UpdateFn
     name: str
     update_flat: FlatUpdateFn | None = None
+    apply_flat: FlatApplyFn | None = None
 
 
-def from_flat(init: InitFn, update_flat: FlatUpdateFn, name: str) -> GradientTransformation:
+def from_flat(
+    init: InitFn, update_flat: FlatUpdateFn, name: str, apply_flat: FlatApplyFn | None = None
+) -> GradientTransformation:
     """A transformation whose tree ``update`` flattens the updates, runs ``update_flat``, rebuilds."""
 
     def update(updates: Updates, state: OptState, params: object) -> tuple[Updates, OptState]:
@@ -91,7 +105,7 @@ def from_flat(init: InitFn, update_flat: FlatUpdateFn, name: str) -> GradientTra
         out, new_state = update_flat(leaves, state, params)
         return tree_unflatten(treedef, out), new_state
 
-    return GradientTransformation(init, update, name, update_flat)
+    return GradientTransformation(init, update, name, update_flat, apply_flat)
 
 
 def apply_updates(params: Params, updates: Params) -> Params:
@@ -207,7 +221,15 @@ class Optimizer:
         inner = state.get("transform")
         if not isinstance(inner, PMap):
             raise ValueError(f"{self.name}: the state holds no state for its transform")
+        applied = self.transform.apply_flat
         flat = self.transform.update_flat
+        if applied is not None:  # updates and params in one pass
+            new_leaves, inner = applied(param_leaves, grad_leaves, inner, params)
+            if len(new_leaves) != len(param_leaves):
+                raise ValueError(
+                    f"{self.name}: the transform gave {len(new_leaves)} params for {len(param_leaves)}"
+                )
+            return tree_unflatten(param_def, new_leaves), state.set("step", step + 1).set("transform", inner)
         if flat is not None:
             update_leaves, inner = flat(grad_leaves, inner, params)
             if len(update_leaves) != len(grad_leaves):
@@ -264,6 +286,24 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
             new_states.append(new_state)
         return leaves, state.set("parts", pvector(new_states))
 
-    every_flat = all(t.update_flat is not None for t in transforms)
+    def apply_flat(
+        param_leaves: list[float], leaves: list[float], state: OptState, params: object
+    ) -> tuple[list[float], OptState]:
+        new_states: list[StateValue] = []
+        states = part_states(state)
+        for transform, part_state in zip(transforms[:-1], states, strict=False):
+            flat = cast(FlatUpdateFn, transform.update_flat)
+            leaves, new_state = flat(leaves, cast(OptState, part_state), params)
+            new_states.append(new_state)
+        last = cast(FlatApplyFn, transforms[-1].apply_flat)
+        new_params, new_state = last(param_leaves, leaves, cast(OptState, states[-1]), params)
+        new_states.append(new_state)
+        return new_params, state.set("parts", pvector(new_states))
 
-    return Optimizer(GradientTransformation(init, update, label, update_flat if every_flat else None))
+    every_flat = all(t.update_flat is not None for t in transforms)
+    applies = every_flat and bool(transforms) and transforms[-1].apply_flat is not None
+    return Optimizer(
+        GradientTransformation(
+            init, update, label, update_flat if every_flat else None, apply_flat if applies else None
+        )
+    )

@@ -71,7 +71,16 @@ def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
         step_size = rate(count, name)
         return [-step_size * u for u in leaves], state.set("count", count + 1)
 
-    return from_flat(init, update_flat, name)
+    def apply_flat(
+        param_leaves: list[float], leaves: list[float], state: OptState, params: object
+    ) -> tuple[list[float], OptState]:
+        state = expect_state(state, name)
+        count = get_int(state, "count", name)
+        factor = -rate(count, name)  # the same product, then the same sum, as update_flat and p + u
+        new = [p + factor * u for p, u in zip(param_leaves, leaves, strict=True)]
+        return new, state.set("count", count + 1)
+
+    return from_flat(init, update_flat, name, apply_flat)
 
 
 def trace(decay: float, nesterov: bool = False) -> GradientTransformation:

@@ -46,7 +46,20 @@ from tests.benchmarks.workloads import (
 
 __all__ = ["WORKLOADS", "Settings", "main"]
 
-WORKLOADS = ("W1", "W1-jit", "W1-scalar", "W1-scalar-jit", "W2", "W2-jit", "W3", "W4", "W5", "W6", "W8")
+WORKLOADS = (
+    "W1",
+    "W1-jit",
+    "W1-scalar",
+    "W1-scalar-jit",
+    "W2",
+    "W2-jit",
+    "W3",
+    "Adam",
+    "W4",
+    "W5",
+    "W6",
+    "W8",
+)
 """The names ``--workloads`` accepts (case, ``-`` and spaces do not matter)."""
 
 
@@ -139,10 +152,12 @@ def _workloads(chosen: Sequence[str]) -> list[Workload]:
             out.append(suite.w2(graph))
         if "W2-jit" in chosen:
             out.append(suite.w2_jit(graph))
-    if "W3" in chosen or "W4" in chosen:
+    if {"W3", "Adam", "W4"} & set(chosen):
         digits = digits_problem()
         if "W3" in chosen:
             out.append(suite.w3(digits))
+        if "Adam" in chosen:
+            out.append(suite.adam(digits))
         if "W4" in chosen:
             out.append(suite.w4(digits))
     if "W5" in chosen:

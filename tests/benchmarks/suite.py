@@ -41,12 +41,14 @@ from tests.benchmarks.workloads import (
     DigitsProblem,
     GraphProblem,
     RegressionProblem,
+    library_adam_step,
     library_w1_scalar_step,
     library_w1_step,
     library_w2,
     library_w2_jit,
     library_w3_epoch,
     library_w4,
+    optimizer_problem,
 )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "Mismatch",
     "Target",
     "Workload",
+    "adam",
     "check",
     "discrepancy",
     "trained_params",
@@ -387,6 +390,30 @@ def w3(problem: DigitsProblem) -> Workload:
         },
         ("lib/base", "lib/torch"),
         (Target("lib/base", 1.5, at_most=True),),
+    )
+
+
+def adam(problem: DigitsProblem) -> Workload:
+    """The optimizer step alone: Adam on the digits MLP's params against the baseline's Adam."""
+    step = library_adam_step(problem)
+    params, grads = optimizer_problem(problem)
+    net, gnet = baseline.from_params(params), baseline.from_params(grads)
+    net, state = baseline.adam_step(net, gnet, baseline.adam_init(net), problem.lr)
+    size = len(tree_leaves(params))
+    return Workload(
+        "Adam",
+        f"Adam step alone, {size:,} params of W3's MLP",
+        "one step",
+        {
+            "library": _thunk(step),
+            "baseline": Implementation(
+                lambda: lambda: baseline.adam_step(net, gnet, state, problem.lr)[0],
+                lambda out: baseline.to_params(cast("baseline.Net", out)),
+            ),
+            "torch": "not timed: a fused tensor op, not an optimizer over Python floats",
+        },
+        ("lib/base",),
+        (Target("lib/base", 1.3, at_most=True),),
     )
 
 

@@ -30,6 +30,7 @@ from functional_nn.dataloader import Batch, DataLoader, Dataset, train_test_spli
 from functional_nn.loss import cross_entropy_with_logits_batch, mse_loss, mse_loss_batch
 from functional_nn.mlp import MLP, Params
 from tape import Scalar
+from tape.tree import tree_flatten, tree_unflatten
 
 __all__ = [
     "ADD",
@@ -47,6 +48,8 @@ __all__ = [
     "library_w2_jit",
     "library_w3_epoch",
     "library_w4",
+    "optimizer_problem",
+    "library_adam_step",
     "regression_problem",
     "replay",
 ]
@@ -325,3 +328,24 @@ def library_w4(problem: DigitsProblem, params: Params) -> list[tuple[float, ...]
     """The model's logits for every test row, on floats (no tape)."""
     model = problem.model
     return [model.apply(params, x) for x in problem.test.inputs]  # floats in, floats out
+
+
+# --- the optimizer step alone ------------------------------------------------------------------
+
+
+def optimizer_problem(problem: DigitsProblem) -> tuple[Params, Params]:
+    """The digits MLP's params and a fixed gradient of their structure (``0.1 sin(k)``, leaf ``k``)."""
+    leaves, treedef = tree_flatten(problem.params)
+    return problem.params, tree_unflatten(treedef, [0.1 * math.sin(k) for k in range(len(leaves))])
+
+
+def library_adam_step(problem: DigitsProblem) -> Callable[[], Params]:
+    """One ``optimizers.adam`` step (its second, so the moments are not zero); the new params."""
+    params, grads = optimizer_problem(problem)
+    optimizer = optimizers.adam(problem.lr)
+    params, state = optimizer.step(params, grads, optimizer.init(params))
+
+    def step() -> Params:
+        return optimizer.step(params, grads, state)[0]
+
+    return step

@@ -160,3 +160,26 @@ def test_the_flat_path_equals_the_tree_path_bit_for_bit() -> None:
         tree_updates, tree_state = opt.transform.update(grads, state, params)
         flat_updates, flat_state = opt.transform.update_flat(tree_leaves(grads), state, params)
         assert tree_leaves(tree_updates) == flat_updates and tree_state == flat_state
+
+
+def test_a_step_that_adds_in_its_last_pass_equals_updates_then_adding_bit_for_bit() -> None:
+    """``apply_flat`` (the learning rate's scaling fused with ``p + u``) changes no bit of a step."""
+    params = pmap({"w": pvector([pvector([1.0, -2.0]), pvector([0.5, 3.0])]), "b": pvector([0.1, -0.2])})
+    grads = pmap({"w": pvector([pvector([0.3, 0.1]), pvector([-0.4, 2.0])]), "b": pvector([1.5, -0.5])})
+    schedule = optimizers.cosine_decay(0.1, decay_steps=5)
+    assert optimizers.adamw(0.1).transform.apply_flat is None  # its last part is the decoupled decay
+    for opt in (
+        optimizers.adam(0.1),
+        optimizers.adamw(schedule, weight_decay=0.0),
+        optimizers.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        optimizers.chain(optimizers.clip_by_global_norm(0.5), optimizers.adam(0.1)),
+    ):
+        assert opt.transform.apply_flat is not None
+        apart = optimizers.Optimizer(opt.transform._replace(apply_flat=None))  # updates, then p + u
+        fused_params, fused_state = params, opt.init(params)
+        params_apart, state_apart = params, apart.init(params)
+        for _ in range(4):
+            fused_params, fused_state = opt.step(fused_params, grads, fused_state)
+            params_apart, state_apart = apart.step(params_apart, grads, state_apart)
+            assert fused_params == params_apart and fused_state == state_apart
+        assert fused_params != params
