@@ -3,8 +3,8 @@
 A scalar engine records one node per neuron (or per multiply-add); Python spends
 its time on node bookkeeping rather than arithmetic. An :class:`Array` is an N-d
 array of floats recorded as *one* node, and its ops (broadcasting arithmetic,
-``matmul``, reductions over axes, ``softmax``, ``conv2d``, indexing, ``linear``, the
-mean cross-entropy of a batch of logits, ...) have backward rules written as tight
+``matmul``, reductions over axes, ``softmax``, ``conv2d``, attention, indexing,
+``linear``, the mean cross-entropy of a batch of logits, ...) have backward rules written as tight
 loops over flat rows (``sum(map(mul, ...))`` runs in C). A batch of 32 examples
 through a two-layer MLP is then about six nodes instead of thousands.
 
