@@ -8,11 +8,10 @@ the same products transposed, scattered back with strided slice assignment.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from operator import add, mul
 
 from tape.kernels.reduce import scatter_vjp
-from tape.kernels.shapes import Data, Shape, check_data, check_shape, gather, index_grid
+from tape.kernels.shapes import Data, Shape, check_data, check_shape, gather, grid_positions
 
 Pair = int | tuple[int, int]
 """A size per spatial axis, or one for both."""
@@ -289,12 +288,6 @@ def _pool_plan(
     return n * c, h, w, kernel, out, st
 
 
-@lru_cache(maxsize=64)
-def _corners(planes: int, h: int, w: int, stride: tuple[int, int], out: tuple[int, int]) -> tuple[int, ...]:
-    """The flat input position of each pooling window's first entry, over a whole batch."""
-    return tuple(index_grid((planes, *out), (h * w, stride[0] * w, stride[1])))
-
-
 def _window_entries(
     x: Data,
     planes: int,
@@ -325,7 +318,7 @@ def max_pool2d(
     if planes == 0:
         return [], shape, []
     entries = _window_entries(x, planes, h, w, kernel, st, (oh, ow))
-    corners = _corners(planes, h, w, st, (oh, ow))
+    corners = grid_positions((planes, oh, ow), (h * w, st[0] * w, st[1]))  # each window's first entry
     if len(entries) == 1:
         return entries[0], shape, list(corners)
     best = list(map(max, *entries))

@@ -79,12 +79,24 @@ def index_grid(extents: Shape, steps: Shape, offset: int = 0) -> list[int]:
 
 
 CACHED_GATHER = 1 << 16
-"""Reads of at most this many entries keep their compiled reader (see :func:`gather`)."""
+"""Layouts of at most this many entries keep their positions and reader (see :func:`gather`)."""
+
+
+@lru_cache(maxsize=128)
+def _positions(extents: Shape, steps: Shape, offset: int) -> tuple[int, ...]:
+    return tuple(index_grid(extents, steps, offset))
+
+
+def grid_positions(extents: Shape, steps: Shape, offset: int = 0) -> Sequence[int]:
+    """:func:`index_grid`, kept for a layout read again (up to :data:`CACHED_GATHER` entries)."""
+    if prod(extents) > CACHED_GATHER:
+        return index_grid(extents, steps, offset)
+    return _positions(tuple(extents), tuple(steps), offset)
 
 
 @lru_cache(maxsize=128)
 def _reader(extents: Shape, steps: Shape, offset: int) -> Callable[[Data], Sequence[float]]:
-    positions = index_grid(extents, steps, offset)
+    positions = _positions(extents, steps, offset)
     if len(positions) == 1:
         (only,) = positions
         return lambda data: (data[only],)
