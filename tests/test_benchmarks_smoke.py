@@ -232,6 +232,7 @@ BUILDERS: dict[str, Callable[[RegressionProblem, GraphProblem, DigitsProblem], W
     "W2": lambda r, g, d: suite.w2(g),
     "W2 jit": lambda r, g, d: suite.w2_jit(g),
     "W3": lambda r, g, d: suite.w3(d),
+    "Adam": lambda r, g, d: suite.adam(d),
     "W4": lambda r, g, d: suite.w4(d),
 }
 
