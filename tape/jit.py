@@ -12,7 +12,8 @@ Each op's ``emit`` rule, beside its other rules in its family file, gives the co
 
 - a scalar op: ``emit(c, v, *args) -> (forward, partials)``, Python expressions of
   the operands' expressions ``args`` (sequences of them for an ``nary`` op), the
-  partials also of the value's name ``v``; ``c.ref(obj)`` names a kernel the code calls.
+  partials also of the value's name ``v`` (a partial chosen by a comparison, as
+  relu's, is a :class:`tape.core.op.Branch`); ``c.ref(obj)`` names a kernel the code calls.
 - an array op: ``emit(c, node, operands, v, s) -> lines``, statements setting the
   value ``v`` and what the op's own ``vjp`` rule reads, ``s``; the backward pass
   calls that ``vjp``. ``c.var(position)``, ``c.arg(position, data)``,
@@ -84,7 +85,8 @@ from pyrsistent import PVector, pvector
 
 from tape.array import Array, flatten, record_array, shape_of
 from tape.core.node import Node, Tracked
-from tape.core.op import LEAF, Op
+from tape.core.op import LEAF, Branch, Op, times
+from tape.core.recording import collector_paused
 from tape.gradient_tape import Tape, is_float_array
 from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
 from tape.tree import TreeDef, tree_flatten, tree_unflatten
@@ -95,8 +97,13 @@ __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-CHUNK_LINES = 2000
-"""The most lines one generated function holds; larger graphs are split into several."""
+CHUNK_LINES = 200_000
+"""The most lines one generated function holds; larger graphs are split into several. One function
+replays fastest (its values stay in local variables); parts pass the values that cross them through
+a list, and a graph of 100,000 scalar ops (about 150,000 lines) compiles fastest as one function."""
+SUM_TERMS = 8
+"""The most terms an adjoint's sum waits for: a node used more often has its sum written in parts,
+so the consumers' adjoints need not stay alive until the sweep reaches it."""
 
 
 class TraceTape(Tape):
@@ -515,15 +522,14 @@ class _Emitter:
         return used
 
 
-def _is_number(expr: str) -> bool:
+def _is_number(expr: str | Branch) -> bool:
+    """Whether a partial is a finite constant (a Branch: whichever side it takes)."""
+    if isinstance(expr, Branch):
+        return _is_number(expr.if_true) and _is_number(expr.if_false)
     try:
         return math.isfinite(float(expr))
     except ValueError:
         return False
-
-
-def _paren(expr: str) -> str:
-    return expr if expr.replace("_", "").replace(".", "").isalnum() else f"({expr})"
 
 
 class _Program(NamedTuple):
@@ -573,7 +579,8 @@ def _generate(
 
     blocks: list[_Block] = []
     ops: dict[int, tuple[Op, int]] = {}
-    kept: dict[int, tuple[list[str], frozenset[str]]] = {}  # a scalar node's partials for the backward
+    # a scalar node's partials for the backward
+    kept: dict[int, tuple[list[str | Branch], frozenset[str]]] = {}
 
     def add(lines: list[str], defs: set[str]) -> None:
         blocks.append(_Block(lines, frozenset(defs), emitter.take_uses()))
@@ -594,7 +601,7 @@ def _generate(
             continue
         if op.kind == "scalar":
             forward, partials = _scalar_code(emitter, trace, i, node)
-            add([f"{v} = {forward}  # {op.name}"], {v})
+            add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
             if relevant[i]:
                 kept[i] = (partials, blocks[-1].uses | {v})
         else:
@@ -602,64 +609,95 @@ def _generate(
             code = _array_code(emitter, trace, i, node)
             add([f"{code[0]}  # {op.name}", *code[1:]], {v, f"s{i}"})
 
-    # backward: the sweep, top down, skipping a node whose adjoint is exactly zero
+    # backward: the sweep written out, top down. Each adjoint is one sum of the terms its uses
+    # contribute, in the interpreter's order (``g{i} * partial`` from each consumer, the latest
+    # first), written when the sweep reaches it; an adjoint that is one consumer's adjoint (an
+    # add's operand) is that variable (``alias``), with no copy. The interpreter starts every
+    # adjoint at 0.0, adds each term and skips a node whose adjoint is exactly zero; here the sum
+    # starts at its first term, and a zero adjoint's term is 0.0 (or, times a finite constant,
+    # a zero). The two differ at most in the sign of a zero adjoint, which no later step can tell
+    # apart (products and sums of equal floats are equal), and the returned gradients are
+    # ``0.0 + g``: bit for bit the interpreter's.
+    pending: dict[int, list[tuple[str, frozenset[str]]]] = {}  # terms not yet summed into g{p}
+    alias: dict[int, str] = {}
     initialised: set[int] = set()
+
+    def adjoint(at: int) -> str:
+        return alias.get(at) or f"g{at}"
+
+    def settle(at: int, comment: str) -> None:
+        """Write the sum of ``at``'s pending terms (or make it an alias of a lone adjoint)."""
+        terms = pending.pop(at, None)
+        if not terms:
+            return
+        initialised.add(at)
+        if len(terms) == 1 and terms[0][0].isidentifier():
+            if terms[0][0] != f"g{at}":
+                alias[at] = terms[0][0]
+            return
+        emitter.uses.update(*(used for _, used in terms))
+        add([f"g{at} = {' + '.join(term for term, _ in terms)}{comment}"], {f"g{at}"})
+
     if target is not None and reached[target]:
-        add([f"g{target} = 1.0  # the seed: d out / d out"], {f"g{target}"})
-        initialised.add(target)
+        pending[target] = [("1.0", frozenset())]
         for i in range(target, min(wanted) - 1, -1):
-            if not reached[i] or not nodes[i].parents:
+            if not reached[i]:
                 continue
             node = nodes[i]
+            settle(
+                i,
+                "  # the seed: d out / d out; below, each g is the sum of what its uses pass back"
+                if i == target
+                else "",
+            )
+            if not node.parents or i not in initialised:
+                continue
             op = node.op
-            g = f"g{i}"
+            g = adjoint(i)
+            if op.kind == "scalar":
+                partials, used = kept[i]
+                for p, partial in zip(node.parents, partials, strict=True):
+                    if not relevant[p]:
+                        continue
+                    reached[p] = True
+                    term = times(g, partial)
+                    if not _is_number(partial):  # a zero adjoint passes nothing, not 0 * inf
+                        term = f"({term} if {g} else 0.0)"
+                    terms = pending.setdefault(p, [])
+                    terms.append((term, used | {g}))
+                    if len(terms) == SUM_TERMS:  # a long sum is written in parts: its terms need not wait
+                        settle(p, "")
+                        pending[p] = [(f"g{p}", frozenset({f"g{p}"}))]
+                continue
             targets = [p for p in dict.fromkeys(node.parents) if relevant[p]]
             if not targets:
                 continue
-            defs = {f"g{p}" for p in targets}
-            emitter.uses.update({g, *defs})
             lines: list[str] = []
-            if op.kind == "scalar":
-                partials, used = kept[i]
-                emitter.uses.update(used)
-                chosen = [(p, q) for p, q in zip(node.parents, partials, strict=True) if relevant[p]]
-                # constant finite partials pass exactly nothing down from a zero adjoint: no test needed
-                test = not all(_is_number(q) for _, q in chosen)
-                firsts: list[str] = []
-                for p, partial in chosen:
-                    reached[p] = True
-                    term = g if partial == "1.0" else f"{g} * {_paren(partial)}"
-                    first = p not in initialised
-                    initialised.add(p)
-                    if first:
-                        firsts.append(f"g{p}")
-                    total = f"0.0 + {term}" if first else f"g{p} + {term}"
-                    lines.append(f"{'    ' if test else ''}g{p} = {total}")
-                if test:
-                    lines.insert(0, f"if {g}:")
-                    if firsts:
-                        lines += ["else:", f"    {' = '.join(firsts)} = 0.0"]
-                lines[0] += f"  # {op.name}: backward of v{i}"
-            else:
-                for p in targets:
-                    reached[p] = True
-                    if p not in initialised:
-                        lines.append(f"g{p} = 0.0")
-                        initialised.add(p)
-                distinct = list(dict.fromkeys(node.parents))
-                local = {p: k for k, p in enumerate(distinct)}
-                buffer = ", ".join(f"g{p}" if relevant[p] else "0.0" for p in distinct)
-                back = ", ".join(f"g{p}" if relevant[p] else "_" for p in distinct)
-                parents = tuple(local[p] for p in node.parents)
-                vjp = emitter.ref(op.vjp, f"{op.name}_vjp")
-                emitter.uses.update({f"v{i}", f"s{i}"})
-                lines += [
-                    f"if {g}:  # {op.name}: backward of v{i}, by its vjp rule",
-                    f"    buffer = [{buffer}]",
-                    f"    {vjp}(Node({emitter.ref(op, op.name)}, {parents!r}, v{i}, s{i}), {g}, buffer)",
-                    f"    {back}{',' if len(distinct) == 1 else ''} = buffer",
-                ]
+            for p in targets:  # the vjp adds into the buffer: each parent's adjoint so far, in its variable
+                reached[p] = True
+                settle(p, f"  # so far: {op.name} at v{i} adds to it")
+                if p in alias:
+                    lines.append(f"g{p} = {alias.pop(p)}")
+                elif p not in initialised:
+                    lines.append(f"g{p} = 0.0")
+                initialised.add(p)
+            distinct = list(dict.fromkeys(node.parents))
+            local = {p: k for k, p in enumerate(distinct)}
+            buffer = ", ".join(f"g{p}" if relevant[p] else "0.0" for p in distinct)
+            back = ", ".join(f"g{p}" if relevant[p] else "_" for p in distinct)
+            parents = tuple(local[p] for p in node.parents)
+            vjp = emitter.ref(op.vjp, f"{op.name}_vjp")
+            defs = {f"g{p}" for p in targets}
+            emitter.uses.update({g, f"v{i}", f"s{i}", *defs})
+            lines += [
+                f"if {g}:  # {op.name}: backward of v{i}, by its vjp rule",
+                f"    buffer = [{buffer}]",
+                f"    {vjp}(Node({emitter.ref(op, op.name)}, {parents!r}, v{i}, s{i}), {g}, buffer)",
+                f"    {back}{',' if len(distinct) == 1 else ''} = buffer",
+            ]
             add(lines, defs)
+            for p in targets:
+                pending[p] = [(f"g{p}", frozenset({f"g{p}"}))]
 
     results = []
     for out in outputs:
@@ -671,9 +709,12 @@ def _generate(
                 emitter.traced(constant) or emitter.ref(constant, "constant")
             )  # an int of an input
     for at in wanted:
-        results.append(f"g{at}" if at in initialised else "0.0")
         if at in initialised:
-            emitter.uses.add(f"g{at}")
+            held = adjoint(at)
+            emitter.uses.add(held)
+            results.append(f"0.0 + {held}" if nodes[at].value.__class__ is float else held)
+        else:
+            results.append("0.0")
     add([f"return [{', '.join(results)}]"], set())
 
     loads = [
@@ -749,7 +790,7 @@ def _assemble(blocks: list[_Block], name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str, list[str]]:
+def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str, list[str | Branch]]:
     """A scalar node's forward expression and the partials of its tracked operands, in parent order."""
     op = node.op
     operands = trace.operands.get(i)
@@ -774,12 +815,12 @@ def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str
         partials = [f"{c.ref(rule, f'{op.name}_d{k}')}({v}, {flat})" for k, rule in enumerate(op.partials)]
         if op.nary:
             partials = [[f"{p}[{j}]" for j in range(len(a))] for p, a in zip(partials, args, strict=True)]
-    chosen: list[str] = []
+    chosen: list[str | Branch] = []
     for partial, is_tracked in zip(partials, tracked, strict=True):
         if isinstance(is_tracked, list):
             chosen += [p for p, t in zip(partial, is_tracked, strict=True) if t]
         elif is_tracked:
-            chosen.append(cast(str, partial))
+            chosen.append(cast("str | Branch", partial))
     return forward, chosen
 
 
@@ -986,10 +1027,11 @@ def _trace(
 
     emitter = _Emitter(sources)
     name = "".join(ch if ch.isalnum() else "_" for ch in getattr(fun, "__name__", "fun")).strip("_") or "fun"
-    program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
-    traced = time.process_time()
-    namespace = dict(program.namespace)
-    exec(compile(program.source, f"<tape.jit {name}>", "exec"), namespace)
+    with collector_paused():  # many strings, lists and sets, and no cycles
+        program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
+        traced = time.process_time()
+        namespace = dict(program.namespace)
+        exec(compile(program.source, f"<tape.jit {name}>", "exec"), namespace)
     run = cast("Callable[[list[Any]], list[Any]]", namespace[f"jitted_{name}"[:60]])
     compiled = time.process_time()
     del sources

@@ -16,10 +16,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Rule = Callable[..., object]
 """A forward, partial, vjp or jvp rule (each op family documents its signature)."""
+
+
+class Branch(NamedTuple):
+    """A partial that a scalar op's ``emit`` rule gives as a choice: ``if_true if test else if_false``.
+
+    Each side is a Python expression or another Branch. A compiler multiplies the adjoint
+    into each side (so a side of ``1.0`` costs nothing), and a choice between finite
+    constants (relu's ``1.0``/``0.0``, abs's signs) needs no test for a zero adjoint.
+    """
+
+    test: str
+    if_true: str | Branch
+    if_false: str | Branch
+
+
+def times(adjoint: str, partial: str | Branch) -> str:
+    """Python code for ``adjoint * partial`` (both expressions): the same float operations, with
+    ``adjoint`` itself for a partial of ``1.0`` and a Branch's product taken inside each side."""
+    if isinstance(partial, Branch):
+        chosen, otherwise = times(adjoint, partial.if_true), times(adjoint, partial.if_false)
+        return f"({chosen} if {partial.test} else {otherwise})"
+    if partial == "1.0":
+        return adjoint
+    simple = partial.replace("_", "").replace(".", "").isalnum()
+    return f"{adjoint} * {partial if simple else f'({partial})'}"
+
 
 OpKind = Literal["scalar", "array"]
 

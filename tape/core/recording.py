@@ -18,6 +18,8 @@ from __future__ import annotations
 import gc
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -61,6 +63,30 @@ def describe(value: object) -> str:
     return repr(_float_of(value))
 
 
+def pause_collector() -> bool:
+    """Pause the cyclic garbage collector; whether this call paused it (``False`` if it was off)."""
+    if gc.isenabled():
+        gc.disable()
+        return True
+    return False
+
+
+def resume_collector(paused: bool) -> None:
+    """Undo :func:`pause_collector` (given what it returned)."""
+    if paused:
+        gc.enable()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for a block that makes many objects and no cycles."""
+    paused = pause_collector()
+    try:
+        yield
+    finally:
+        resume_collector(paused)
+
+
 class Recording:
     """The lifecycle and nesting every recording shares; see the module docstring."""
 
@@ -92,9 +118,7 @@ class Recording:
         """
         if self._closed is not None:
             raise TapeError("this tape is closed; open a new Tape()")
-        if gc.isenabled():
-            gc.disable()
-            self._paused_gc = True
+        self._paused_gc = pause_collector()
         return self
 
     def __exit__(
@@ -104,9 +128,8 @@ class Recording:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-        if self._paused_gc:
-            self._paused_gc = False
-            gc.enable()
+        paused, self._paused_gc = self._paused_gc, False
+        resume_collector(paused)
 
     def close(self) -> None:
         """Stop recording; what was recorded stays usable."""

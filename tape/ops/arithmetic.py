@@ -19,7 +19,7 @@ from typing import cast
 
 from tape import floats
 from tape.array import Array
-from tape.core.op import define
+from tape.core.op import Branch, define
 from tape.value import Primal, Scalar, Value, apply, install
 
 
@@ -116,7 +116,7 @@ ABS = define(
     _abs,
     lambda v, x: _sign(x),
     float_kernel=abs,
-    emit=lambda c, v, x: (f"abs({x})", (f"1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0)",)),
+    emit=lambda c, v, x: (f"abs({x})", (Branch(f"{x} > 0.0", "1.0", Branch(f"{x} < 0.0", "-1.0", "0.0")),)),
     builtin=True,
 )
 

@@ -42,7 +42,7 @@ from tape.array import (
     shape_of,
 )
 from tape.core.node import Node
-from tape.core.op import Op, define
+from tape.core.op import Branch, Op, define, times
 from tape.core.recording import is_zero
 from tape.ops.arithmetic import ABS, NEG
 from tape.validate import HoldsTracked, float_array, number
@@ -145,7 +145,7 @@ _EMIT: dict[str, Callable[..., object]] = {
     "sqrt": lambda c, v, x: (f"{c.ref(floats.sqrt)}({x})", (f"{c.ref(floats.div)}(0.5, {v})",)),
     "tanh": lambda c, v, x: (f"{c.ref(floats.tanh)}({x})", (f"1.0 - {v} * {v}",)),
     "sigmoid": lambda c, v, x: (f"{c.ref(floats.sigmoid)}({x})", (f"{v} * (1.0 - {v})",)),
-    "relu": lambda c, v, x: (f"0.0 if {x} <= 0.0 else {x}", (f"1.0 if {x} > 0.0 else 0.0",)),
+    "relu": lambda c, v, x: (f"0.0 if {x} <= 0.0 else {x}", (Branch(f"{x} > 0.0", "1.0", "0.0"),)),
     "gelu": _called(gelu_kernel, _gelu_partial),
     "softplus": _called(softplus_kernel, _softplus_partial),
 }
@@ -207,12 +207,13 @@ RowBackward = Callable[[Sequence[float], Sequence[float], Sequence[float]], list
 def _row_kernels(name: str) -> tuple[RowForward, RowBackward]:
     """A unary function's kernel and partial over a row, as one comprehension each, made from its
     ``emit`` rule (no Python call per element for relu or tanh's partial). The same float
-    operations as the scalar kernel and ``g * partial``, so results are the same bits."""
+    operations as the scalar kernel and ``g * partial`` (:func:`~tape.core.op.times`), so results are
+    the same bits."""
     names = _Kernels()
-    forward, (partial,) = cast("tuple[str, tuple[str]]", _EMIT[name](names, "v", "x"))
+    forward, (partial,) = cast("tuple[str, tuple[str | Branch]]", _EMIT[name](names, "v", "x"))
     row_forward = eval(f"lambda xs: [{forward} for x in xs]", names.namespace)  # our own templates
     row_backward = eval(  # our own templates
-        f"lambda gs, xs, vs: [g * ({partial}) for g, x, v in zip(gs, xs, vs)]", names.namespace
+        f"lambda gs, xs, vs: [{times('g', partial)} for g, x, v in zip(gs, xs, vs)]", names.namespace
     )
     return cast(RowForward, row_forward), cast(RowBackward, row_backward)
 
@@ -350,7 +351,7 @@ LEAKY_RELU = define(
     float_kernel=leaky_relu_kernel,
     emit=lambda c, v, x, slope: (
         f"{x} if {x} > 0.0 else {slope} * {x}",
-        (f"1.0 if {x} > 0.0 else {slope}", f"0.0 if {x} > 0.0 else {x}"),
+        (Branch(f"{x} > 0.0", "1.0", slope), Branch(f"{x} > 0.0", "0.0", x)),
     ),
     builtin=True,
 )
