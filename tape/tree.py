@@ -232,12 +232,83 @@ def _build(shape: _Shape, leaves: Iterator[object]) -> object:
     return pmap(built) if shape.kind == _PMAP else built
 
 
+_BUILDER_NODES = 2000
+"""The most containers a structure may have for a generated builder (larger ones use :func:`_build`)."""
+_BUILDER_DEPTH = 40
+"""The deepest structure a generated builder nests (the Python compiler's nesting is bounded)."""
+_SEEN_ONCE: set[_Shape] = set()
+
+
+def _builder_source(shape: _Shape, namespace: dict[str, object]) -> str | None:
+    """One Python expression building ``shape`` from the flat list ``x`` (slices for flat sequences),
+    or ``None`` for a structure too large or deep for one."""
+    at = 0
+    nodes = 0
+
+    def name(obj: object) -> str:
+        key = f"k{len(namespace)}"
+        namespace[key] = obj
+        return key
+
+    def build(node: _Shape, depth: int) -> str | None:
+        nonlocal at, nodes
+        if node.kind == _LEAF:
+            at += 1
+            return f"x[{at - 1}]"
+        nodes += 1
+        if nodes > _BUILDER_NODES or depth > _BUILDER_DEPTH:
+            return None
+        if node.flat and node.kind in (_TUPLE, _LIST, _PVECTOR):
+            part = f"x[{at}:{at + node.num_leaves}]"
+            at += node.num_leaves
+            return {_TUPLE: f"tuple({part})", _LIST: part, _PVECTOR: f"pvector({part})"}[node.kind]
+        kids = [build(child, depth + 1) for child in node.children]
+        if any(kid is None for kid in kids):
+            return None
+        listed = ", ".join(cast("list[str]", kids))
+        if node.kind == _TUPLE:
+            return f"({listed}{',' if kids else ''})"
+        if node.kind == _LIST:
+            return f"[{listed}]"
+        if node.kind == _PVECTOR:
+            return f"pvector([{listed}])"
+        if node.kind == _NAMEDTUPLE:
+            return f"{name(node.aux)}({listed})"
+        keys = cast("tuple[Hashable, ...]", node.aux)
+        items = ", ".join(f"{name(k)}: {kid}" for k, kid in zip(keys, cast("list[str]", kids), strict=True))
+        return f"pmap({{{items}}})" if node.kind == _PMAP else f"{{{items}}}"
+
+    return build(shape, 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _builder(shape: _Shape) -> Callable[[Sequence[object]], object] | None:
+    """A compiled function rebuilding ``shape`` from its leaves (cached per structure), or ``None``."""
+    namespace: dict[str, object] = {"pmap": pmap, "pvector": pvector}
+    source = _builder_source(shape, namespace)
+    if source is None:
+        return None
+    return cast("Callable[[Sequence[object]], object]", eval(f"lambda x: {source}", namespace))  # our own code
+
+
 def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
-    """Rebuild a tree of ``treedef``'s structure from ``leaves`` in flattening order."""
+    """Rebuild a tree of ``treedef``'s structure from ``leaves`` in flattening order.
+
+    A structure rebuilt more than once gets a compiled builder (one expression of slices
+    and constructors, no walk of the structure): training steps rebuild the same trees.
+    """
     items = list(leaves)
     if len(items) != treedef.num_leaves:
         raise TreeError(f"the structure has {treedef.num_leaves} leaves but {len(items)} were given")
-    built = _build(treedef.shape, iter(items))
+    shape = treedef.shape
+    builder = None
+    if shape in _SEEN_ONCE:
+        builder = _builder(shape)
+    else:
+        if len(_SEEN_ONCE) >= 1024:
+            _SEEN_ONCE.clear()
+        _SEEN_ONCE.add(shape)
+    built = builder(items) if builder is not None else _build(shape, iter(items))
     if only_floats(items):  # float leaves: no leaf is a subtree an is_leaf flattening kept whole
         _remember(built, items, treedef.shape)
     return cast(T, built)

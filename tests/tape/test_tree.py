@@ -187,7 +187,13 @@ def holds_map(tree: object) -> bool:
 def test_flatten_unflatten_round_trip_preserves_structure_and_container_types(tree: object) -> None:
     flat, treedef = tree_flatten(tree)
     assert treedef.num_leaves == len(flat)
-    assert_identical(tree_unflatten(treedef, flat), tree)
+    first = tree_unflatten(treedef, flat)  # the structure's first rebuild walks it
+    again = tree_unflatten(treedef, flat)  # a later one runs its compiled builder
+    assert_identical(first, tree)
+    assert_identical(again, tree)
+    if isinstance(again, list) and again:
+        again.append(0.0)  # a builder's lists are new lists each time
+        assert_identical(tree_unflatten(treedef, flat), tree)
 
 
 @given(trees)
@@ -227,6 +233,20 @@ def test_round_trip_of_each_container_type_by_hand() -> None:
     assert tree_leaves(pmap({"w": pvector([1.0, 2.0]), "b": 0.5})) == [0.5, 1.0, 2.0]
     assert tree_leaves([]) == []
     assert tree_leaves(3.5) == [3.5]
+
+
+@pytest.mark.parametrize("depth", [1, 39, 41, 99])
+def test_deep_and_wide_structures_rebuild_the_same_past_the_builders_bounds(depth: int) -> None:
+    """Structures deeper than a compiled builder nests, or with more containers than it holds,
+    are rebuilt by the walk: the same trees either way."""
+    deep: object = 1.5
+    for level in range(depth):
+        deep = pmap({1: deep, 2: (float(level),)}) if level % 2 else [deep, Pair(0.5, 0.25)]
+    wide = {"rows": [(float(i), [float(-i)]) for i in range(1500)], "n": 3.0}
+    for tree in (deep, wide):
+        flat, treedef = tree_flatten(tree)
+        for _ in range(3):
+            assert_identical(tree_unflatten(treedef, flat), tree)
 
 
 @given(st.dictionaries(keys, leaves, min_size=1, max_size=6), st.randoms(use_true_random=False))
