@@ -288,7 +288,8 @@ def _builder(shape: _Shape) -> Callable[[Sequence[object]], object] | None:
     source = _builder_source(shape, namespace)
     if source is None:
         return None
-    return cast("Callable[[Sequence[object]], object]", eval(f"lambda x: {source}", namespace))  # our own code
+    built = eval(f"lambda x: {source}", namespace)  # our own code, from the structure alone
+    return cast("Callable[[Sequence[object]], object]", built)
 
 
 def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
