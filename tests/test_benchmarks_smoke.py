@@ -113,6 +113,7 @@ def test_w2_baseline_and_floats_match_library(graph: GraphProblem) -> None:
     out, grads = library_w2(graph)
     assert all(g != 0.0 for g in grads)
     assert_close((out, grads), baseline.graph_gradient(graph))
+    assert baseline.lean_graph_gradient(graph) == (out, grads)  # the same sweep: the same bits
     assert baseline.graph_output(graph) == pytest.approx(out, rel=1e-12)
 
 

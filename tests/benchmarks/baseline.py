@@ -14,6 +14,7 @@ that they give the library's numbers.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from operator import mul
@@ -22,7 +23,7 @@ from typing import TypeAlias, cast
 from pyrsistent import pmap, pvector
 
 from functional_nn.mlp import Params
-from tests.benchmarks.workloads import ADD, MUL, GraphProblem
+from tests.benchmarks.workloads import ADD, MUL, GraphProblem, replay
 
 __all__ = [
     "Adam",
@@ -37,6 +38,7 @@ __all__ = [
     "graph_gradient",
     "graph_output",
     "graph_values",
+    "lean_graph_gradient",
     "mse_step",
     "cross_entropy_epoch",
     "cross_entropy_grads",
@@ -281,3 +283,88 @@ def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
         elif values[a] > 0.0:
             adjoints[a] += g
     return values[-1], adjoints[: len(problem.leaves)]
+
+
+# --- W2's floor for an eager tape -------------------------------------------------------------
+
+_LEAN_ADD, _LEAN_MUL, _LEAN_RELU, _LEAN_LEAF = 0, 1, 2, 3
+
+
+class LeanValue:
+    """The least an eager tape's value can be: its number, its position and its node list.
+
+    Each op makes its value without an ``__init__`` call and appends ``(op, first, second)``
+    to the list; nothing is checked (no other tape, no constants, no closed tape), and the
+    three ops are written into the value and the sweep.
+    """
+
+    __slots__ = ("data", "nodes", "position")
+    data: float
+    nodes: list[tuple[int, int, int]]
+    position: int
+
+    def __add__(self, other: LeanValue) -> LeanValue:
+        nodes = self.nodes
+        out = _new_lean(LeanValue)
+        out.data, out.nodes, out.position = self.data + other.data, nodes, len(nodes)
+        nodes.append((_LEAN_ADD, self.position, other.position))
+        return out
+
+    def __mul__(self, other: LeanValue) -> LeanValue:
+        nodes = self.nodes
+        out = _new_lean(LeanValue)
+        out.data, out.nodes, out.position = self.data * other.data, nodes, len(nodes)
+        nodes.append((_LEAN_MUL, self.position, other.position))
+        return out
+
+    def relu(self) -> LeanValue:
+        nodes = self.nodes
+        x = self.data
+        out = _new_lean(LeanValue)
+        out.data, out.nodes, out.position = x if x > 0.0 else 0.0, nodes, len(nodes)
+        nodes.append((_LEAN_RELU, self.position, 0))
+        return out
+
+
+_new_lean = object.__new__
+
+
+def _lean_leaf(x: float, nodes: list[tuple[int, int, int]]) -> LeanValue:
+    leaf = _new_lean(LeanValue)
+    leaf.data, leaf.nodes, leaf.position = x, nodes, len(nodes)
+    nodes.append((_LEAN_LEAF, 0, 0))
+    return leaf
+
+
+def lean_graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
+    """W2 on the leanest eager tape: values recorded through Python's operators, one reverse sweep.
+
+    What any tape that records as it runs costs at the least here: one object and one
+    node per op, with the collector paused, and none of a library's checks or op table.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        nodes: list[tuple[int, int, int]] = []
+        leaves = [_lean_leaf(x, nodes) for x in problem.leaves]
+        recorded = replay(problem.program, leaves)
+        values = [v.data for v in recorded]
+        adjoints = [0.0] * len(nodes)
+        adjoints[-1] = 1.0
+        for i in range(len(nodes) - 1, len(leaves) - 1, -1):
+            g = adjoints[i]
+            if g == 0.0:
+                continue
+            op, a, b = nodes[i]
+            if op == _LEAN_ADD:
+                adjoints[a] += g
+                adjoints[b] += g
+            elif op == _LEAN_MUL:
+                adjoints[a] += g * values[b]
+                adjoints[b] += g * values[a]
+            elif values[a] > 0.0:
+                adjoints[a] += g
+        return values[-1], adjoints[: len(leaves)]
+    finally:
+        if paused:
+            gc.enable()

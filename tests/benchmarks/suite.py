@@ -76,10 +76,11 @@ __all__ = [
     "w8",
 ]
 
-IMPLEMENTATIONS = ("library", "values", "baseline", "micrograd", "torch", "floats")
+IMPLEMENTATIONS = ("library", "values", "baseline", "micrograd", "torch", "floats", "lean")
 """Every implementation a row may have, in the table's column order; ``library`` is the reference.
 
-``values`` is the library again, on scalar Values instead of array nodes (W8)."""
+``values`` is the library again, on scalar Values instead of array nodes (W8); ``lean`` the
+leanest eager tape (W2: :func:`~tests.benchmarks.baseline.lean_graph_gradient`)."""
 
 RATIOS: dict[str, tuple[str, str]] = {
     "vals/lib": ("values", "library"),
@@ -87,6 +88,7 @@ RATIOS: dict[str, tuple[str, str]] = {
     "mg/lib": ("micrograd", "library"),
     "lib/torch": ("library", "torch"),
     "mg/floats": ("micrograd", "floats"),
+    "mg/lean": ("micrograd", "lean"),
 }
 """Each ratio: (numerator, denominator) implementations, taken per round."""
 
@@ -299,10 +301,15 @@ def w2(problem: GraphProblem) -> Workload:
             "micrograd": _not_installed("micrograd", external.micrograd_w2(problem)),
             "torch": _not_installed("torch", external.torch_w2(problem)),
             "floats": Implementation(lambda: lambda: baseline.graph_output(problem), expected=_output),
+            "lean": _thunk(lambda: baseline.lean_graph_gradient(problem)),
         },
-        ("lib/base", "mg/lib", "lib/torch", "mg/floats"),
+        ("lib/base", "mg/lib", "lib/torch", "mg/floats", "mg/lean"),
         (Target("mg/lib", 8.0, at_most=False, note="eager"), Target("mg/lib", 30.0, at_most=False)),
-        ("W2 floats: the same graph evaluated on bare Python floats, forward only (no autodiff).",),
+        (
+            "W2 floats: the same graph evaluated on bare Python floats, forward only (no autodiff).",
+            "W2 lean: the leanest eager tape (a three-slot value, a tuple node per op, the three ops "
+            "written into the sweep, the collector paused, nothing checked): recording's least cost.",
+        ),
     )
 
 
