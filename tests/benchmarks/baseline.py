@@ -23,7 +23,7 @@ from typing import TypeAlias, cast
 from pyrsistent import pmap, pvector
 
 from functional_nn.mlp import Params
-from tests.benchmarks.workloads import ADD, MUL, GraphProblem, replay
+from tests.benchmarks.workloads import ADD, MUL, RELU, GraphProblem, Instruction, replay
 
 __all__ = [
     "Adam",
@@ -267,11 +267,16 @@ def graph_output(problem: GraphProblem) -> float:
 def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
     """W2 by hand: evaluate the program on floats, then one reverse sweep of hand-derived adjoints."""
     values = graph_values(problem)
+    return values[-1], _graph_sweep(problem.program, values, len(problem.leaves))
+
+
+def _graph_sweep(program: Sequence[Instruction], values: list[float], leaves: int) -> list[float]:
+    """The leaves' adjoints of the last value, by one reverse sweep over W2's three ops."""
     adjoints = [0.0] * len(values)
     adjoints[-1] = 1.0
     # reversed(adjoints) reads live: adjoint i is final when reached, as ops only feed later ones;
     # the leaves, first in adjoints, have no instruction (hence strict=False).
-    for (kind, a, b), g in zip(reversed(problem.program), reversed(adjoints), strict=False):
+    for (kind, a, b), g in zip(reversed(program), reversed(adjoints), strict=False):
         if g == 0.0:
             continue
         if kind == ADD:
@@ -282,20 +287,20 @@ def graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
             adjoints[b] += g * values[a]
         elif values[a] > 0.0:
             adjoints[a] += g
-    return values[-1], adjoints[: len(problem.leaves)]
+    return adjoints[:leaves]
 
 
 # --- W2's floor for an eager tape -------------------------------------------------------------
 
-_LEAN_ADD, _LEAN_MUL, _LEAN_RELU, _LEAN_LEAF = 0, 1, 2, 3
+_LEAN_ADD, _LEAN_MUL, _LEAN_RELU, _LEAN_LEAF = ADD, MUL, RELU, -1
 
 
 class LeanValue:
     """The least an eager tape's value can be: its number, its position and its node list.
 
     Each op makes its value without an ``__init__`` call and appends ``(op, first, second)``
-    to the list; nothing is checked (no other tape, no constants, no closed tape), and the
-    three ops are written into the value and the sweep.
+    to the list, W2's own instruction format; nothing is checked (no other tape, no
+    constants, no closed tape), and the three ops are written into the value and the sweep.
     """
 
     __slots__ = ("data", "nodes", "position")
@@ -349,22 +354,7 @@ def lean_graph_gradient(problem: GraphProblem) -> tuple[float, list[float]]:
         leaves = [_lean_leaf(x, nodes) for x in problem.leaves]
         recorded = replay(problem.program, leaves)
         values = [v.data for v in recorded]
-        adjoints = [0.0] * len(nodes)
-        adjoints[-1] = 1.0
-        for i in range(len(nodes) - 1, len(leaves) - 1, -1):
-            g = adjoints[i]
-            if g == 0.0:
-                continue
-            op, a, b = nodes[i]
-            if op == _LEAN_ADD:
-                adjoints[a] += g
-                adjoints[b] += g
-            elif op == _LEAN_MUL:
-                adjoints[a] += g * values[b]
-                adjoints[b] += g * values[a]
-            elif values[a] > 0.0:
-                adjoints[a] += g
-        return values[-1], adjoints[: len(leaves)]
+        return values[-1], _graph_sweep(nodes[len(leaves) :], values, len(leaves))  # its own recording
     finally:
         if paused:
             gc.enable()
