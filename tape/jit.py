@@ -61,8 +61,13 @@ What is traced, and what is not (as in JAX):
 
 The cache holds the 32 most recently used structures (``cache_size``). Each compiled
 function checks, at every call, the ``version`` of every op it uses: redefining one
-with ``define(..., replace=True)`` makes it trace again. Large graphs are split
-into functions of at most 2,000 lines, so compiling stays linear in the graph.
+with ``define(..., replace=True)`` makes it trace again. The code is one function up
+to :data:`CHUNK_LINES` lines; a larger graph is split into functions that pass their
+live values through one list.
+
+The backward pass is the chain rule written out: each adjoint ``g{i}`` is one sum of
+the terms its uses pass back, in the order the interpreted sweep adds them, and an
+add's operand takes its consumer's adjoint with no line of its own.
 
 >>> import tape
 >>> f = tape.jit(tape.value_and_grad(lambda x: tape.relu(x) * x))
