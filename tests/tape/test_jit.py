@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import struct
@@ -419,3 +420,26 @@ def test_large_graphs_are_split_into_parts(monkeypatch: pytest.MonkeyPatch) -> N
     assert compiled.nodes > 3 * parts
     xs2 = [0.25, 0.5, -0.125]
     assert_same(f(xs2), tape.value_and_grad(chain)(xs2))
+
+
+def test_the_collector_is_paused_while_compiling_and_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = sys.modules["tape.jit"]
+    seen: list[bool] = []
+    real_generate = module._generate
+
+    def generate(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real_generate(*args)
+
+    monkeypatch.setattr(module, "_generate", generate)
+    assert gc.isenabled()
+    assert jit(tape.value_and_grad(lambda x: x * x))(3.0) == (9.0, 6.0)
+    assert seen == [False] and gc.isenabled()
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("generation failed")
+
+    monkeypatch.setattr(module, "_generate", broken)
+    with pytest.raises(RuntimeError, match="generation failed"):
+        jit(tape.value_and_grad(lambda x: x * x))(3.0)
+    assert gc.isenabled()  # restored on errors too
