@@ -67,7 +67,10 @@ live values through one list.
 
 The backward pass is the chain rule written out: each adjoint ``g{i}`` is one sum of
 the terms its uses pass back, in the order the interpreted sweep adds them, and an
-add's operand takes its consumer's adjoint with no line of its own.
+add's operand takes its consumer's adjoint with no line of its own. A product's term
+``g * v`` is untested once the forward values that are such partials are checked finite,
+in one line before the backward; a call where one is not runs the code that tests each
+term (as the sweep skips a zero adjoint, ``0 * inf`` adds nothing), compiled when first needed.
 
 >>> import tape
 >>> f = tape.jit(tape.value_and_grad(lambda x: tape.relu(x) * x))
@@ -79,6 +82,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -106,6 +110,9 @@ CHUNK_LINES = 200_000
 """The most lines one generated function holds; larger graphs are split into several. One function
 replays fastest (its values stay in local variables); parts pass the values that cross them through
 a list, and a graph of 100,000 scalar ops (about 150,000 lines) compiles fastest as one function."""
+_FORWARD_VALUE = re.compile(r"v\d+")
+"""A partial that is a value of the forward pass (a product's other operand)."""
+
 SUM_TERMS = 8
 """The most terms an adjoint's sum waits for: a node used more often has its sum written in parts,
 so the consumers' adjoints need not stay alive until the sweep reaches it."""
@@ -329,6 +336,7 @@ class _Block(NamedTuple):
     lines: list[str]
     defs: frozenset[str]
     uses: frozenset[str]
+    tested: list[str] | None = None  # the lines of the fallback code, where they differ
 
 
 def _name_of(obj: object, hint: str | None) -> str:
@@ -531,6 +539,8 @@ def _is_number(expr: str | Branch) -> bool:
     """Whether a partial is a finite constant (a Branch: whichever side it takes)."""
     if isinstance(expr, Branch):
         return _is_number(expr.if_true) and _is_number(expr.if_false)
+    if expr[:1].isalpha() or expr[:1] == "_":  # a name or a call (inf and nan are not finite either)
+        return False
     try:
         return math.isfinite(float(expr))
     except ValueError:
@@ -543,6 +553,7 @@ class _Program(NamedTuple):
     ops: tuple[tuple[Op, int], ...]
     bound_ints: frozenset[int]
     lines: int
+    fallback: list[str] | None  # the lines of the code testing each product's adjoint (one function)
 
 
 def _generate(
@@ -587,8 +598,8 @@ def _generate(
     # a scalar node's partials for the backward
     kept: dict[int, tuple[list[str | Branch], frozenset[str]]] = {}
 
-    def add(lines: list[str], defs: set[str]) -> None:
-        blocks.append(_Block(lines, frozenset(defs), emitter.take_uses()))
+    def add(lines: list[str], defs: set[str], tested: list[str] | None = None) -> None:
+        blocks.append(_Block(lines, frozenset(defs), emitter.take_uses(), tested))
 
     def note(op: Op) -> None:
         ops.setdefault(id(op), (op, op.version))
@@ -623,7 +634,10 @@ def _generate(
     # a zero). The two differ at most in the sign of a zero adjoint, which no later step can tell
     # apart (products and sums of equal floats are equal), and the returned gradients are
     # ``0.0 + g``: bit for bit the interpreter's.
-    pending: dict[int, list[tuple[str, frozenset[str]]]] = {}  # terms not yet summed into g{p}
+    # terms not yet summed into g{p}: the term, the fallback code's term, the names they read
+    pending: dict[int, list[tuple[str, str, frozenset[str]]]] = {}
+    guarded: set[str] = set()  # forward values whose finiteness lets a product's term go untested
+    backward_at = len(blocks)
     alias: dict[int, str] = {}
     initialised: set[int] = set()
 
@@ -640,11 +654,13 @@ def _generate(
             if terms[0][0] != f"g{at}":
                 alias[at] = terms[0][0]
             return
-        emitter.uses.update(*(used for _, used in terms))
-        add([f"g{at} = {' + '.join(term for term, _ in terms)}{comment}"], {f"g{at}"})
+        emitter.uses.update(*(used for _, _, used in terms))
+        line = f"g{at} = {' + '.join(term for term, _, _ in terms)}{comment}"
+        tested = f"g{at} = {' + '.join(term for _, term, _ in terms)}{comment}"
+        add([line], {f"g{at}"}, [tested] if tested != line else None)
 
     if target is not None and reached[target]:
-        pending[target] = [("1.0", frozenset())]
+        pending[target] = [("1.0", "1.0", frozenset())]
         for i in range(target, min(wanted) - 1, -1):
             if not reached[i]:
                 continue
@@ -665,14 +681,18 @@ def _generate(
                     if not relevant[p]:
                         continue
                     reached[p] = True
-                    term = times(g, partial)
+                    term = tested = times(g, partial)
                     if not _is_number(partial):  # a zero adjoint passes nothing, not 0 * inf
-                        term = f"({term} if {g} else 0.0)"
+                        tested = f"({term} if {g} else 0.0)"
+                        if isinstance(partial, str) and _FORWARD_VALUE.fullmatch(partial):  # checked once
+                            guarded.add(partial)
+                        else:
+                            term = tested
                     terms = pending.setdefault(p, [])
-                    terms.append((term, used | {g}))
+                    terms.append((term, tested, used | {g}))
                     if len(terms) == SUM_TERMS:  # a long sum is written in parts: its terms need not wait
                         settle(p, "")
-                        pending[p] = [(f"g{p}", frozenset({f"g{p}"}))]
+                        pending[p] = [(f"g{p}", f"g{p}", frozenset({f"g{p}"}))]
                 continue
             targets = [p for p in dict.fromkeys(node.parents) if relevant[p]]
             if not targets:
@@ -702,7 +722,7 @@ def _generate(
             ]
             add(lines, defs)
             for p in targets:
-                pending[p] = [(f"g{p}", frozenset({f"g{p}"}))]
+                pending[p] = [(f"g{p}", f"g{p}", frozenset({f"g{p}"}))]
 
     results = []
     for out in outputs:
@@ -726,17 +746,33 @@ def _generate(
         _Block([f"{var} = {load}"], frozenset({var}), frozenset())
         for var, load in sorted(emitter.input_loads.items(), key=lambda item: int(item[0][1:]))
     ]
-    body = loads + blocks
     emitter.namespace["Node"] = Node
     emitter.namespace["itemgetter"] = itemgetter
     emitter.namespace["chain"] = chain.from_iterable
-    source = _assemble(body, name)
+    tested_blocks = [_Block(b.tested, b.defs, b.uses) if b.tested is not None else b for b in blocks]
+    fallback = None
+    if guarded and len(loads) + sum(len(b.lines) for b in blocks) + 2 <= CHUNK_LINES:
+        # One check instead of a test per product: while every forward value that is some
+        # product's partial is finite, a zero adjoint's term g * v is a zero, which is the
+        # interpreter's "nothing" up to its sign; otherwise the tested code runs instead.
+        values = ", ".join(sorted(guarded, key=lambda v: int(v[1:])))
+        check = [
+            f"if not isfinite(sum(({values},))):  # a partial is not finite: the code testing each adjoint",
+            "    return fallback(inputs)",
+        ]
+        blocks.insert(backward_at, _Block(check, frozenset(), frozenset(guarded)))
+        fallback = [line for block in loads + tested_blocks for line in block.lines]  # assembled if needed
+        emitter.namespace["isfinite"] = math.isfinite
+    else:
+        blocks = tested_blocks
+    source = _assemble(loads + blocks, name)
     return _Program(
         source,
         emitter.namespace,
         tuple(ops.values()),
         frozenset(emitter.bound_ints - emitter.frozen_ints),
         source.count("\n"),
+        fallback,
     )
 
 
@@ -889,6 +925,27 @@ def _parameter(c: _Emitter, value: object) -> str:
 # --- tracing and the compiled function -------------------------------------------------------
 
 
+class _Fallback:
+    """The code that tests each product's adjoint, compiled at its first call (a non-finite partial)."""
+
+    def __init__(self, lines: list[str], namespace: dict[str, object], name: str) -> None:
+        self._lines: list[str] | None = lines
+        self._namespace = namespace
+        self._name = name
+        self._run: Callable[[list[Any]], list[Any]] | None = None
+
+    def __call__(self, inputs: list[Any]) -> list[Any]:
+        if self._run is None:
+            name = f"{self._name}_tested"
+            block = _Block(cast("list[str]", self._lines), frozenset(), frozenset())
+            namespace = dict(self._namespace)
+            with collector_paused():
+                exec(compile(_assemble([block], name), f"<tape.jit {name}>", "exec"), namespace)
+            self._run = cast("Callable[[list[Any]], list[Any]]", namespace[name])
+            self._lines = None
+        return self._run(inputs)
+
+
 class Compiled(NamedTuple):
     """One compiled function: its source, what it was built from, and how long building took."""
 
@@ -1036,6 +1093,8 @@ def _trace(
         program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
         traced = time.process_time()
         namespace = dict(program.namespace)
+        if program.fallback is not None:
+            namespace["fallback"] = _Fallback(program.fallback, program.namespace, f"jitted_{name}"[:60])
         exec(compile(program.source, f"<tape.jit {name}>", "exec"), namespace)
     run = cast("Callable[[list[Any]], list[Any]]", namespace[f"jitted_{name}"[:60]])
     compiled = time.process_time()

@@ -365,10 +365,39 @@ def test_source_reads_as_forward_then_backward() -> None:
     lines = source.splitlines()
     assert lines[0].startswith("def ")
     assert lines[3:6] == ["    v2 = v0 * v1", "    v3 = exp(v0)", "    v4 = v2 + v3"]  # the forward
-    assert lines[6].startswith("    g4 = 1.0  # the seed")
+    assert lines[6].startswith("    if not isfinite(sum((v0, v1, v3,))):")  # the partials that are values
+    assert lines[7] == "        return fallback(inputs)"
+    assert lines[8].startswith("    g4 = 1.0  # the seed")
     # each adjoint is the sum of what its uses pass back, in the interpreter's order
-    assert "    g0 = (g4 * v3 if g4 else 0.0) + (g4 * v1 if g4 else 0.0)" in lines
+    assert "    g0 = g4 * v3 + g4 * v1" in lines
     assert lines[-1] == "    return [v4, 0.0 + g0, 0.0 + g1]"
+
+
+def test_a_non_finite_partial_runs_the_code_that_tests_each_adjoint() -> None:
+    """A product's term is untested while every partial that is a value is finite; with an inf
+    partial behind a zero adjoint, the tested code gives the interpreter's skip, not 0 * inf."""
+
+    def f(x: tape.Scalar, y: tape.Scalar, z: tape.Scalar) -> tape.Scalar:
+        return (x * y) * z + x
+
+    jitted = jit(tape.value_and_grad(f, (0, 1, 2)))
+    interpreted = tape.value_and_grad(f, (0, 1, 2))
+    assert_same(jitted(2.0, 3.0, 0.5), interpreted(2.0, 3.0, 0.5))
+    fallback = jitted.compiled(2.0, 3.0, 0.5).run.__globals__["fallback"]
+
+    def fallback_compiled() -> bool:
+        return fallback._run is not None
+
+    assert not fallback_compiled()  # not compiled until needed
+    for args in ((2.0, math.inf, 0.0), (math.nan, 1.0, 0.0), (2.0, math.inf, 1.0), (1e308, 1e308, 0.0)):
+        want = interpreted(*args)
+        assert_same(jitted(*args), want)
+    skipped = interpreted(2.0, math.inf, 0.0)[1]
+    assert skipped[0] == 1.0  # the zero adjoint of x * y passed nothing: untested, 0 * inf would be nan
+    assert fallback_compiled()
+    assert jitted.traces == 1
+    source = jitted.source(2.0, 3.0, 0.5)
+    assert "if g" not in source  # no product's term is tested in the code that runs first
 
 
 def test_calling_on_a_recording_tape_runs_the_function() -> None:
