@@ -110,6 +110,13 @@ CHUNK_LINES = 200_000
 """The most lines one generated function holds; larger graphs are split into several. One function
 replays fastest (its values stay in local variables); parts pass the values that cross them through
 a list, and a graph of 100,000 scalar ops (about 150,000 lines) compiles fastest as one function."""
+_RESERVED = frozenset(
+    {"inputs", "shared", "buffer", "abs", "sum", "map", "Node", "itemgetter", "chain", "isfinite", "fallback"}
+)
+"""Names the generated code uses for its own globals and builtins: never a kernel's name."""
+_LOCAL_NAME = re.compile(r"[vgsrxmn]\d+")
+"""The generated code's local variables (values, adjoints, saved operands, residuals, inputs)."""
+
 _FORWARD_VALUE = re.compile(r"v\d+")
 """A partial that is a value of the forward pass (a product's other operand)."""
 
@@ -365,16 +372,7 @@ class _Emitter:
             return found
         base = _name_of(obj, hint)
         name, k = base, 1
-        while name in self.namespace or name in (
-            "inputs",
-            "shared",
-            "abs",
-            "sum",
-            "map",
-            "Node",
-            "itemgetter",
-            "chain",
-        ):
+        while name in self.namespace or name in _RESERVED or _LOCAL_NAME.fullmatch(name):
             k += 1
             name = f"{base}_{k}"
         self.namespace[name] = obj
@@ -698,11 +696,14 @@ def _generate(
             if not targets:
                 continue
             lines: list[str] = []
+            copied: set[str] = set()  # the adjoints an aliased parent's variable is copied from
             for p in targets:  # the vjp adds into the buffer: each parent's adjoint so far, in its variable
                 reached[p] = True
                 settle(p, f"  # so far: {op.name} at v{i} adds to it")
                 if p in alias:
-                    lines.append(f"g{p} = {alias.pop(p)}")
+                    held = alias.pop(p)
+                    copied.add(held)
+                    lines.append(f"g{p} = {held}")
                 elif p not in initialised:
                     lines.append(f"g{p} = 0.0")
                 initialised.add(p)
@@ -713,7 +714,7 @@ def _generate(
             parents = tuple(local[p] for p in node.parents)
             vjp = emitter.ref(op.vjp, f"{op.name}_vjp")
             defs = {f"g{p}" for p in targets}
-            emitter.uses.update({g, f"v{i}", f"s{i}", *defs})
+            emitter.uses.update({g, f"v{i}", f"s{i}", *defs, *copied})
             lines += [
                 f"if {g}:  # {op.name}: backward of v{i}, by its vjp rule",
                 f"    buffer = [{buffer}]",

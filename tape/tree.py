@@ -55,6 +55,8 @@ class _Shape:
     flat: bool = field(default=False, compare=False)
     digest: int = field(default=0, compare=False, repr=False)
     persistent: bool = field(default=False, compare=False, repr=False)
+    plain_keys: bool = field(default=False, compare=False, repr=False)
+    """Every map key in the structure is exactly a ``str``: equal structures then hold the same keys."""
 
     def __post_init__(self) -> None:
         # Hash once, from the children's stored hashes: structures are compared and
@@ -62,6 +64,9 @@ class _Shape:
         object.__setattr__(self, "digest", hash((self.kind, self.aux, self.num_leaves, self.children)))
         immutable = self.kind not in (_LIST, _DICT) and all(child.persistent for child in self.children)
         object.__setattr__(self, "persistent", immutable)
+        keys = cast("tuple[object, ...]", self.aux) if self.kind in _MAP_KINDS else ()
+        own = all(type(key) is str for key in keys)
+        object.__setattr__(self, "plain_keys", own and all(child.plain_keys for child in self.children))
 
     def __hash__(self) -> int:
         return self.digest
@@ -297,18 +302,20 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
 
     A structure rebuilt more than once gets a compiled builder (one expression of slices
     and constructors, no walk of the structure): training steps rebuild the same trees.
+    Structures with map keys other than plain strings are always walked.
     """
     items = list(leaves)
     if len(items) != treedef.num_leaves:
         raise TreeError(f"the structure has {treedef.num_leaves} leaves but {len(items)} were given")
     shape = treedef.shape
     builder = None
-    if shape in _SEEN_ONCE:
-        builder = _builder(shape)
-    else:
-        if len(_SEEN_ONCE) >= 1024:
-            _SEEN_ONCE.clear()
-        _SEEN_ONCE.add(shape)
+    if shape.plain_keys:  # 1, 1.0 and True are equal keys of equal structures: the walk keeps each
+        if shape in _SEEN_ONCE:
+            builder = _builder(shape)
+        else:
+            if len(_SEEN_ONCE) >= 1024:
+                _SEEN_ONCE.clear()
+            _SEEN_ONCE.add(shape)
     built = builder(items) if builder is not None else _build(shape, iter(items))
     if only_floats(items):  # float leaves: no leaf is a subtree an is_leaf flattening kept whole
         _remember(built, items, treedef.shape)

@@ -118,7 +118,8 @@ class Recording:
         """
         if self._closed is not None:
             raise TapeError("this tape is closed; open a new Tape()")
-        self._paused_gc = pause_collector()
+        if pause_collector():  # re-entering an open tape keeps the outer entry's pause
+            self._paused_gc = True
         return self
 
     def __exit__(

@@ -356,7 +356,7 @@ def w2_jit(problem: GraphProblem) -> Workload:
     """W2 replayed by code ``tape.jit`` compiled: forward and backward as straight-line Python."""
     run = library_w2_jit(problem)
     built = _first_call(run)
-    others = {k: v for k, v in w2(problem).implementations.items() if k != "library"}
+    others = {k: v for k, v in w2(problem).implementations.items() if k not in ("library", "lean")}
     return Workload(
         "W2 jit",
         f"W2 compiled by tape.jit, {len(problem.program):,} ops",

@@ -263,3 +263,7 @@ def test_the_garbage_collector_pauses_while_recording_and_comes_back() -> None:
         assert not gc.isenabled()  # a collector the caller turned off stays off
     finally:
         gc.enable()
+    reentered = Tape()
+    with reentered, reentered:  # the same open tape again: the inner block ends it
+        reentered.watch(1.0)
+    assert gc.isenabled()  # and the outer entry's pause is still undone

@@ -472,3 +472,33 @@ def test_the_collector_is_paused_while_compiling_and_comes_back(monkeypatch: pyt
     with pytest.raises(RuntimeError, match="generation failed"):
         jit(tape.value_and_grad(lambda x: x * x))(3.0)
     assert gc.isenabled()  # restored on errors too
+
+
+def test_an_aliased_adjoint_copied_for_an_array_op_crosses_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scalar that is both an add's operand (its adjoint an alias) and an array op's parent."""
+    monkeypatch.setattr(sys.modules["tape.jit"], "CHUNK_LINES", 6)
+
+    def f(x: Any, a: tape.Scalar, b: tape.Scalar) -> Any:
+        s = a * b
+        w = A.sum(A.multiply(x, s))
+        for _ in range(12):
+            w = tape.tanh(w) * 0.5
+        return w + s
+
+    jitted = jit(tape.value_and_grad(f, (0, 1, 2), arrays=True))
+    for args in (([[1.0, 2.0], [3.0, 4.0]], 0.3, 0.7), ([[0.5, -2.0], [1.0, 0.25]], -1.5, 0.2)):
+        assert_same(jitted(*args), tape.value_and_grad(f, (0, 1, 2), arrays=True)(*args))
+    assert "_part2(" in jitted.source([[1.0, 2.0], [3.0, 4.0]], 0.3, 0.7)
+
+
+@pytest.mark.parametrize("name", ["isfinite", "fallback", "g3", "v1", "buffer"])
+def test_a_kernel_never_takes_a_name_of_the_generated_code(name: str) -> None:
+    op = tape.define(name, lambda x: x * 3.0, lambda v, x: 3.0, replace=True)
+
+    def f(x: tape.Scalar, y: tape.Scalar) -> tape.Scalar:
+        tripled: tape.Scalar = op(x)
+        return tripled * y + x * x
+
+    jitted = jit(tape.value_and_grad(f, (0, 1)))
+    for args in ((2.0, 5.0), (-1.0, math.inf)):
+        assert_same(jitted(*args), tape.value_and_grad(f, (0, 1))(*args))

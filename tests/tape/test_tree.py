@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Hashable, Iterator, Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -503,3 +504,21 @@ def test_flattening_remembers_persistent_trees_without_changing_any_result() -> 
     assert tree_leaves(mutable) == [1.0, 2.0]
     mutable["w"][0] = 7.0
     assert tree_leaves(mutable) == [7.0, 2.0]  # mutable containers are walked every time
+
+
+class _Key(str, Enum):
+    a = "a"
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [({"a": 1.0}, {_Key.a: 1.0}), ({1: 0.5}, {1.0: 0.5}), ({1: 0.5}, {True: 0.5}), ({0.0: 0.5}, {-0.0: 0.5})],
+)
+def test_equal_but_distinct_map_keys_are_rebuilt_as_given(first: object, then: object) -> None:
+    """Structures with equal keys compare equal; each tree still gets back its own keys."""
+    for tree in (first, first, then, then):
+        flat, treedef = tree_flatten(tree)
+        rebuilt = cast("dict[object, float]", tree_unflatten(treedef, flat))
+        given = cast("dict[object, float]", tree)
+        assert rebuilt == given
+        assert [(type(k), repr(k)) for k in rebuilt] == [(type(k), repr(k)) for k in given]
