@@ -642,6 +642,10 @@ def _generate(
     def adjoint(at: int) -> str:
         return alias.get(at) or f"g{at}"
 
+    def held_in_variable(at: int) -> None:
+        """``at``'s adjoint so far is in ``g{at}``: later terms add to it."""
+        pending[at] = [(f"g{at}", f"g{at}", frozenset({f"g{at}"}))]
+
     def settle(at: int, comment: str) -> None:
         """Write the sum of ``at``'s pending terms (or make it an alias of a lone adjoint)."""
         terms = pending.pop(at, None)
@@ -690,7 +694,7 @@ def _generate(
                     terms.append((term, tested, used | {g}))
                     if len(terms) == SUM_TERMS:  # a long sum is written in parts: its terms need not wait
                         settle(p, "")
-                        pending[p] = [(f"g{p}", f"g{p}", frozenset({f"g{p}"}))]
+                        held_in_variable(p)
                 continue
             targets = [p for p in dict.fromkeys(node.parents) if relevant[p]]
             if not targets:
@@ -723,7 +727,7 @@ def _generate(
             ]
             add(lines, defs)
             for p in targets:
-                pending[p] = [(f"g{p}", f"g{p}", frozenset({f"g{p}"}))]
+                held_in_variable(p)
 
     results = []
     for out in outputs:
