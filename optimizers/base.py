@@ -33,10 +33,13 @@ from tape.tree import (
     named_leaves,
     only_floats,
     tree_flatten,
+    tree_flatten_floats,
     tree_map,
     tree_structure,
     tree_unflatten,
 )
+
+T = TypeVar("T")
 
 Params = TypeVar("Params")
 """The type of a parameter tree: any tree :mod:`tape.tree` accepts, with float leaves."""
@@ -75,6 +78,28 @@ class FlatApplyFn(Protocol):
     ) -> tuple[list[float], OptState]: ...
 
 
+class ScaleFn(Protocol):
+    """``scale_flat(state) -> (factor, state)``: a transformation that is ``u -> factor * u``
+    for every update, giving this step's factor."""
+
+    def __call__(self, state: OptState, /) -> tuple[float, OptState]: ...
+
+
+class ScaledApplyFn(Protocol):
+    """``apply_scaled_flat(param_leaves, leaves, state, params, factor) -> (new param leaves,
+    state)``: ``update_flat``, then each param plus ``factor`` times its update, in one pass."""
+
+    def __call__(
+        self,
+        param_leaves: list[float],
+        updates: list[float],
+        state: OptState,
+        params: object,
+        factor: float,
+        /,
+    ) -> tuple[list[float], OptState]: ...
+
+
 class GradientTransformation(NamedTuple):
     """A named pair of pure functions that turn gradients into updates.
 
@@ -86,6 +111,10 @@ class GradientTransformation(NamedTuple):
     flattens the gradients once per step. A transformation that can also add its updates
     to the params in the same pass has ``apply_flat`` (the learning rate's scaling: the
     step's last pass is then ``p + (-lr) * u``, the same operations as two passes).
+    A transformation that is one factor times every update (the learning rate) has
+    ``scale_flat``; one that can add that factor times its updates to the params in its
+    last pass (Adam's direction) has ``apply_scaled_flat``, and :func:`chain` fuses the
+    two: the same operations in one pass fewer.
     """
 
     init: InitFn
@@ -93,10 +122,18 @@ class GradientTransformation(NamedTuple):
     name: str
     update_flat: FlatUpdateFn | None = None
     apply_flat: FlatApplyFn | None = None
+    scale_flat: ScaleFn | None = None
+    apply_scaled_flat: ScaledApplyFn | None = None
 
 
 def from_flat(
-    init: InitFn, update_flat: FlatUpdateFn, name: str, apply_flat: FlatApplyFn | None = None
+    init: InitFn,
+    update_flat: FlatUpdateFn,
+    name: str,
+    apply_flat: FlatApplyFn | None = None,
+    *,
+    scale_flat: ScaleFn | None = None,
+    apply_scaled_flat: ScaledApplyFn | None = None,
 ) -> GradientTransformation:
     """A transformation whose tree ``update`` flattens the updates, runs ``update_flat``, rebuilds."""
 
@@ -105,7 +142,7 @@ def from_flat(
         out, new_state = update_flat(leaves, state, params)
         return tree_unflatten(treedef, out), new_state
 
-    return GradientTransformation(init, update, name, update_flat, apply_flat)
+    return GradientTransformation(init, update, name, update_flat, apply_flat, scale_flat, apply_scaled_flat)
 
 
 def apply_updates(params: Params, updates: Params) -> Params:
@@ -127,6 +164,17 @@ def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
     for path, leaf in named_leaves(tree):
         if not _is_number(leaf):
             raise ValueError(f"{what} leaf {path or '(the root)'!r} is a {type(leaf).__name__}, not a float")
+
+
+def _number_leaves(tree: T, what: str) -> tuple[list[float], TreeDef[T]]:
+    """The leaves and structure of ``tree``, checked to be numbers (a lookup for a tree of
+    floats flattened or built before: the params a step gave, gradients)."""
+    found = tree_flatten_floats(tree)
+    if found is not None:
+        return found
+    leaves, treedef = tree_flatten(tree)
+    _check_numbers(leaves, tree, what)
+    return leaves, treedef
 
 
 def params_layout(params: object) -> str:
@@ -207,12 +255,10 @@ class Optimizer:
                 f"{self.name}: the state is not an optimizer state; make it with {self.name}.init(params)"
             )
         step = get_int(state, "step", self.name)
-        param_leaves, param_def = tree_flatten(params)
-        grad_leaves, grad_def = tree_flatten(grads)
+        param_leaves, param_def = _number_leaves(params, "params")
+        grad_leaves, grad_def = _number_leaves(grads, "grads")
         if grad_def != param_def:
             assert_same_structure(params, grads, ("params", "grads"))
-        _check_numbers(param_leaves, params, "params")
-        _check_numbers(grad_leaves, grads, "grads")
         if state["layout"] != _layout_of(param_def):
             raise ValueError(
                 f"{self.name}: the state was made for another parameter tree: "
@@ -286,22 +332,37 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
             new_states.append(new_state)
         return leaves, state.set("parts", pvector(new_states))
 
+    fuses = (
+        len(transforms) >= 2
+        and transforms[-1].scale_flat is not None
+        and transforms[-2].apply_scaled_flat is not None
+    )
+    first = len(transforms) - 2 if fuses else len(transforms) - 1  # the parts that only update
+
     def apply_flat(
         param_leaves: list[float], leaves: list[float], state: OptState, params: object
     ) -> tuple[list[float], OptState]:
         new_states: list[StateValue] = []
         states = part_states(state)
-        for transform, part_state in zip(transforms[:-1], states, strict=False):
+        for transform, part_state in zip(transforms[:first], states, strict=False):
             flat = cast(FlatUpdateFn, transform.update_flat)
             leaves, new_state = flat(leaves, cast(OptState, part_state), params)
             new_states.append(new_state)
-        last = cast(FlatApplyFn, transforms[-1].apply_flat)
-        new_params, new_state = last(param_leaves, leaves, cast(OptState, states[-1]), params)
-        new_states.append(new_state)
+        if fuses:  # the direction's last pass adds the learning rate's factor times it
+            factor, last_state = cast(ScaleFn, transforms[-1].scale_flat)(cast(OptState, states[-1]))
+            direction = cast(ScaledApplyFn, transforms[-2].apply_scaled_flat)
+            new_params, new_state = direction(
+                param_leaves, leaves, cast(OptState, states[-2]), params, factor
+            )
+            new_states += [new_state, last_state]
+        else:
+            last = cast(FlatApplyFn, transforms[-1].apply_flat)
+            new_params, new_state = last(param_leaves, leaves, cast(OptState, states[-1]), params)
+            new_states.append(new_state)
         return new_params, state.set("parts", pvector(new_states))
 
     every_flat = all(t.update_flat is not None for t in transforms)
-    applies = every_flat and bool(transforms) and transforms[-1].apply_flat is not None
+    applies = every_flat and bool(transforms) and (fuses or transforms[-1].apply_flat is not None)
     return Optimizer(
         GradientTransformation(
             init, update, label, update_flat if every_flat else None, apply_flat if applies else None

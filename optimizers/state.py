@@ -24,7 +24,14 @@ from typing import NamedTuple, TypeAlias
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from tape.tree import TreeDef, TreeError, only_floats, tree_flatten, tree_structure, tree_unflatten
+from tape.tree import (
+    TreeDef,
+    TreeError,
+    tree_flatten,
+    tree_flatten_floats,
+    tree_structure,
+    tree_unflatten,
+)
 
 StateValue: TypeAlias = "bool | int | float | str | PMap[str, StateValue] | PVector[StateValue]"
 """One value inside an optimizer state."""
@@ -188,7 +195,8 @@ def get_tree(
     if key not in state:
         raise ValueError(f"{transform}: the state has no {key!r}")
     try:
-        leaves, treedef = tree_flatten(state[key])
+        found = tree_flatten_floats(state[key])  # a lookup for the moments the last step built
+        leaves, treedef = found if found is not None else tree_flatten(state[key])
     except TreeError as error:
         raise ValueError(f"{transform}: state[{key!r}] is not a tree: {error}") from error
     if len(leaves) != num_leaves:
@@ -196,7 +204,7 @@ def get_tree(
             f"{transform}: state[{key!r}] has {len(leaves)} leaves but the updates have "
             f"{num_leaves} (a state from another parameter tree?)"
         )
-    if not only_floats(leaves):
+    if found is None:
         for leaf in leaves:
             if not isinstance(leaf, (int, float)) or isinstance(leaf, bool):
                 raise ValueError(f"{transform}: state[{key!r}] holds a {type(leaf).__name__}, not a float")

@@ -65,22 +65,22 @@ def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
     def init(params: object) -> OptState:
         return pmap({"transform": name, "count": 0})
 
-    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
+    def scale_flat(state: OptState) -> tuple[float, OptState]:
         state = expect_state(state, name)
         count = get_int(state, "count", name)
-        step_size = rate(count, name)
-        return [-step_size * u for u in leaves], state.set("count", count + 1)
+        return -float(rate(count, name)), state.set("count", count + 1)
+
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
+        factor, new_state = scale_flat(state)
+        return [factor * u for u in leaves], new_state
 
     def apply_flat(
         param_leaves: list[float], leaves: list[float], state: OptState, params: object
     ) -> tuple[list[float], OptState]:
-        state = expect_state(state, name)
-        count = get_int(state, "count", name)
-        factor = -rate(count, name)  # the same product, then the same sum, as update_flat and p + u
-        new = [p + factor * u for p, u in zip(param_leaves, leaves, strict=True)]
-        return new, state.set("count", count + 1)
+        factor, new_state = scale_flat(state)  # the same product, then the same sum, as update_flat and p + u
+        return [p + factor * u for p, u in zip(param_leaves, leaves, strict=True)], new_state
 
-    return from_flat(init, update_flat, name, apply_flat)
+    return from_flat(init, update_flat, name, apply_flat, scale_flat=scale_flat)
 
 
 def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
@@ -114,33 +114,51 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     ``v = b2*v + (1-b2)*u*u``, ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``.
     """
     name = "scale_by_adam"
-    unit_interval("b1", b1)
-    unit_interval("b2", b2)
-    positive("eps", eps)
+    # floats, so that every moment is a float whatever the leaves (the trees are built unchecked)
+    beta1, beta2, epsilon = (
+        float(unit_interval("b1", b1)),
+        float(unit_interval("b2", b2)),
+        float(positive("eps", eps)),
+    )
+    rest1, rest2 = 1 - beta1, 1 - beta2
+    sqrt = math.sqrt
 
     def init(params: object) -> OptState:
         zeros = zeros_like(params)
         return pmap({"transform": name, "count": 0, "mu": zeros, "nu": zeros})
 
-    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
+    def moments(leaves: list[float], state: OptState) -> tuple[list[float], list[float], int, OptState]:
+        """The new moments, the update number and the new state."""
         state = expect_state(state, name)
         count = get_int(state, "count", name) + 1
         mu, mu_def = get_tree(state, "mu", name, len(leaves))
         nu, nu_def = get_tree(state, "nu", name, len(leaves))
-        new_mu = [b1 * m + (1 - b1) * u for m, u in zip(mu, leaves, strict=True)]
-        new_nu = [b2 * v + (1 - b2) * u * u for v, u in zip(nu, leaves, strict=True)]
-        correction1 = 1 - b1**count
-        correction2 = 1 - b2**count
-        sqrt = math.sqrt
-        out = [(m / correction1) / (sqrt(v / correction2) + eps) for m, v in zip(new_mu, new_nu, strict=True)]
+        new_mu = [beta1 * m + rest1 * u for m, u in zip(mu, leaves, strict=True)]
+        new_nu = [beta2 * v + rest2 * u * u for v, u in zip(nu, leaves, strict=True)]
         new_state = (
             state.set("count", count)
-            .set("mu", tree_unflatten(mu_def, new_mu))
-            .set("nu", tree_unflatten(nu_def, new_nu))
+            .set("mu", tree_unflatten(mu_def, new_mu, floats=True))
+            .set("nu", tree_unflatten(nu_def, new_nu, floats=True))
         )
-        return out, new_state
+        return new_mu, new_nu, count, new_state
 
-    return from_flat(init, update_flat, name)
+    def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
+        new_mu, new_nu, count, new_state = moments(leaves, state)
+        c1, c2 = 1 - beta1**count, 1 - beta2**count
+        return [(m / c1) / (sqrt(v / c2) + epsilon) for m, v in zip(new_mu, new_nu, strict=True)], new_state
+
+    def apply_scaled_flat(
+        param_leaves: list[float], leaves: list[float], state: OptState, params: object, factor: float
+    ) -> tuple[list[float], OptState]:
+        new_mu, new_nu, count, new_state = moments(leaves, state)
+        c1, c2 = 1 - beta1**count, 1 - beta2**count  # update_flat's direction, then p + factor * it
+        new = [
+            p + factor * ((m / c1) / (sqrt(v / c2) + epsilon))
+            for p, m, v in zip(param_leaves, new_mu, new_nu, strict=True)
+        ]
+        return new, new_state
+
+    return from_flat(init, update_flat, name, apply_scaled_flat=apply_scaled_flat)
 
 
 def add_l2_decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation:

@@ -78,17 +78,19 @@ _LEAF_SHAPE = _Shape(_LEAF, None, (), 1)
 # always gives the same leaves and structure, so they are remembered by the tree's
 # identity for as long as it lives: a training step flattens the same params, grads
 # and optimizer moments several times. An entry goes when its tree is collected.
-_FLATTENED: dict[int, tuple[weakref.ref[object], tuple[object, ...], _Shape]] = {}
+# The entry also says whether every leaf is a float (``None``: not looked at yet), so
+# that an optimizer's check of its params, gradients and moments is a lookup too.
+_FLATTENED: dict[int, list[Any]] = {}  # id -> [weakref, leaves tuple, shape, floats or None]
 
 
-def _remember(tree: object, leaves: Sequence[object], shape: _Shape) -> None:
+def _remember(tree: object, leaves: Sequence[object], shape: _Shape, floats: bool | None) -> None:
     if shape.persistent and isinstance(tree, (PMap, PVector)):
         key = id(tree)
 
         def forget(_: weakref.ref[object]) -> None:
             _FLATTENED.pop(key, None)
 
-        _FLATTENED[key] = (weakref.ref(tree, forget), tuple(leaves), shape)
+        _FLATTENED[key] = [weakref.ref(tree, forget), tuple(leaves), shape, floats]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -209,12 +211,34 @@ def tree_flatten(tree: T, is_leaf: IsLeaf | None = None) -> tuple[list[float], T
     if is_leaf is None:
         known = _FLATTENED.get(id(tree))
         if known is not None and known[0]() is tree:
-            return list(known[1]), TreeDef(known[2])  # type: ignore[arg-type]  # the leaves it had
+            return list(known[1]), TreeDef(known[2])  # the leaves it had
     leaves: list[float] = []
     shape = _shape_of(tree, leaves, is_leaf)
     if is_leaf is None:
-        _remember(tree, leaves, shape)
+        _remember(tree, leaves, shape, None)
     return leaves, TreeDef(shape)
+
+
+def tree_flatten_floats(tree: T) -> tuple[list[float], TreeDef[T]] | None:
+    """:func:`tree_flatten` of a tree whose every leaf is exactly a ``float``, else ``None``.
+
+    For a persistent tree flattened or built before (params an optimizer step gave, the
+    gradients of :func:`tape.grad`), both the leaves and the answer are remembered, so
+    the check costs a lookup.
+
+    >>> from pyrsistent import pmap
+    >>> tree_flatten_floats(pmap({"w": 1.0}))[0], tree_flatten_floats(pmap({"w": 1}))
+    ([1.0], None)
+    """
+    known = _FLATTENED.get(id(tree))
+    if known is None or known[0]() is not tree:
+        leaves, treedef = tree_flatten(tree)
+        known = _FLATTENED.get(id(tree))
+        if known is None or known[0]() is not tree:  # not a persistent tree: nothing to remember
+            return (leaves, treedef) if only_floats(leaves) else None
+    if known[3] is None:
+        known[3] = only_floats(known[1])
+    return (list(known[1]), TreeDef(known[2])) if known[3] else None
 
 
 def _build(shape: _Shape, leaves: Iterator[object]) -> object:
@@ -297,14 +321,16 @@ def _builder(shape: _Shape) -> Callable[[Sequence[object]], object] | None:
     return cast("Callable[[Sequence[object]], object]", built)
 
 
-def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
+def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float], *, floats: bool = False) -> T:
     """Rebuild a tree of ``treedef``'s structure from ``leaves`` in flattening order.
 
     A structure rebuilt more than once gets a compiled builder (one expression of slices
     and constructors, no walk of the structure): training steps rebuild the same trees.
-    Structures with map keys other than plain strings are always walked.
+    Structures with map keys other than plain strings are always walked. ``floats=True``
+    promises that every leaf is a ``float`` (as arithmetic with a float operand gives),
+    which saves checking them for :func:`tree_flatten_floats`.
     """
-    items = list(leaves)
+    items = leaves if type(leaves) is list else list(leaves)
     if len(items) != treedef.num_leaves:
         raise TreeError(f"the structure has {treedef.num_leaves} leaves but {len(items)} were given")
     shape = treedef.shape
@@ -317,8 +343,8 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float]) -> T:
                 _SEEN_ONCE.clear()
             _SEEN_ONCE.add(shape)
     built = builder(items) if builder is not None else _build(shape, iter(items))
-    if only_floats(items):  # float leaves: no leaf is a subtree an is_leaf flattening kept whole
-        _remember(built, items, treedef.shape)
+    if floats or only_floats(items):  # float leaves: no leaf is a subtree an is_leaf flattening kept whole
+        _remember(built, items, treedef.shape, True)
     return cast(T, built)
 
 

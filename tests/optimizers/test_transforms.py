@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +12,18 @@ from pyrsistent import PMap, pmap, pvector
 import optimizers
 from optimizers import GradientTransformation, OptState
 from tape.tree import tree_leaves, tree_structure
-from tests.optimizers.strategies import Problem, fill, problems, skeletons, values
+from tests.optimizers.strategies import (
+    Problem,
+    a_mask_for,
+    betas,
+    epsilons,
+    fill,
+    lr_or_schedules,
+    problems,
+    skeletons,
+    values,
+    weight_decays,
+)
 
 big_values = st.floats(min_value=-1e150, max_value=1e150, allow_nan=False, allow_infinity=False)
 
@@ -160,6 +172,42 @@ def test_the_flat_path_equals_the_tree_path_bit_for_bit() -> None:
         tree_updates, tree_state = opt.transform.update(grads, state, params)
         flat_updates, flat_state = opt.transform.update_flat(tree_leaves(grads), state, params)
         assert tree_leaves(tree_updates) == flat_updates and tree_state == flat_state
+
+
+def _bits(tree: object) -> list[bytes]:
+    return [struct.pack("<d", leaf) for leaf in tree_leaves(tree)]
+
+
+@given(
+    problems(max_steps=6),
+    lr_or_schedules,
+    st.one_of(st.just(0), betas),
+    betas,
+    epsilons,
+    weight_decays,
+)
+def test_adam_fused_with_its_learning_rate_equals_its_passes_apart_bit_for_bit(
+    problem: Problem, lr: float | optimizers.Schedule, b1: float, b2: float, eps: float, decay: float
+) -> None:
+    """Adam's direction and the learning rate in one pass (``apply_scaled_flat``) give the
+    bits of the two passes (``apply_flat``) and of updates then ``p + u``, state included."""
+    fused = optimizers.adam(lr, b1, b2, eps, weight_decay=decay, decay_mask=a_mask_for(problem.params))
+    parts = [
+        optimizers.scale_by_adam(b1, b2, eps)._replace(apply_scaled_flat=None),
+        optimizers.scale_by_learning_rate(lr),
+    ]
+    if decay > 0:
+        parts.insert(0, optimizers.add_l2_decay(decay, a_mask_for(problem.params)))
+    two_passes = optimizers.chain(*parts, name="adam")
+    apart = optimizers.Optimizer(two_passes.transform._replace(apply_flat=None))
+    assert fused.transform.apply_flat is not None and two_passes.transform.apply_flat is not None
+    runs = [(opt, problem.params, opt.init(problem.params)) for opt in (fused, two_passes, apart)]
+    for grads in problem.grads:
+        runs = [(opt, *opt.step(params, grads, state)) for opt, params, state in runs]
+        (_, want, want_state), *others = runs
+        for _, got, got_state in others:
+            assert _bits(got) == _bits(want) and tree_structure(got) == tree_structure(want)
+            assert got_state == want_state
 
 
 def test_a_step_that_adds_in_its_last_pass_equals_updates_then_adding_bit_for_bit() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple, cast
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -33,6 +33,7 @@ from tape.tree import (
     named_parameters,
     parameter_name,
     tree_flatten,
+    tree_flatten_floats,
     tree_leaves,
     tree_map,
     tree_structure,
@@ -504,6 +505,36 @@ def test_flattening_remembers_persistent_trees_without_changing_any_result() -> 
     assert tree_leaves(mutable) == [1.0, 2.0]
     mutable["w"][0] = 7.0
     assert tree_leaves(mutable) == [7.0, 2.0]  # mutable containers are walked every time
+
+
+def _freeze(tree: object) -> object:
+    """``tree`` with every container a persistent one (so that flattening remembers it)."""
+    if isinstance(tree, (dict, PMap)):
+        return pmap({key: _freeze(value) for key, value in tree.items()})
+    if isinstance(tree, (list, tuple, PVector)):
+        return pvector([_freeze(item) for item in tree])
+    return tree
+
+
+@given(trees, st.booleans(), st.integers(min_value=0, max_value=11), st.sampled_from([1, True, "x", None]))
+@example(tree=(), frozen=False, at=0, odd=1)
+def test_flatten_floats_is_the_flattening_of_a_tree_of_floats_and_none_otherwise(
+    tree: object, frozen: bool, at: int, odd: object
+) -> None:
+    """For fresh trees, remembered ones and rebuilt ones alike, before and after the
+    answer is remembered; one non-float leaf anywhere gives ``None``."""
+    tree = _freeze(tree) if frozen else tree
+    leaves, treedef = tree_flatten(tree)
+    for candidate in (tree, tree, tree_unflatten(treedef, leaves)):
+        assert tree_flatten_floats(candidate) == (leaves, treedef)
+        assert tree_flatten_floats(candidate) == (leaves, treedef)  # the remembered answer
+    if leaves:
+        spoiled = [odd if k == at % len(leaves) else leaf for k, leaf in enumerate(leaves)]
+        bad = tree_unflatten(treedef, cast("list[float]", spoiled))
+        assert tree_flatten(bad)[0] == spoiled
+        assert tree_flatten_floats(bad) is None and tree_flatten_floats(bad) is None
+    promised = tree_unflatten(treedef, [float(k) for k in range(len(leaves))], floats=True)
+    assert tree_flatten_floats(promised) == ([float(k) for k in range(len(leaves))], treedef)
 
 
 class _Key(str, Enum):
