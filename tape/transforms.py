@@ -22,7 +22,7 @@ from pyrsistent import PVector, pvector
 from tape.array import Array, constant_array, flatten, nest, zeros_like_data
 from tape.core.recording import Recording
 from tape.gradient_tape import Tape
-from tape.tree import TreeError, tree_map, tree_unflatten
+from tape.tree import TreeError, tree_flatten_floats, tree_leaves, tree_map, tree_unflatten
 from tape.value import Scalar, Value
 
 A = TypeVar("A")
@@ -110,6 +110,28 @@ def array_gradient(like: Sequence[object], g: object) -> object:
     return _container(like, cast("list[float]", g))
 
 
+def _float_gradient(
+    arg: object, leaves: list[Value | Array], originals: list[object], sweep: list[Any]
+) -> object | None:
+    """The gradient of an argument whose every leaf is a float, built from its leaves'
+    structure (so that flattening it, as an optimizer does, is a lookup), or ``None``
+    for another argument. Its containers are :func:`array_gradient`'s: the argument's."""
+    found = tree_flatten_floats(arg)
+    if found is None:
+        return None
+    flat: list[object] = []
+    for leaf, like in zip(leaves, originals, strict=True):
+        at = leaf.position
+        g = sweep[at] if at < len(sweep) else 0.0
+        if isinstance(leaf, Value):
+            flat.append(g)
+        elif g.__class__ is float:  # no gradient reached this array
+            flat += [0.0] * len(tree_leaves(like))
+        else:
+            flat += flatten(g)
+    return tree_unflatten(found[1], cast("list[float]", flat))
+
+
 class Differentiated(NamedTuple):
     """What a function made by :func:`grad` or :func:`value_and_grad` computes (read by :mod:`tape.jit`)."""
 
@@ -162,7 +184,12 @@ def _evaluate(
     positions = [leaf.position for leaves, _, _ in per_arg for leaf in leaves]
     sweep = tape.adjoints(cast(Scalar, out), min(positions)) if positions else []
     results = []
-    for leaves, originals, treedef in per_arg:
+    for n, (leaves, originals, treedef) in zip(nums, per_arg, strict=True):
+        if arrays:
+            found = _float_gradient(args[n], leaves, originals, sweep)
+            if found is not None:
+                results.append(found)
+                continue
         grads: list[object] = []
         for k, leaf in enumerate(leaves):
             at = leaf.position

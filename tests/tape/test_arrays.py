@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -15,7 +15,7 @@ import tape
 from tape import Array, NonFiniteError, Tape, TapeError, Value
 from tape import arrays as A
 from tape.testing import assert_gradients_match, parameter_trees, scalars
-from tape.tree import tree_leaves
+from tape.tree import tree_flatten, tree_flatten_floats, tree_leaves, tree_structure
 
 X = ((0.5, -1.0, 2.0), (1.5, 0.25, -0.75))  # a batch of two examples with three features
 TARGETS = (1, 0)
@@ -219,3 +219,60 @@ def test_relu_linear_equals_linear_of_relu_bit_for_bit(params: PMap[str, object]
     )
     w, b, z = (cast("list[list[float]]", params[k]) for k in ("w", "b", "z"))
     assert A.relu_linear(w, cast("list[float]", b), z) == A.linear(w, cast("list[float]", b), A.relu(z))
+
+
+_rows = st.lists(st.floats(-4.0, 4.0), min_size=1, max_size=3)
+_containers: st.SearchStrategy[Callable[[list[Any]], object]] = st.sampled_from([list, tuple, pvector])
+
+
+@st.composite
+def _float_params(draw: st.DrawFn) -> tuple[object, list[int]]:
+    """A map of float arrays and scalars in assorted containers, and the keys a loss uses."""
+    names = draw(st.lists(st.sampled_from("abcde"), min_size=1, max_size=4, unique=True))
+    tree: dict[str, object] = {}
+    for name in names:
+        kind = draw(st.integers(0, 2))
+        outer, inner = draw(_containers), draw(_containers)
+        if kind == 0:
+            tree[name] = draw(st.floats(-4.0, 4.0))
+        elif kind == 1:
+            tree[name] = outer(draw(_rows))
+        else:
+            width = draw(st.integers(1, 3))
+            rows = draw(
+                st.lists(
+                    st.lists(st.floats(-4.0, 4.0), min_size=width, max_size=width), min_size=1, max_size=3
+                )
+            )
+            tree[name] = outer([inner(row) for row in rows])
+    used = draw(st.lists(st.integers(0, len(names) - 1), unique=True))
+    return (pmap(tree) if draw(st.booleans()) else tree), used
+
+
+@given(_float_params(), st.floats(0.25, 4.0))
+def test_grad_with_arrays_of_float_params_has_their_containers_and_exact_values(
+    drawn: tuple[object, list[int]], c: float
+) -> None:
+    """``sum(c * x * x)`` over some leaves: the gradient is ``2 * (c * x)`` there and 0.0 elsewhere,
+    in the params' own containers, and flattens to its floats."""
+    params, used = drawn
+    names = sorted(cast("dict[str, object]", params))
+    picked = {names[k] for k in used}
+
+    def loss(p: object) -> object:
+        total: object = 0.0
+        for name in picked:
+            x = cast("dict[str, object]", p)[name]
+            part = x * x if isinstance(x, Value) else A.sum(A.multiply(cast(Array, x), cast(Array, x)))
+            total = total + c * part  # type: ignore[operator]
+        return total
+
+    grads = tape.grad(loss, arrays=True)(params)  # type: ignore[arg-type]
+    assert tree_structure(grads) == tree_structure(params)
+    for name in names:
+        want = [
+            2.0 * (c * x) if name in picked else 0.0
+            for x in tree_leaves(cast("dict[str, object]", params)[name])
+        ]
+        assert tree_leaves(cast("dict[str, object]", grads)[name]) == want
+    assert tree_flatten_floats(grads) == tree_flatten(grads)
