@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import cast
 
-from pyrsistent import PVector
+from pyrsistent import PVector, pvector
 
 from tape.core.node import Tracked
 from tape.tree import only_floats
@@ -68,10 +68,16 @@ def sequence(x: object, where: str) -> Sequence[object]:
     return x
 
 
+_PLAIN_SEQUENCES = frozenset({tuple, list, type(pvector())})
+"""Exact types that are sequences (a set lookup is cheaper than the ``Sequence`` ABC's check)."""
+
+
 def float_vector(xs: Sequence[float], where: str) -> tuple[float, ...]:
     """``xs`` as a tuple of floats; raises :class:`HoldsTracked` when it holds tracked Values."""
     given: object = xs
-    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+    if given.__class__ not in _PLAIN_SEQUENCES and (
+        isinstance(given, (str, bytes)) or not isinstance(given, Sequence)
+    ):
         raise TypeError(f"{where} must be a sequence of floats, not {type(given).__name__}")
     out = tuple(xs)
     if only_floats(out):

@@ -44,7 +44,7 @@ from tape.core.op import define
 from tape.core.recording import Recording, is_zero
 from tape.kernels.matmul import matmul as matmul_kernel
 from tape.kernels.matmul import matmul_vjp
-from tape.ops.elementwise import array_relu, relu_kernel
+from tape.ops.elementwise import ARRAY_OPS, array_relu, relu_kernel
 from tape.ops.reductions import dot
 from tape.validate import HoldsTracked
 from tape.value import Scalar
@@ -179,7 +179,8 @@ def _relu_linear_forward(W: Matrix, b: Vector | None, Z: Matrix) -> Matrix:
 
 
 def _relu_rows(Z: Matrix) -> Matrix:
-    return cast(Matrix, array_relu(Z))
+    """relu over a tracked Z's data: the array op's forward rule (the data is checked already)."""
+    return cast(Matrix, ARRAY_OPS["relu"].forward(Z))
 
 
 def _relu_linear_emit(c: Any, node: Node, operands: Any, v: str, s: str) -> list[str]:
@@ -213,7 +214,7 @@ def relu_linear(
         return linear(W, b, array_relu(Z))
     if Z.ndim != 2:
         raise ValueError("relu_linear takes a matrix Z (a batch of pre-activations)")
-    H = cast(Matrix, array_relu(cast(Matrix, Z.primal)))
+    H = _relu_rows(cast(Matrix, Z.primal))
     recording = tape_of(W, b, Z)
     w_data, b_data = _checked(W, b, H)
     value = linear_kernel(w_data, b_data, H)

@@ -396,7 +396,7 @@ def w3(problem: DigitsProblem) -> Workload:
             "torch": _not_installed("torch", external.torch_w3(problem)),
         },
         ("lib/base", "lib/torch"),
-        (Target("lib/base", 1.5, at_most=True),),
+        (Target("lib/base", 1.5, at_most=True), Target("lib/base", 1.1, at_most=True)),
     )
 
 
