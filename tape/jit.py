@@ -339,6 +339,9 @@ class _Sources:
 # --- code generation -----------------------------------------------------------------------
 
 
+_NO_NAMES: frozenset[str] = frozenset()
+
+
 class _Block(NamedTuple):
     lines: list[str]
     defs: frozenset[str]
@@ -562,12 +565,15 @@ def _generate(
     wanted: list[int],
     emitter: _Emitter,
     name: str,
-) -> _Program:
+    tracked: bool,
+) -> _Program | None:
     """Python source for the traced graph: forward, then (with a ``target``) the reverse sweep.
 
     ``inputs_at`` maps a watched leaf's position to its input index and kind; ``outputs``
     are positions (ints) or constants (anything else, wrapped in a 1-tuple); ``wanted``
-    the leaves whose gradients are returned after the outputs.
+    the leaves whose gradients are returned after the outputs. Code split into parts
+    passes its live variables on, so it needs the names each line reads and sets
+    (``tracked``); without them, a graph past :data:`CHUNK_LINES` gives ``None``.
     """
     nodes = trace.nodes
     count = len(nodes)
@@ -597,7 +603,11 @@ def _generate(
     kept: dict[int, tuple[list[str | Branch], frozenset[str]]] = {}
 
     def add(lines: list[str], defs: set[str], tested: list[str] | None = None) -> None:
-        blocks.append(_Block(lines, frozenset(defs), emitter.take_uses(), tested))
+        if tracked:
+            blocks.append(_Block(lines, frozenset(defs), emitter.take_uses(), tested))
+        else:
+            emitter.uses.clear()
+            blocks.append(_Block(lines, _NO_NAMES, _NO_NAMES, tested))
 
     def note(op: Op) -> None:
         ops.setdefault(id(op), (op, op.version))
@@ -617,7 +627,7 @@ def _generate(
             forward, partials = _scalar_code(emitter, trace, i, node)
             add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
             if relevant[i]:
-                kept[i] = (partials, blocks[-1].uses | {v})
+                kept[i] = (partials, blocks[-1].uses | {v} if tracked else _NO_NAMES)
         else:
             emitter.locals = {p: k for k, p in enumerate(dict.fromkeys(node.parents)) if relevant[p]}
             code = _array_code(emitter, trace, i, node)
@@ -691,7 +701,7 @@ def _generate(
                         else:
                             term = tested
                     terms = pending.setdefault(p, [])
-                    terms.append((term, tested, used | {g}))
+                    terms.append((term, tested, used | {g} if tracked else _NO_NAMES))
                     if len(terms) == SUM_TERMS:  # a long sum is written in parts: its terms need not wait
                         settle(p, "")
                         held_in_variable(p)
@@ -770,6 +780,8 @@ def _generate(
         emitter.namespace["isfinite"] = math.isfinite
     else:
         blocks = tested_blocks
+    if not tracked and len(loads) + sum(len(b.lines) for b in blocks) > CHUNK_LINES:
+        return None
     source = _assemble(loads + blocks, name)
     return _Program(
         source,
@@ -1092,10 +1104,17 @@ def _trace(
                 return ((value, aux_tree), grad_result) if has_aux else (value, grad_result)
             return (grad_result, aux_tree) if has_aux else grad_result
 
-    emitter = _Emitter(sources)
     name = "".join(ch if ch.isalnum() else "_" for ch in getattr(fun, "__name__", "fun")).strip("_") or "fun"
     with collector_paused():  # many strings, lists and sets, and no cycles
-        program = _generate(trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60])
+        generated = None
+        for tracked in (False, True):  # the names each line reads, only if the code is split
+            emitter = _Emitter(sources)
+            generated = _generate(
+                trace, inputs_at, outputs, target, wanted, emitter, f"jitted_{name}"[:60], tracked
+            )
+            if generated is not None:
+                break
+        program = cast(_Program, generated)
         traced = time.process_time()
         namespace = dict(program.namespace)
         if program.fallback is not None:
