@@ -25,7 +25,15 @@ from tape.core.recording import ReverseRecording
 from tape.errors import TapeError
 from tape.graph import to_dot
 from tape.kernels.shapes import size
-from tape.tree import TreeDef, named_leaves, only_floats, tree_flatten, tree_unflatten
+from tape.tree import (
+    TreeDef,
+    array_layout,
+    named_leaves,
+    only_floats,
+    tree_flatten,
+    tree_flatten_floats,
+    tree_unflatten,
+)
 from tape.validate import float_array, number
 from tape.value import Scalar, Value, watch_leaf
 
@@ -40,7 +48,12 @@ Watched = TypeVar("Watched", bound=FloatTree)
 
 
 def _is_sequence(x: object) -> bool:
-    return isinstance(x, (list, PVector)) or type(x) is tuple
+    """A list, a vector, or a tuple that is not a named tuple (what :mod:`tape.tree` calls a tuple)."""
+    return (
+        type(x) is tuple
+        or isinstance(x, (list, PVector))
+        or (isinstance(x, tuple) and not hasattr(type(x), "_fields"))
+    )
 
 
 def is_float_array(x: object) -> bool:
@@ -155,6 +168,24 @@ class Tape(ReverseRecording):
         """A leaf Array for data already known to be a rectangular nested sequence of floats."""
         return record_array(self, LEAF, (), _as_tuples(data), ())
 
+    def _watch_layout(
+        self, floats: list[float], treedef: TreeDef[T]
+    ) -> tuple[list[Value | Array], list[object], TreeDef[T]]:
+        """:meth:`watch_flat` with arrays of a tree of floats, from its structure's
+        :func:`~tape.tree.array_layout` (no walk of the tree); an array's original is its data."""
+        layout = array_layout(treedef)
+        watched: list[Value | Array] = []
+        originals: list[object] = []
+        for start, stop, shape in layout.parts:
+            if shape is None:
+                originals.append(floats[start])
+                watched.append(self.watch(floats[start]))
+            else:
+                data = nest(floats[start:stop], shape)
+                originals.append(data)
+                watched.append(record_array(self, LEAF, (), data, ()))
+        return watched, originals, cast("TreeDef[T]", layout.treedef)
+
     def watch_tree(self, tree: T, *, arrays: bool = False) -> T:
         """Watch every leaf of ``tree``; returns the same structure holding Values.
 
@@ -172,6 +203,10 @@ class Tape(ReverseRecording):
 
         An enclosing tape's Array is first-order only, so it is watched through its Values.
         """
+        if arrays:
+            floats = tree_flatten_floats(tree)  # a lookup for params an optimizer step built
+            if floats is not None:
+                return self._watch_layout(*floats)
         is_leaf = is_float_array if arrays else None
         leaves, treedef = tree_flatten(tree, is_leaf)
         watched: list[Value | Array] = []

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -346,6 +346,66 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[float], *, floats: bool
     if floats or only_floats(items):  # float leaves: no leaf is a subtree an is_leaf flattening kept whole
         _remember(built, items, treedef.shape, True)
     return cast(T, built)
+
+
+class ArrayLayout(NamedTuple):
+    """A structure of float leaves seen as arrays: see :func:`array_layout`."""
+
+    treedef: TreeDef[Any]
+    """The structure with every array one leaf (as ``tree_flatten(tree, is_float_array)`` gives)."""
+    parts: tuple[tuple[int, int, tuple[int, ...] | None], ...]
+    """For each of its leaves: the range ``start, stop`` of its floats, and its shape (``None``: a float)."""
+
+
+_ARRAY_KINDS = (_LIST, _TUPLE, _PVECTOR)
+
+
+def _array_shape(node: _Shape) -> tuple[int, ...] | None:
+    """The shape of a rectangular nested sequence of floats with no empty axis, else ``None``."""
+    if node.kind not in _ARRAY_KINDS or not node.children:
+        return None
+    kids = node.children
+    if all(kid.kind == _LEAF for kid in kids):
+        return (len(kids),)
+    inner = _array_shape(kids[0])
+    if inner is None or any(_array_shape(kid) != inner for kid in kids[1:]):
+        return None
+    return (len(kids), *inner)
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(shape: _Shape) -> ArrayLayout:
+    parts: list[tuple[int, int, tuple[int, ...] | None]] = []
+
+    def visit(node: _Shape, at: int) -> _Shape:
+        if node.kind == _LEAF:
+            parts.append((at, at + 1, None))
+            return node
+        found = _array_shape(node)
+        if found is not None:
+            parts.append((at, at + node.num_leaves, found))
+            return _LEAF_SHAPE
+        kids = []
+        first = len(parts)
+        for child in node.children:
+            kids.append(visit(child, at))
+            at += child.num_leaves
+        return _Shape(node.kind, node.aux, tuple(kids), len(parts) - first)
+
+    return ArrayLayout(TreeDef(visit(shape, 0)), tuple(parts))
+
+
+def array_layout(treedef: TreeDef[T]) -> ArrayLayout:
+    """For a tree of floats of structure ``treedef``: its structure with every rectangular
+    nested sequence of floats (:func:`tape.gradient_tape.is_float_array`: lists, plain
+    tuples and vectors, no empty axis) as one leaf, and where each leaf's floats are.
+    Computed once per structure, from the structure alone.
+
+    >>> layout = array_layout(tree_structure({"w": [[1.0, 2.0], [3.0, 4.0]], "b": 0.5}))
+    >>> layout.parts
+    ((0, 1, None), (1, 5, (2, 2)))
+    """
+    return _layout(treedef.shape)
 
 
 def tree_leaves(tree: object, is_leaf: IsLeaf | None = None) -> list[float]:

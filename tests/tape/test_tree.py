@@ -12,10 +12,10 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import pytest
 from hypothesis import example, given
@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 from pyrsistent import PMap, PVector, pmap, pvector
 
 import tape
+from tape.gradient_tape import is_float_array
 from tape.tree import (
     MAX_TREE_DEPTH,
     TreeDef,
     TreeError,
+    array_layout,
     assert_same_structure,
     leaf_parameter_names,
     named_leaves,
@@ -553,3 +555,49 @@ def test_equal_but_distinct_map_keys_are_rebuilt_as_given(first: object, then: o
         given = cast("dict[object, float]", tree)
         assert rebuilt == given
         assert [(type(k), repr(k)) for k in rebuilt] == [(type(k), repr(k)) for k in given]
+
+
+class _Row(tuple):  # type: ignore[type-arg]  # a tuple subclass that is not a named tuple
+    __slots__ = ()
+
+
+_sequence_kinds: st.SearchStrategy[Callable[[list[object]], object]] = st.sampled_from(
+    [list, tuple, pvector, _Row]
+)
+
+
+@st.composite
+def _float_arrays(draw: st.DrawFn) -> object:
+    """A rectangular nested sequence of floats, each level of any sequence kind (row by row)."""
+    shape = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+
+    def build(axes: list[int]) -> object:
+        if not axes:
+            return draw(leaves)
+        return draw(_sequence_kinds)([build(axes[1:]) for _ in range(axes[0])])
+
+    return build(shape)
+
+
+_array_trees = st.recursive(st.one_of(leaves, _float_arrays()), _containers, max_leaves=8)
+
+
+def _shape(array: Any) -> tuple[int, ...]:
+    return () if array.__class__ is float else (len(array), *_shape(array[0]))
+
+
+@given(_array_trees)
+@example(_Row([0.0]))  # a tuple subclass is a tuple to both
+@example({"w": [_Row([1.0, 2.0]), (3.0, 4.0)], "b": pvector([]), "n": Pair(0.5, [0.25])})
+def test_array_layout_is_the_flattening_with_float_arrays_as_leaves(tree: object) -> None:
+    """The structure and leaves ``tree_flatten(tree, is_float_array)`` gives, from the
+    float leaves' structure alone: each leaf's floats and shape."""
+    floats, treedef = tree_flatten(tree)
+    layout = array_layout(treedef)
+    arrays, array_def = tree_flatten(tree, is_float_array)
+    assert layout.treedef == array_def
+    assert len(layout.parts) == len(arrays)
+    assert [stop for _, stop, _ in layout.parts[-1:]] == ([len(floats)] if arrays else [])
+    for (start, stop, shape), leaf in zip(layout.parts, arrays, strict=True):
+        assert floats[start:stop] == tree_leaves(leaf)
+        assert shape == (None if leaf.__class__ is float else _shape(leaf))
