@@ -92,13 +92,14 @@ from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array, flatten, record_array, shape_of
+from tape.array import Array, flatten, nest, record_array, shape_of
 from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Branch, Op, times
 from tape.core.recording import collector_paused
 from tape.gradient_tape import Tape, is_float_array
+from tape.kernels.shapes import size
 from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
-from tape.tree import TreeDef, tree_flatten, tree_unflatten
+from tape.tree import TreeDef, array_layout, tree_flatten, tree_flatten_floats, tree_unflatten
 from tape.value import Value
 
 __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
@@ -190,6 +191,7 @@ class _Flat(NamedTuple):
     treedefs: list[TreeDef[Any] | None]  # None for a static argument
     counts: list[int]
     kinds: list[str]  # per leaf: "f" float, "a" float array, "A" untracked Array, "i" ints, "s" static
+    float_defs: list[TreeDef[Any] | None]  # per argument, its floats' structure when known to be floats
 
 
 def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> _Flat | None:
@@ -199,13 +201,22 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
     treedefs: list[TreeDef[Any] | None] = []
     counts: list[int] = []
     kinds: list[str] = []
+    float_defs: list[TreeDef[Any] | None] = []
     for n, arg in enumerate(args):
+        float_defs.append(None)
         if n in static:
             key.append(("static", _hashable(arg, f"static argument {n}")))
             treedefs.append(None)
             counts.append(0)
             continue
-        flat, treedef = tree_flatten(arg, _array_leaf if arrays else _is_int_array)
+        known = tree_flatten_floats(arg, walk=False) if arrays else None
+        if known is not None:  # params a step built: their arrays from the structure, no walk
+            floats, float_defs[n] = known
+            layout = array_layout(known[1])
+            flat = [floats[a] if shape is None else nest(floats[a:b], shape) for a, b, shape in layout.parts]
+            treedef = layout.treedef
+        else:
+            flat, treedef = tree_flatten(arg, _array_leaf if arrays else _is_int_array)
         described: list[Hashable] = [treedef]
         for leaf in flat:
             item: Any = leaf
@@ -234,7 +245,7 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
         leaves.extend(flat)
         treedefs.append(treedef)
         counts.append(len(flat))
-    return _Flat(tuple(key), leaves, treedefs, counts, kinds)
+    return _Flat(tuple(key), leaves, treedefs, counts, kinds, float_defs)
 
 
 def _int_leaf(x: Any) -> bool:
@@ -969,7 +980,9 @@ class Compiled(NamedTuple):
     run: Callable[[list[Any]], list[Any]]
     source: str
     ops: tuple[tuple[Op, int], ...]
-    rebuild: Callable[[list[Any], list[Any]], object]
+    rebuild: Callable[[list[Any], list[Any], list[TreeDef[Any] | None]], object]
+    """``rebuild(results, leaves, float_defs)``: the function's result from the code's results,
+    with the arguments' leaves and (where known) their floats' structures."""
     unbound_ints: tuple[int, ...]
     nodes: int
     trace_seconds: float
@@ -1050,7 +1063,7 @@ def _trace(
         out_leaves, out_def = tree_flatten(out)
         outputs = [_unwrap_leaf(leaf, trace) for leaf in out_leaves]
 
-        def rebuild(results: list[Any], leaves: list[Any]) -> object:
+        def rebuild(results: list[Any], leaves: list[Any], float_defs: list[TreeDef[Any] | None]) -> object:
             return tree_unflatten(out_def, results)
 
     else:
@@ -1081,19 +1094,32 @@ def _trace(
                 at = cast(Tracked, leaf).position
                 wanted.append(at)
                 arrays_at.append(first + k if isinstance(leaf, Array) else None)
-            layout.append((flat.treedefs[n], arrays_at))
+            layout.append((n, flat.treedefs[n], arrays_at))
         n_aux = len(aux_leaves)
         single = isinstance(spec.argnums, int)
         has_aux, with_value = spec.has_aux, spec.with_value
 
-        def rebuild(results: list[Any], leaves: list[Any]) -> object:
+        def rebuild(results: list[Any], leaves: list[Any], float_defs: list[TreeDef[Any] | None]) -> object:
             value = results[0]
             aux_tree: object = (
                 tree_unflatten(cast(TreeDef[Any], aux_def), results[1 : 1 + n_aux]) if has_aux else None
             )
             grads = iter(results[1 + n_aux :])
             trees = []
-            for treedef, arrays_at in layout:
+            for n, treedef, arrays_at in layout:
+                float_def = float_defs[n]
+                if float_def is not None:  # a tree of floats: its gradient from its floats' structure
+                    floats: list[Any] = []
+                    for at in arrays_at:
+                        g = next(grads)
+                        if at is None:
+                            floats.append(g)
+                        else:
+                            floats += (
+                                flatten(g) if g.__class__ is not float else [0.0] * size(shape_of(leaves[at]))
+                            )
+                    trees.append(tree_unflatten(float_def, floats))
+                    continue
                 items: list[Any] = []
                 for at in arrays_at:
                     g = next(grads)
@@ -1180,7 +1206,7 @@ class Jitted(Generic[P, R]):
         if found is None:  # called on tracked Values (inside a recording tape): run it as it is
             return self._fun(*args, **kwargs)
         entry, flat = found
-        return cast(R, entry.rebuild(entry.run(flat.leaves), flat.leaves))
+        return cast(R, entry.rebuild(entry.run(flat.leaves), flat.leaves, flat.float_defs))
 
     def compiled(self, *args: P.args, **kwargs: P.kwargs) -> Compiled:
         """The compiled function for these arguments (tracing and compiling it if needed)."""

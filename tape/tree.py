@@ -219,12 +219,12 @@ def tree_flatten(tree: T, is_leaf: IsLeaf | None = None) -> tuple[list[float], T
     return leaves, TreeDef(shape)
 
 
-def tree_flatten_floats(tree: T) -> tuple[list[float], TreeDef[T]] | None:
+def tree_flatten_floats(tree: T, *, walk: bool = True) -> tuple[list[float], TreeDef[T]] | None:
     """:func:`tree_flatten` of a tree whose every leaf is exactly a ``float``, else ``None``.
 
     For a persistent tree flattened or built before (params an optimizer step gave, the
     gradients of :func:`tape.grad`), both the leaves and the answer are remembered, so
-    the check costs a lookup.
+    the check costs a lookup. ``walk=False`` gives ``None`` for any other tree, unread.
 
     >>> from pyrsistent import pmap
     >>> tree_flatten_floats(pmap({"w": 1.0}))[0], tree_flatten_floats(pmap({"w": 1}))
@@ -232,6 +232,8 @@ def tree_flatten_floats(tree: T) -> tuple[list[float], TreeDef[T]] | None:
     """
     known = _FLATTENED.get(id(tree))
     if known is None or known[0]() is not tree:
+        if not walk:
+            return None
         leaves, treedef = tree_flatten(tree)
         known = _FLATTENED.get(id(tree))
         if known is None or known[0]() is not tree:  # not a persistent tree: nothing to remember

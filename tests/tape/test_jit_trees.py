@@ -1,0 +1,64 @@
+"""jit over parameter trees of floats: a tree built before (the params an optimizer step
+gives) is read by its structure, with no walk; every call's result is the interpreter's,
+bit for bit and container for container, whichever way its arguments were made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from hypothesis import given
+from hypothesis import strategies as st
+from pyrsistent import PMap, pmap, pvector
+
+import tape
+from tape import Array, jit
+from tape import arrays as A
+from tape.tree import tree_flatten, tree_flatten_floats, tree_unflatten
+from tests.tape.test_jit import assert_same
+
+_kinds: st.SearchStrategy[Callable[[list[Any]], object]] = st.sampled_from([list, tuple, pvector])
+_numbers = st.floats(-3.0, 3.0)
+
+
+@st.composite
+def _layers(draw: st.DrawFn) -> tuple[PMap[str, object], list[list[float]]]:
+    """A layer ``{"w": matrix, "b": vector, "s": scalar}`` in drawn containers, and a batch."""
+    rows, cols = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    outer, inner, vector = draw(_kinds), draw(_kinds), draw(_kinds)
+    w = outer([inner(draw(st.lists(_numbers, min_size=cols, max_size=cols))) for _ in range(rows)])
+    b = vector(draw(st.lists(_numbers, min_size=rows, max_size=rows)))
+    batch = draw(st.lists(st.lists(_numbers, min_size=cols, max_size=cols), min_size=1, max_size=3))
+    return pmap({"w": w, "b": b, "s": draw(_numbers), "unused": vector([0.5] * cols)}), batch
+
+
+def _loss(p: Any, x: list[list[float]], /) -> Any:
+    hidden = A.tanh(A.linear(cast(Array, p["w"]), cast(Array, p["b"]), x))
+    return A.sum(A.multiply(hidden, hidden)) * p["s"]
+
+
+def _variants(params: PMap[str, object]) -> list[object]:
+    """The same numbers made three ways: as drawn, in vectors rebuilt by tree_unflatten (so
+    remembered as floats, as an optimizer's params are), and as plain dicts and lists."""
+    w, b = cast("list[list[float]]", params["w"]), cast("list[float]", params["b"])
+    unused = cast("list[float]", params["unused"])
+    frozen = pmap({"w": pvector([pvector(row) for row in w]), "b": pvector(b), "s": params["s"]})
+    floats, treedef = tree_flatten(frozen.set("unused", pvector(unused)))
+    rebuilt = tree_unflatten(treedef, list(floats))
+    assert tree_flatten_floats(rebuilt, walk=False) is not None
+    plain = {"w": [list(row) for row in w], "b": list(b), "s": params["s"], "unused": list(unused)}
+    return [params, rebuilt, plain]
+
+
+@given(_layers(), st.lists(st.integers(0, 2), min_size=1, max_size=6))
+def test_jit_of_a_float_tree_gives_the_interpreters_result_however_it_was_made(
+    drawn: tuple[PMap[str, object], list[list[float]]], order: list[int]
+) -> None:
+    params, batch = drawn
+    variants = _variants(params)
+    compiled = jit(tape.value_and_grad(_loss, arrays=True))
+    for k in order:  # one compiled function for every variant: their structure is one key
+        got = compiled(variants[k], batch)
+        want = tape.value_and_grad(_loss, arrays=True)(variants[k], batch)
+        assert_same(got, want)
+    assert compiled.traces <= 3  # the structures: as drawn, in vectors, in dicts and lists
