@@ -27,18 +27,29 @@ interpreted tape, so results are equal bit for bit, and branches inside ops
 
 What is traced, and what is not (as in JAX):
 
-- Every float of the arguments is an input, and with ``arrays=True`` (or the
-  ``arrays`` of the differentiated function) every rectangular nested sequence of
-  floats, of any depth (see :func:`tape.gradient_tape.is_float_array`), is one, as is
-  an untracked :class:`tape.Array` (from ``tape.array.asarray``); its shape is part
-  of the cache key. A float or an untracked Array of an argument that ``grad`` does
-  not differentiate is watched too (it reaches the function as a Value or Array; its
-  derivative is not computed). With ``arrays``, a nested sequence of floats there
-  reaches the function as plain floats, as without jit: an array op that takes it
-  with a traced operand (``linear``'s batch, ``mse``'s targets, ``scale``'s mask)
-  reads it from the inputs on later calls, but Python arithmetic on its floats, and
-  an op whose operands are all such data, run at the first call only and are frozen
-  at its values (pass the data as ``asarray(data)`` to have them traced).
+- Every float of the arguments is an input, as is an untracked :class:`tape.Array`
+  (from ``tape.array.asarray``), and with ``arrays=True`` (or the ``arrays`` of the
+  differentiated function) every rectangular nested sequence of floats, of any depth
+  (see :func:`tape.gradient_tape.is_float_array`), is one; its shape is part of the
+  cache key. A float or an untracked Array of an argument that ``grad`` does not
+  differentiate (or of a plain function's argument) is watched too (it reaches the
+  function as a Value or Array; its derivative is not computed). Such a Value stands
+  for the plain float the uncompiled function gets, and so does a Value (or Array)
+  computed only from such Values: where an array op (or ``asarray``, ``mean``,
+  ``reshape``, ``transpose``) takes a nested sequence holding them and no other Value
+  or Array, it takes their stack, one traced Array, as it takes the floats without
+  jit, so ``sum(Y)`` and ``Y[0] * x`` both replay with new numbers. A sequence holding
+  any other Value (one computed from a differentiated argument) is the TypeError it is
+  without jit. Not yet so for ``linear``'s input, ``mse``'s targets, ``scale``'s
+  factors and ``cross_entropy_with_logits``'s logits, which raise under jit: give
+  such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a nested
+  sequence of floats of an argument not differentiated reaches the function as
+  plain floats, as without jit: an array op that takes it with a traced operand
+  (``linear``'s batch, ``mse``'s targets, ``scale``'s mask) reads it from the inputs
+  on later calls, but Python arithmetic on its floats (``Y[0] * Y[1]``, or ``Y[0]``
+  given to a scalar op alone), and an op whose operands are all such data
+  (``sum(Y)``), run at the first call only and are frozen at its values (pass the
+  data as ``asarray(data)`` to have them traced).
 - A sequence of ints (a list or tuple, or rectangular nested ones: a ``(batch,
   time)`` token matrix) is an int input. The traced function sees its own int
   objects, so an op's parameter (``indices=``, ``targets=``) holding them is read
@@ -97,8 +108,10 @@ from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Branch, Op, times
 from tape.core.recording import collector_paused
 from tape.gradient_tape import Tape, is_float_array
+from tape.ops.indexing import stack
 from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
 from tape.tree import TreeDef, tree_flatten, tree_unflatten
+from tape.validate import float_array
 from tape.value import Value
 
 __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
@@ -125,16 +138,68 @@ SUM_TERMS = 8
 so the consumers' adjoints need not stay alive until the sweep reaches it."""
 
 
+class _NotStandIn(Exception):
+    """A sequence holds a Value that is no stand-in for a plain float."""
+
+
 class TraceTape(Tape):
     """The tape :func:`jit` traces on: it keeps every op's operands, constants included."""
 
-    __slots__ = ("operands",)
+    __slots__ = ("_standing", "operands", "stand_ins")
 
     traces = True
 
     def __init__(self) -> None:
         super().__init__()
         self.operands: dict[int, tuple[object, ...]] = {}
+        self.stand_ins: set[int] = set()  # watched leaves the uncompiled function gets as plain floats
+        self._standing: list[bool] = []  # per position so far: whether the value stands for a plain float
+
+    def floats_array(self, x: Sequence[object], where: str) -> Array | None:
+        """``x``, a nested sequence whose Values all stand for plain floats, as one tracked Array.
+
+        A Value stands for a plain float when it is a watched float the uncompiled function
+        gets as a float (:attr:`stand_ins`), or every operand it was computed from does:
+        without jit it is a float (and an Array of them nested tuples). The Array is their
+        stack (the floats ``x`` holds are constants of it), so an array op taking it
+        replays with new numbers. ``None`` when ``x`` holds any other Value or Array; a
+        ragged or non-number ``x`` is the
+        error the plain floats would give.
+        """
+        nodes = self.nodes
+        plain = self._standing
+
+        def stands_in(position: int) -> bool:
+            for i in range(len(plain), position + 1):
+                parents = nodes[i].parents
+                plain.append(all(plain[p] for p in parents) if parents else i in self.stand_ins)
+            return plain[position]
+
+        def primal(item: object) -> object:
+            if isinstance(item, Tracked):
+                if item.tape is self and stands_in(item.position):  # a Value, or an Array of them
+                    return item.primal
+                raise _NotStandIn
+            if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
+                return item
+            return [primal(inner) for inner in cast("Sequence[object]", item)]
+
+        def build(item: object, data: object) -> object:
+            if isinstance(item, Tracked):
+                return item
+            if not isinstance(data, tuple):
+                return data
+            items = cast("Sequence[object]", item)
+            return stack([build(inner, d) for inner, d in zip(items, data, strict=True)])
+
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            return None
+        try:
+            floats = primal(x)
+        except _NotStandIn:
+            return None
+        data = float_array(floats, where)  # the interpreter's checks, on the plain floats
+        return cast(Array, build(x, data))
 
     def record_traced(
         self,
@@ -224,7 +289,7 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
                     described.append(("a", shape_of(item)))
             elif isinstance(item, Tracked) and item.tape is not None:
                 return None
-            elif arrays and isinstance(item, Array):
+            elif isinstance(item, Array):
                 kinds.append("A")
                 described.append(("A", item.shape))
             else:
@@ -1005,6 +1070,8 @@ def _trace(
                     if kind == "f":
                         watched: Value | Array = trace.watch(leaf)
                         load = f"inputs[{index}]"
+                        if spec is None or n not in nums:  # the uncompiled function gets the float itself
+                            trace.stand_ins.add(watched.position)
                     elif kind == "a":
                         watched = trace.watch_array(leaf)
                         load = _nested_load(f"inputs[{index}]", len(shape_of(leaf)))
