@@ -198,7 +198,7 @@ def asarray(x: object) -> Array:
     try:
         return constant_array(float_array(x, "asarray"))  # type: ignore[arg-type]  # nested tuples or a float
     except HoldsTracked:
-        held = traced_floats(cast("Sequence[object]", x), "asarray")
+        held = traced_floats(cast("Sequence[object]", x), "asarray", array=True)
         if held is not None:
             return held
         raise TypeError(
@@ -210,11 +210,11 @@ def asarray(x: object) -> Array:
 class FloatStandIns(Protocol):
     """A tracing recording whose Values may stand for plain floats (:class:`tape.jit.TraceTape`)."""
 
-    def floats_array(self, x: Sequence[object], where: str) -> Array | None:
+    def floats_array(self, x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
         """``x`` as a tracked Array when every Value it holds stands for a plain float, else ``None``."""
 
 
-def traced_floats(x: Sequence[object], where: str) -> Array | None:
+def traced_floats(x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
     """A sequence holding Values as one tracked Array, where a tracing recording says they stand for
     plain floats (:func:`tape.jit`'s watched floats of arguments a function gets as floats); else ``None``.
 
@@ -222,7 +222,7 @@ def traced_floats(x: Sequence[object], where: str) -> Array | None:
     are Values while :func:`tape.jit` traces), so it costs nothing on their common paths.
     """
     owner = _first_tape(x)
-    return owner.floats_array(x, where) if isinstance(owner, FloatStandIns) else None
+    return owner.floats_array(x, where, array=array) if isinstance(owner, FloatStandIns) else None
 
 
 def _first_tape(x: object) -> Recording | None:

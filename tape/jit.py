@@ -33,16 +33,20 @@ What is traced, and what is not (as in JAX):
   (see :func:`tape.gradient_tape.is_float_array`), is one; its shape is part of the
   cache key. A float or an untracked Array of an argument that ``grad`` does not
   differentiate (or of a plain function's argument) is watched too (it reaches the
-  function as a Value or Array; its derivative is not computed). Such a Value stands
-  for the plain float the uncompiled function gets, and so does a Value (or Array)
-  computed only from such Values: where an array op (or ``asarray``, ``mean``,
-  ``reshape``, ``transpose``) takes a nested sequence holding them and no other Value
-  or Array, it takes their stack, one traced Array, as it takes the floats without
-  jit, so ``sum(Y)`` and ``Y[0] * x`` both replay with new numbers. A sequence holding
-  any other Value (one computed from a differentiated argument) is the TypeError it is
-  without jit. Not yet so for ``linear``'s input, ``mse``'s targets, ``scale``'s
-  factors and ``cross_entropy_with_logits``'s logits, which raise under jit: give
-  such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a nested
+  function as a Value or Array; its derivative is not computed). Such a Value, and
+  a Value computed only from such Values and Arrays, stands for the plain float the
+  uncompiled function has there; an Array so computed stands for plain nested tuples,
+  unless without jit it is an untracked Array (such an argument, ``asarray``'s result
+  or an op's of one). Where an array op (or ``asarray``, ``mean``, ``reshape``,
+  ``transpose``) takes a nested sequence holding stand-ins for floats and tuples and
+  no other Value or Array, it takes their stack, one traced Array, as it takes the
+  floats without jit, so ``sum(Y)`` and ``Y[0] * x`` both replay with new numbers. A
+  sequence holding any other Value or Array (one computed from a differentiated
+  argument, or an untracked Array's stand-in) is the TypeError it is without jit.
+  ``linear``'s input, ``mse``'s targets, ``scale``'s factors and
+  ``cross_entropy_with_logits``'s logits do not take stand-ins as one Array yet (the
+  first gives rows of Values, which a later array op refuses; the others raise):
+  give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a nested
   sequence of floats of an argument not differentiated reaches the function as
   plain floats, as without jit: an array op that takes it with a traced operand
   (``linear``'s batch, ``mse``'s targets, ``scale``'s mask) reads it from the inputs
@@ -145,35 +149,43 @@ class _NotStandIn(Exception):
 class TraceTape(Tape):
     """The tape :func:`jit` traces on: it keeps every op's operands, constants included."""
 
-    __slots__ = ("_standing", "operands", "stand_ins")
+    __slots__ = ("_arrays", "_standing", "arrays", "operands", "stand_ins")
 
     traces = True
 
     def __init__(self) -> None:
         super().__init__()
         self.operands: dict[int, tuple[object, ...]] = {}
-        self.stand_ins: set[int] = set()  # watched leaves the uncompiled function gets as plain floats
-        self._standing: list[bool] = []  # per position so far: whether the value stands for a plain float
+        self.stand_ins: set[int] = set()  # watched leaves the uncompiled function gets as they are
+        self.arrays: set[int] = set()  # of those and of floats_array's, the untracked Arrays without jit
+        self._standing: list[bool] = []  # per position so far: whether the value is a stand-in
+        self._arrays: list[bool] = []  # and whether it is an untracked Array without jit
 
-    def floats_array(self, x: Sequence[object], where: str) -> Array | None:
+    def floats_array(self, x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
         """``x``, a nested sequence whose Values all stand for plain floats, as one tracked Array.
 
         A Value stands for a plain float when it is a watched float the uncompiled function
-        gets as a float (:attr:`stand_ins`), or every operand it was computed from does:
-        without jit it is a float (and an Array of them nested tuples). The Array is their
-        stack (the floats ``x`` holds are constants of it), so an array op taking it
-        replays with new numbers. ``None`` when ``x`` holds any other Value or Array; a
-        ragged or non-number ``x`` is the
-        error the plain floats would give.
+        gets as a float (:attr:`stand_ins`), or every operand it was computed from stands
+        for its plain value: without jit it is a float. So is an Array computed so, unless
+        without jit it is an untracked Array (one of :attr:`arrays`, or computed from one),
+        which no array op takes inside a sequence. The Array is their stack (the floats
+        ``x`` holds are constants of it), so an array op taking it replays with new
+        numbers; with ``array`` it is an untracked Array without jit (``asarray``'s).
+        ``None`` when ``x`` holds any other Value or Array; a ragged or non-number ``x``
+        is the error the plain floats would give.
         """
         nodes = self.nodes
-        plain = self._standing
+        standing, arrays = self._standing, self._arrays
 
         def stands_in(position: int) -> bool:
-            for i in range(len(plain), position + 1):
-                parents = nodes[i].parents
-                plain.append(all(plain[p] for p in parents) if parents else i in self.stand_ins)
-            return plain[position]
+            for i in range(len(standing), position + 1):
+                node = nodes[i]
+                parents = node.parents
+                standing.append(all(standing[p] for p in parents) if parents else i in self.stand_ins)
+                arrays.append(  # an array op gives an untracked Array when an operand is one
+                    node.value.__class__ is tuple and (i in self.arrays or any(arrays[p] for p in parents))
+                )
+            return standing[position] and not arrays[position]
 
         def primal(item: object) -> object:
             if isinstance(item, Tracked):
@@ -199,7 +211,10 @@ class TraceTape(Tape):
         except _NotStandIn:
             return None
         data = float_array(floats, where)  # the interpreter's checks, on the plain floats
-        return cast(Array, build(x, data))
+        made = cast(Array, build(x, data))
+        if array:
+            self.arrays.add(made.position)
+        return made
 
     def record_traced(
         self,
@@ -1078,6 +1093,9 @@ def _trace(
                     else:
                         watched = record_array(trace, LEAF, (), leaf.primal, ())
                         load = f"inputs[{index}].primal"
+                        if spec is None or n not in nums:  # the uncompiled function gets the Array itself
+                            trace.stand_ins.add(watched.position)
+                            trace.arrays.add(watched.position)
                     inputs_at[watched.position] = (index, load)
                     new.append(watched)
                 elif kind == "a":

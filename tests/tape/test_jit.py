@@ -361,6 +361,34 @@ def test_a_sequence_holding_values_is_the_interpreters_type_error(fun: Callable[
     assert "holding Values" in str(jitted.value) or "holds Values" in str(jitted.value)
 
 
+# ``Y`` is given as a list of floats and as an untracked Array: without jit, an array op of an
+# untracked Array is an untracked Array (which no array op takes inside a list), of floats plain tuples.
+IN_SEQUENCES: dict[str, Callable[[Any, Any], Any]] = {
+    "items of the argument": lambda x, Y: A.sum([Y[0], Y[1] * 2.0]) * x,
+    "asarray of it, twice": lambda x, Y: A.sum([A.asarray(Y), A.asarray(Y)]) * x,
+    "an op of it beside it": lambda x, Y: A.sum([A.add(Y, 1.0), Y]) * x,
+    "an op of its items beside them": lambda x, Y: A.sum([A.add([Y[0], Y[1]], 1.0), [Y[1], Y[0]]]) * x,
+}
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+@pytest.mark.parametrize("name", sorted(IN_SEQUENCES))
+def test_data_in_sequences_is_taken_or_refused_as_without_jit(name: str, as_array: bool) -> None:
+    fun = IN_SEQUENCES[name]
+    interpreted = tape.value_and_grad(fun)
+    jitted = jit(interpreted)
+    for x, Y in FLOAT_CALLS:
+        data = tape.array.asarray(Y) if as_array else Y
+        try:
+            want = interpreted(x, data)
+        except TypeError as error:
+            with pytest.raises(TypeError, match=re.escape(str(error))):
+                jitted(x, data)
+            continue
+        assert_same(jitted(x, data), want)
+    assert jitted.traces <= 1
+
+
 def test_ragged_plain_floats_are_the_interpreters_value_error() -> None:
     def fun(x: Any, Y: Any) -> Any:
         return A.sum([Y[0], [Y[1], Y[2]]]) * x
