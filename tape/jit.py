@@ -36,13 +36,15 @@ What is traced, and what is not (as in JAX):
   function as a Value or Array; its derivative is not computed). Such a Value, and
   a Value computed only from such Values and Arrays, stands for the plain float the
   uncompiled function has there; an Array so computed stands for plain nested tuples,
-  unless without jit it is an untracked Array (such an argument, ``asarray``'s result
-  or an op's of one). Where an array op (or ``asarray``, ``mean``, ``reshape``,
+  unless without jit it is an untracked Array (such an argument, ``asarray`` of
+  stand-ins, or an op's result on one of these). Where an array op (or ``asarray``, ``mean``, ``reshape``,
   ``transpose``) takes a nested sequence holding stand-ins for floats and tuples and
   no other Value or Array, it takes their stack, one traced Array, as it takes the
   floats without jit, so ``sum(Y)`` and ``Y[0] * x`` both replay with new numbers. A
   sequence holding any other Value or Array (one computed from a differentiated
-  argument, or an untracked Array's stand-in) is the TypeError it is without jit.
+  argument, or an untracked Array's stand-in) is the TypeError it is without jit,
+  and a plain function's result that is an untracked Array without jit is one under
+  jit (an Array standing for tuples comes back as the tuples).
   ``linear``'s input, ``mse``'s targets, ``scale``'s factors and
   ``cross_entropy_with_logits``'s logits do not take stand-ins as one Array yet (the
   first gives rows of Values, which a later array op refuses; the others raise):
@@ -107,7 +109,7 @@ from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array, flatten, record_array, shape_of
+from tape.array import Array, constant_array, flatten, record_array, shape_of
 from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Branch, Op, times
 from tape.core.recording import collector_paused
@@ -161,6 +163,22 @@ class TraceTape(Tape):
         self._standing: list[bool] = []  # per position so far: whether the value is a stand-in
         self._arrays: list[bool] = []  # and whether it is an untracked Array without jit
 
+    def without_jit(self, position: int) -> str:
+        """What the value at ``position`` is without jit: ``"plain"`` (a float or nested tuples),
+        ``"untracked"`` (an untracked Array), or ``"tracked"`` (computed from a differentiated argument).
+        """
+        nodes, standing, arrays = self.nodes, self._standing, self._arrays
+        for i in range(len(standing), position + 1):
+            node = nodes[i]
+            parents = node.parents
+            standing.append(all(standing[p] for p in parents) if parents else i in self.stand_ins)
+            arrays.append(  # an array op gives an untracked Array when an operand is one
+                node.value.__class__ is tuple and (i in self.arrays or any(arrays[p] for p in parents))
+            )
+        if not standing[position]:
+            return "tracked"
+        return "untracked" if arrays[position] else "plain"
+
     def floats_array(self, x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
         """``x``, a nested sequence whose Values all stand for plain floats, as one tracked Array.
 
@@ -174,22 +192,10 @@ class TraceTape(Tape):
         ``None`` when ``x`` holds any other Value or Array; a ragged or non-number ``x``
         is the error the plain floats would give.
         """
-        nodes = self.nodes
-        standing, arrays = self._standing, self._arrays
-
-        def stands_in(position: int) -> bool:
-            for i in range(len(standing), position + 1):
-                node = nodes[i]
-                parents = node.parents
-                standing.append(all(standing[p] for p in parents) if parents else i in self.stand_ins)
-                arrays.append(  # an array op gives an untracked Array when an operand is one
-                    node.value.__class__ is tuple and (i in self.arrays or any(arrays[p] for p in parents))
-                )
-            return standing[position] and not arrays[position]
 
         def primal(item: object) -> object:
             if isinstance(item, Tracked):
-                if item.tape is self and stands_in(item.position):  # a Value, or an Array of them
+                if item.tape is self and self.without_jit(item.position) == "plain":  # a Value, or tuples
                     return item.primal
                 raise _NotStandIn
             if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
@@ -1085,16 +1091,15 @@ def _trace(
                     if kind == "f":
                         watched: Value | Array = trace.watch(leaf)
                         load = f"inputs[{index}]"
-                        if spec is None or n not in nums:  # the uncompiled function gets the float itself
-                            trace.stand_ins.add(watched.position)
                     elif kind == "a":
                         watched = trace.watch_array(leaf)
                         load = _nested_load(f"inputs[{index}]", len(shape_of(leaf)))
                     else:
                         watched = record_array(trace, LEAF, (), leaf.primal, ())
                         load = f"inputs[{index}].primal"
-                        if spec is None or n not in nums:  # the uncompiled function gets the Array itself
-                            trace.stand_ins.add(watched.position)
+                    if spec is None or n not in nums:  # the uncompiled function gets the leaf itself
+                        trace.stand_ins.add(watched.position)
+                        if kind == "A":
                             trace.arrays.add(watched.position)
                     inputs_at[watched.position] = (index, load)
                     new.append(watched)
@@ -1122,8 +1127,17 @@ def _trace(
     if spec is None:
         out_leaves, out_def = tree_flatten(out)
         outputs = [_unwrap_leaf(leaf, trace) for leaf in out_leaves]
+        untracked = [  # results the uncompiled function gives as untracked Arrays
+            k
+            for k, leaf in enumerate(cast("list[object]", out_leaves))
+            if isinstance(leaf, Array)
+            and leaf.tape is trace
+            and trace.without_jit(leaf.position) == "untracked"
+        ]
 
         def rebuild(results: list[Any], leaves: list[Any]) -> object:
+            for k in untracked:
+                results[k] = constant_array(results[k])
             return tree_unflatten(out_def, results)
 
     else:

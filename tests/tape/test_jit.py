@@ -8,7 +8,7 @@ import re
 import struct
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import example, given
@@ -387,6 +387,39 @@ def test_data_in_sequences_is_taken_or_refused_as_without_jit(name: str, as_arra
             continue
         assert_same(jitted(x, data), want)
     assert jitted.traces <= 1
+
+
+def _same_result(got: object, want: object) -> None:
+    """Equal trees where untracked Arrays are untracked Arrays of equal data on both sides."""
+    got_leaves, got_def = tree_flatten(got)
+    want_leaves, want_def = tree_flatten(want)
+    assert got_def == want_def, (got, want)
+    for g, w in zip(cast("list[object]", got_leaves), cast("list[object]", want_leaves), strict=True):
+        assert type(g) is type(w), (got, want)
+        if isinstance(w, tape.Array) and isinstance(g, tape.Array):
+            assert g.tape is None and w.tape is None
+            assert_same(g.data, w.data)
+        else:
+            assert_same(g, w)
+
+
+@pytest.mark.parametrize("arrays", [False, True])
+@pytest.mark.parametrize(
+    "fun",
+    [
+        lambda W, X: (W, A.add(W, 1.0), A.sum(W), W[0][1]),  # untracked Arrays without jit
+        lambda W, X: (A.add(X, 1.0), A.multiply(W, X)),  # plain tuples; an untracked Array
+        lambda W, X: A.sum([X, X]) * A.sum(W),  # a list of the list argument
+        lambda W, X: A.add([X[0], X[0]], W[0]),
+    ],
+)
+def test_a_plain_functions_results_are_the_interpreters(fun: Callable[[Any, Any], Any], arrays: bool) -> None:
+    """A plain function gets its arguments as they are: jit gives back what it gives back."""
+    jitted = jit(fun, arrays=arrays)
+    for W, X in (([[1.0, 2.0], [3.0, 4.0]], [[0.5, -1.0]]), ([[-1.0, 0.0], [math.inf, 2.0]], [[3.0, 0.25]])):
+        untracked = tape.array.asarray(W)
+        _same_result(jitted(untracked, X), fun(untracked, X))
+    assert jitted.traces == 1
 
 
 def test_ragged_plain_floats_are_the_interpreters_value_error() -> None:
