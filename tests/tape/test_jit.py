@@ -293,6 +293,7 @@ FLOAT_DATA: dict[str, Callable[[Any, Any], Any]] = {
     "multiply": lambda x, Y: A.sum(A.multiply(Y, x)) + A.sum(A.multiply(Y, Y)),
     "elementwise then sum": lambda x, Y: A.sum(A.leaky_relu(Y, 0.5)) * x,
     "floats computed from them": lambda x, Y: A.sum([Y[0], 2.0, Y[1] * Y[0], 3]) * x,
+    "a constant first": lambda x, Y: A.sum([1.0, Y[1]]) * x,
     "tanh then max": lambda x, Y: A.max(A.tanh(Y)) + x,
     "asarray": lambda x, Y: A.sum(A.asarray(Y)) * x,
     "stack": lambda x, Y: A.sum(A.stack([Y, Y])) * x,
@@ -453,6 +454,20 @@ def test_an_untracked_array_argument_is_an_input_without_arrays() -> None:
         assert_same(got_grad.data, want_grad.data)
         assert_same(plain(W, X), fun(W, X))
     assert jitted.traces == plain.traces == 1  # an input, not a static argument keyed by identity
+
+    @given(
+        st.lists(st.lists(st.floats(), min_size=2, max_size=2), min_size=2, max_size=2),
+        st.lists(st.lists(scalars(), min_size=2, max_size=2), min_size=1, max_size=1),
+    )
+    def check(W: list[list[float]], X: list[list[float]]) -> None:
+        untracked = tape.array.asarray(W)
+        want_value, want_grad = interpreted(untracked, X)
+        got_value, got_grad = jitted(untracked, X)
+        assert_same(got_value, want_value)
+        assert_same(got_grad.data, want_grad.data)
+
+    check()
+    assert jitted.traces == 2  # one more input shape (a single row of X)
 
 
 # --- the cache ------------------------------------------------------------------------------
