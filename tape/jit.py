@@ -37,19 +37,19 @@ What is traced, and what is not (as in JAX):
   a Value computed only from such Values and Arrays, stands for the plain float the
   uncompiled function has there; an Array so computed stands for plain nested tuples,
   unless without jit it is an untracked Array (such an argument, ``asarray`` of
-  stand-ins, or an op's result on one of these). Where an array op (or ``asarray``, ``mean``, ``reshape``,
-  ``transpose``) takes a nested sequence holding stand-ins for floats and tuples and
-  no other Value or Array, it takes their stack, one traced Array, as it takes the
-  floats without jit, so ``sum(Y)`` and ``Y[0] * x`` both replay with new numbers. A
-  sequence holding any other Value or Array (one computed from a differentiated
-  argument, or an untracked Array's stand-in) is the TypeError it is without jit,
-  and a plain function's result that is an untracked Array without jit is one under
-  jit (an Array standing for tuples comes back as the tuples).
-  ``linear``'s input, ``mse``'s targets, ``scale``'s factors and
+  stand-ins, or an op's result on one of these). Where an array op (or ``asarray``,
+  ``mean``, ``reshape``, ``transpose``) takes a nested sequence holding stand-ins for
+  floats and tuples and no other Value or Array, it takes their stack, one traced
+  Array, as it takes the floats without jit, so ``sum(Y)`` and ``Y[0] * x`` both
+  replay with new numbers. A sequence holding any other Value or Array (one computed
+  from a differentiated argument, or an untracked Array's stand-in) is the TypeError
+  it is without jit, and a plain function's result that is an untracked Array
+  without jit is one under jit (an Array standing for tuples comes back as the
+  tuples). ``linear``'s input, ``mse``'s targets, ``scale``'s factors and
   ``cross_entropy_with_logits``'s logits do not take stand-ins as one Array yet (the
   first gives rows of Values, which a later array op refuses; the others raise):
-  give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a nested
-  sequence of floats of an argument not differentiated reaches the function as
+  give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a
+  nested sequence of floats of an argument not differentiated reaches the function as
   plain floats, as without jit: an array op that takes it with a traced operand
   (``linear``'s batch, ``mse``'s targets, ``scale``'s mask) reads it from the inputs
   on later calls, but Python arithmetic on its floats (``Y[0] * Y[1]``, or ``Y[0]``
