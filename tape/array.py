@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import add
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Any, Protocol, Union, cast, runtime_checkable
 
 from tape.core.node import Node, Tracked
 from tape.core.op import Op, define, register_binder
@@ -48,6 +48,7 @@ __all__ = [
     "record_array",
     "shape_of",
     "tape_of",
+    "traced_floats",
     "tracked",
     "zeros_like_data",
 ]
@@ -197,9 +198,43 @@ def asarray(x: object) -> Array:
     try:
         return constant_array(float_array(x, "asarray"))  # type: ignore[arg-type]  # nested tuples or a float
     except HoldsTracked:
+        held = traced_floats(cast("Sequence[object]", x), "asarray", array=True)
+        if held is not None:
+            return held
         raise TypeError(
             "asarray: the input holds Values; use tape.arrays.stack to make an Array of them"
         ) from None
+
+
+@runtime_checkable
+class FloatStandIns(Protocol):
+    """A tracing recording whose Values may stand for plain floats (:class:`tape.jit.TraceTape`)."""
+
+    def floats_array(self, x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
+        """``x`` as a tracked Array when every Value it holds stands for a plain float, else ``None``."""
+
+
+def traced_floats(x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
+    """A sequence holding Values as one tracked Array, where a tracing recording says they stand for
+    plain floats (:func:`tape.jit`'s watched floats of arguments a function gets as floats); else ``None``.
+
+    Array ops call it only where an operand holds Values (the interpreter's plain floats
+    are Values while :func:`tape.jit` traces), so it costs nothing on their common paths.
+    """
+    owner = _first_tape(x)
+    return owner.floats_array(x, where, array=array) if isinstance(owner, FloatStandIns) else None
+
+
+def _first_tape(x: object) -> Recording | None:
+    """The recording of the first tracked Value or Array in nested sequences ``x``."""
+    if isinstance(x, Tracked):
+        return x.tape
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+        for item in x:
+            found = _first_tape(item)
+            if found is not None:
+                return found
+    return None
 
 
 def tracked(x: object) -> bool:
@@ -477,6 +512,9 @@ def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array,
             try:
                 data.append(float_array(a, f"{op.name}: argument {k}"))
             except HoldsTracked:
+                held = traced_floats(a, f"{op.name}: argument {k}")
+                if held is not None:  # plain floats where no tracing is: the op takes them as one input
+                    return apply_array_op(op, *args[:k], held, *args[k + 1 :], **params)
                 raise TypeError(
                     f"{op.name}: argument {k} is a sequence holding Values; array ops take Arrays or "
                     "nested sequences of floats (tape.arrays.stack makes an Array of Values)"

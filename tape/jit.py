@@ -27,18 +27,35 @@ interpreted tape, so results are equal bit for bit, and branches inside ops
 
 What is traced, and what is not (as in JAX):
 
-- Every float of the arguments is an input, and with ``arrays=True`` (or the
-  ``arrays`` of the differentiated function) every rectangular nested sequence of
-  floats, of any depth (see :func:`tape.gradient_tape.is_float_array`), is one, as is
-  an untracked :class:`tape.Array` (from ``tape.array.asarray``); its shape is part
-  of the cache key. A float or an untracked Array of an argument that ``grad`` does
-  not differentiate is watched too (it reaches the function as a Value or Array; its
-  derivative is not computed). With ``arrays``, a nested sequence of floats there
-  reaches the function as plain floats, as without jit: an array op that takes it
-  with a traced operand (``linear``'s batch, ``mse``'s targets, ``scale``'s mask)
-  reads it from the inputs on later calls, but Python arithmetic on its floats, and
-  an op whose operands are all such data, run at the first call only and are frozen
-  at its values (pass the data as ``asarray(data)`` to have them traced).
+- Every float of the arguments is an input, as is an untracked :class:`tape.Array`
+  (from ``tape.array.asarray``), and with ``arrays=True`` (or the ``arrays`` of the
+  differentiated function) every rectangular nested sequence of floats, of any depth
+  (see :func:`tape.gradient_tape.is_float_array`), is one; its shape is part of the
+  cache key. A float or an untracked Array of an argument that ``grad`` does not
+  differentiate (or of a plain function's argument) is watched too (it reaches the
+  function as a Value or Array; its derivative is not computed). Such a Value, and
+  a Value computed only from such Values and Arrays, stands for the plain float the
+  uncompiled function has there; an Array so computed stands for plain nested tuples,
+  unless without jit it is an untracked Array (such an argument, ``asarray`` of
+  stand-ins, or an op's result on one of these). Where an array op (or ``asarray``,
+  ``mean``, ``reshape``, ``transpose``) takes a nested sequence holding stand-ins for
+  floats and tuples and no other Value or Array, it takes their stack, one traced
+  Array, as it takes the floats without jit, so ``sum(Y)`` and ``Y[0] * x`` both
+  replay with new numbers. A sequence holding any other Value or Array (one computed
+  from a differentiated argument, or an untracked Array's stand-in) is the TypeError
+  it is without jit, and a plain function's result that is an untracked Array
+  without jit is one under jit (an Array standing for tuples comes back as the
+  tuples). ``linear``'s input, ``mse``'s targets, ``scale``'s factors and
+  ``cross_entropy_with_logits``'s logits do not take stand-ins as one Array yet (the
+  first gives rows of Values, which a later array op refuses; the others raise):
+  give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a
+  nested sequence of floats of an argument not differentiated reaches the function as
+  plain floats, as without jit: an array op that takes it with a traced operand
+  (``linear``'s batch, ``mse``'s targets, ``scale``'s mask) reads it from the inputs
+  on later calls, but Python arithmetic on its floats (``Y[0] * Y[1]``, or ``Y[0]``
+  given to a scalar op alone), and an op whose operands are all such data
+  (``sum(Y)``), run at the first call only and are frozen at its values (pass the
+  data as ``asarray(data)`` to have them traced).
 - A sequence of ints (a list or tuple, or rectangular nested ones: a ``(batch,
   time)`` token matrix) is an int input. The traced function sees its own int
   objects, so an op's parameter (``indices=``, ``targets=``) holding them is read
@@ -92,14 +109,16 @@ from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array, flatten, nest, record_array, shape_of
+from tape.array import Array, constant_array, flatten, nest, record_array, shape_of
 from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Branch, Op, times
 from tape.core.recording import collector_paused
 from tape.gradient_tape import Tape, is_float_array
 from tape.kernels.shapes import size
+from tape.ops.indexing import stack
 from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
 from tape.tree import TreeDef, array_layout, tree_flatten, tree_flatten_floats, tree_unflatten
+from tape.validate import float_array
 from tape.value import Value
 
 __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
@@ -126,16 +145,83 @@ SUM_TERMS = 8
 so the consumers' adjoints need not stay alive until the sweep reaches it."""
 
 
+class _NotStandIn(Exception):
+    """A sequence holds a Value that is no stand-in for a plain float."""
+
+
 class TraceTape(Tape):
     """The tape :func:`jit` traces on: it keeps every op's operands, constants included."""
 
-    __slots__ = ("operands",)
+    __slots__ = ("_arrays", "_standing", "arrays", "operands", "stand_ins")
 
     traces = True
 
     def __init__(self) -> None:
         super().__init__()
         self.operands: dict[int, tuple[object, ...]] = {}
+        self.stand_ins: set[int] = set()  # watched leaves the uncompiled function gets as they are
+        self.arrays: set[int] = set()  # of those and of floats_array's, the untracked Arrays without jit
+        self._standing: list[bool] = []  # per position so far: whether the value is a stand-in
+        self._arrays: list[bool] = []  # and whether it is an untracked Array without jit
+
+    def without_jit(self, position: int) -> str:
+        """What the value at ``position`` is without jit: ``"plain"`` (a float or nested tuples),
+        ``"untracked"`` (an untracked Array), or ``"tracked"`` (computed from a differentiated argument).
+        """
+        nodes, standing, arrays = self.nodes, self._standing, self._arrays
+        for i in range(len(standing), position + 1):
+            node = nodes[i]
+            parents = node.parents
+            standing.append(all(standing[p] for p in parents) if parents else i in self.stand_ins)
+            arrays.append(  # an array op gives an untracked Array when an operand is one
+                node.value.__class__ is tuple and (i in self.arrays or any(arrays[p] for p in parents))
+            )
+        if not standing[position]:
+            return "tracked"
+        return "untracked" if arrays[position] else "plain"
+
+    def floats_array(self, x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
+        """``x``, a nested sequence whose Values all stand for plain floats, as one tracked Array.
+
+        A Value stands for a plain float when it is a watched float the uncompiled function
+        gets as a float (:attr:`stand_ins`), or every operand it was computed from stands
+        for its plain value: without jit it is a float. So is an Array computed so, unless
+        without jit it is an untracked Array (one of :attr:`arrays`, or computed from one),
+        which no array op takes inside a sequence. The Array is their stack (the floats
+        ``x`` holds are constants of it), so an array op taking it replays with new
+        numbers; with ``array`` it is an untracked Array without jit (``asarray``'s).
+        ``None`` when ``x`` holds any other Value or Array; a ragged or non-number ``x``
+        is the error the plain floats would give.
+        """
+
+        def primal(item: object) -> object:
+            if isinstance(item, Tracked):
+                if item.tape is self and self.without_jit(item.position) == "plain":  # a Value, or tuples
+                    return item.primal
+                raise _NotStandIn
+            if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
+                return item
+            return [primal(inner) for inner in cast("Sequence[object]", item)]
+
+        def build(item: object, data: object) -> object:
+            if isinstance(item, Tracked):
+                return item
+            if not isinstance(data, tuple):
+                return data
+            items = cast("Sequence[object]", item)
+            return stack([build(inner, d) for inner, d in zip(items, data, strict=True)])
+
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            return None
+        try:
+            floats = primal(x)
+        except _NotStandIn:
+            return None
+        data = float_array(floats, where)  # the interpreter's checks, on the plain floats
+        made = cast(Array, build(x, data))
+        if array:
+            self.arrays.add(made.position)
+        return made
 
     def record_traced(
         self,
@@ -235,7 +321,7 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
                     described.append(("a", shape_of(item)))
             elif isinstance(item, Tracked) and item.tape is not None:
                 return None
-            elif arrays and isinstance(item, Array):
+            elif isinstance(item, Array):
                 kinds.append("A")
                 described.append(("A", item.shape))
             else:
@@ -1036,6 +1122,10 @@ def _trace(
                     else:
                         watched = record_array(trace, LEAF, (), leaf.primal, ())
                         load = f"inputs[{index}].primal"
+                    if spec is None or n not in nums:  # the uncompiled function gets the leaf itself
+                        trace.stand_ins.add(watched.position)
+                        if kind == "A":
+                            trace.arrays.add(watched.position)
                     inputs_at[watched.position] = (index, load)
                     new.append(watched)
                 elif kind == "a":
@@ -1062,8 +1152,17 @@ def _trace(
     if spec is None:
         out_leaves, out_def = tree_flatten(out)
         outputs = [_unwrap_leaf(leaf, trace) for leaf in out_leaves]
+        untracked = [  # results the uncompiled function gives as untracked Arrays
+            k
+            for k, leaf in enumerate(cast("list[object]", out_leaves))
+            if isinstance(leaf, Array)
+            and leaf.tape is trace
+            and trace.without_jit(leaf.position) == "untracked"
+        ]
 
         def rebuild(results: list[Any], leaves: list[Any], float_defs: list[TreeDef[Any] | None]) -> object:
+            for k in untracked:
+                results[k] = constant_array(results[k])
             return tree_unflatten(out_def, results)
 
     else:

@@ -32,6 +32,7 @@ from tape.array import (
     flatten,
     nest,
     shape_of,
+    traced_floats,
 )
 from tape.core.node import Node, Tracked
 from tape.core.op import Op, define
@@ -268,6 +269,9 @@ def mean(X: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array | Dat
         try:
             data = cast("Data | float", float_array(X, "mean's input"))
         except HoldsTracked:
+            held = traced_floats(cast("Sequence[object]", X), "mean's input")
+            if held is not None:  # plain floats where no tracing is: one traced input
+                return mean(held, axis, keepdims)
             if axis is not None or keepdims or not isinstance(X, Sequence) or not X:
                 raise TypeError(
                     "mean: the input is a sequence holding Values; over an axis, mean takes Arrays "

@@ -25,6 +25,7 @@ from tape.array import (
     install,
     nest,
     shape_of,
+    traced_floats,
 )
 from tape.kernels import shapes as kernels
 from tape.validate import HoldsTracked, float_array
@@ -67,6 +68,11 @@ def check_operands(op: str, *xs: object) -> tuple[list[Any], bool]:
             try:
                 out.append(constant_array(cast(Data, float_array(x, f"{op}: argument {k}"))))
             except HoldsTracked:
+                held = traced_floats(x, f"{op}: argument {k}")
+                if held is not None:  # plain floats where no tracing is: one traced input
+                    out.append(held)
+                    plain = False
+                    continue
                 raise TypeError(
                     f"{op}: an operand is a sequence holding Values; array ops take Arrays or nested "
                     "sequences of floats (tape.arrays.stack makes an Array of Values)"

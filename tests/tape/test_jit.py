@@ -8,7 +8,7 @@ import re
 import struct
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import example, given
@@ -281,6 +281,193 @@ def test_scalar_data_arguments_are_read_from_the_inputs() -> None:
     for args in ((0.5, 2.0, 1.0), (-1.5, 0.25, 3.0)):
         assert_same(jitted(*args), tape.value_and_grad(loss)(*args))
     assert jitted.traces == 1
+
+
+# --- plain floats the function passes to array ops ---------------------------------------------
+
+# ``x`` is differentiated, ``Y`` is not: without jit ``Y`` holds plain floats (a vector, or rows
+# for the matrix cases), which array ops take as data and Python arithmetic as floats.
+FLOAT_DATA: dict[str, Callable[[Any, Any], Any]] = {
+    "sum": lambda x, Y: A.sum(Y) * x + Y[0] * x,
+    "mean": lambda x, Y: A.mean(Y) * x,
+    "multiply": lambda x, Y: A.sum(A.multiply(Y, x)) + A.sum(A.multiply(Y, Y)),
+    "elementwise then sum": lambda x, Y: A.sum(A.leaky_relu(Y, 0.5)) * x,
+    "floats computed from them": lambda x, Y: A.sum([Y[0], 2.0, Y[1] * Y[0], 3]) * x,
+    "a constant first": lambda x, Y: A.sum([1.0, Y[1]]) * x,
+    "tanh then max": lambda x, Y: A.max(A.tanh(Y)) + x,
+    "asarray": lambda x, Y: A.sum(A.asarray(Y)) * x,
+    "stack": lambda x, Y: A.sum(A.stack([Y, Y])) * x,
+}
+FLOAT_ROWS: dict[str, Callable[[Any, Any], Any]] = {
+    "add": lambda x, Y: A.sum(A.add(Y, Y)) * x,
+    "transpose": lambda x, Y: A.sum(A.multiply(A.transpose(Y), x)),
+    "reshape": lambda x, Y: A.sum(A.reshape(Y, (4,))) * x,
+    "rows of computed floats": lambda x, Y: A.sum([Y[0], [Y[1][0] * Y[0][1], 2.0]]) * x,
+    "an Array of them in a list": lambda x, Y: A.sum(A.stack([A.add(Y[0], 1.0), Y[1]])) * x,
+}
+FLOAT_CALLS = [(1.5, [2.0, -1.0]), (-0.5, [math.inf, 3.0]), (2.0, [0.25, -0.0]), (0.0, [math.nan, 1e308])]
+
+
+def _rows(Y: list[float]) -> list[list[float]]:
+    return [Y, [Y[1], Y[0]]]
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT_DATA) + sorted(FLOAT_ROWS))
+def test_plain_floats_of_an_argument_reach_array_ops_as_inputs(name: str) -> None:
+    """Watched as Values (so ``Y[0] * x`` replays), they are one traced input where an array op takes them."""
+    fun = FLOAT_DATA.get(name) or FLOAT_ROWS[name]
+    shaped: Callable[[list[float]], Any] = (lambda Y: Y) if name in FLOAT_DATA else _rows
+    interpreted = tape.value_and_grad(fun)
+    jitted, plain = jit(interpreted), jit(fun)
+    for x, Y in FLOAT_CALLS:
+        assert_same(jitted(x, shaped(Y)), interpreted(x, shaped(Y)))
+        assert_same(plain(x, shaped(Y)), fun(x, shaped(Y)))
+    assert jitted.traces == plain.traces == 1
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT_DATA))
+def test_plain_float_data_replays_with_new_numbers(name: str) -> None:
+    fun = FLOAT_DATA[name]
+    interpreted = tape.value_and_grad(fun)
+    jitted = jit(interpreted)
+
+    @given(scalars(), st.lists(st.floats(), min_size=2, max_size=2))
+    @example(-0.5, [math.inf, 3.0])
+    @example(2.0, [math.nan, -0.0])
+    def check(x: float, Y: list[float]) -> None:
+        assert_same(jitted(x, Y), interpreted(x, Y))
+
+    check()
+    assert jitted.traces == 1
+
+
+@pytest.mark.parametrize(
+    "fun",
+    [
+        lambda x, Y: A.sum([x, x]),  # Values of the differentiated argument: no plain floats
+        lambda x, Y: A.sum([Y[0], x]),  # one of them among plain floats
+        lambda x, Y: A.sum([Y[0] * x, 1.0]),  # a float computed from one
+        lambda x, Y: A.add([Y[0], x * 2.0], Y),
+        lambda x, Y: A.transpose([[x, Y[0]]]),
+        lambda x, Y: A.mean([Y[0], x], axis=0),
+        lambda x, Y: A.asarray([Y[1], x]),
+    ],
+)
+def test_a_sequence_holding_values_is_the_interpreters_type_error(fun: Callable[[Any, Any], Any]) -> None:
+    with pytest.raises(TypeError) as interpreted:
+        tape.value_and_grad(fun)(1.5, [2.0, -1.0])
+    with pytest.raises(TypeError) as jitted:
+        jit(tape.value_and_grad(fun))(1.5, [2.0, -1.0])
+    assert str(jitted.value) == str(interpreted.value)
+    assert "holding Values" in str(jitted.value) or "holds Values" in str(jitted.value)
+
+
+# ``Y`` is given as a list of floats and as an untracked Array: without jit, an array op of an
+# untracked Array is an untracked Array (which no array op takes inside a list), of floats plain tuples.
+IN_SEQUENCES: dict[str, Callable[[Any, Any], Any]] = {
+    "items of the argument": lambda x, Y: A.sum([Y[0], Y[1] * 2.0]) * x,
+    "asarray of it, twice": lambda x, Y: A.sum([A.asarray(Y), A.asarray(Y)]) * x,
+    "an op of it beside it": lambda x, Y: A.sum([A.add(Y, 1.0), Y]) * x,
+    "an op of its items beside them": lambda x, Y: A.sum([A.add([Y[0], Y[1]], 1.0), [Y[1], Y[0]]]) * x,
+}
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+@pytest.mark.parametrize("name", sorted(IN_SEQUENCES))
+def test_data_in_sequences_is_taken_or_refused_as_without_jit(name: str, as_array: bool) -> None:
+    fun = IN_SEQUENCES[name]
+    interpreted = tape.value_and_grad(fun)
+    jitted = jit(interpreted)
+    for x, Y in FLOAT_CALLS:
+        data = tape.array.asarray(Y) if as_array else Y
+        try:
+            want = interpreted(x, data)
+        except TypeError as error:
+            with pytest.raises(TypeError, match=re.escape(str(error))):
+                jitted(x, data)
+            continue
+        assert_same(jitted(x, data), want)
+    assert jitted.traces <= 1
+
+
+def _same_result(got: object, want: object) -> None:
+    """Equal trees where untracked Arrays are untracked Arrays of equal data on both sides."""
+    got_leaves, got_def = tree_flatten(got)
+    want_leaves, want_def = tree_flatten(want)
+    assert got_def == want_def, (got, want)
+    for g, w in zip(cast("list[object]", got_leaves), cast("list[object]", want_leaves), strict=True):
+        assert type(g) is type(w), (got, want)
+        if isinstance(w, tape.Array) and isinstance(g, tape.Array):
+            assert g.tape is None and w.tape is None
+            assert_same(g.data, w.data)
+        else:
+            assert_same(g, w)
+
+
+@pytest.mark.parametrize("arrays", [False, True])
+@pytest.mark.parametrize(
+    "fun",
+    [
+        lambda W, X: (W, A.add(W, 1.0), A.sum(W), W[0][1]),  # untracked Arrays without jit
+        lambda W, X: (A.add(X, 1.0), A.multiply(W, X)),  # plain tuples; an untracked Array
+        lambda W, X: A.sum([X, X]) * A.sum(W),  # a list of the list argument
+        lambda W, X: A.add([X[0], X[0]], W[0]),
+    ],
+)
+def test_a_plain_functions_results_are_the_interpreters(fun: Callable[[Any, Any], Any], arrays: bool) -> None:
+    """A plain function gets its arguments as they are: jit gives back what it gives back."""
+    jitted = jit(fun, arrays=arrays)
+    for W, X in (([[1.0, 2.0], [3.0, 4.0]], [[0.5, -1.0]]), ([[-1.0, 0.0], [math.inf, 2.0]], [[3.0, 0.25]])):
+        untracked = tape.array.asarray(W)
+        _same_result(jitted(untracked, X), fun(untracked, X))
+    assert jitted.traces == 1
+
+
+def test_ragged_plain_floats_are_the_interpreters_value_error() -> None:
+    def fun(x: Any, Y: Any) -> Any:
+        return A.sum([Y[0], [Y[1], Y[2]]]) * x
+
+    data = [[1.0], [2.0, 3.0], [4.0, 5.0]]
+    with pytest.raises(ValueError) as interpreted:
+        tape.value_and_grad(fun)(1.5, data)
+    with pytest.raises(ValueError) as jitted:
+        jit(tape.value_and_grad(fun))(1.5, data)
+    assert str(jitted.value) == str(interpreted.value)
+
+
+def test_an_untracked_array_argument_is_an_input_without_arrays() -> None:
+    def fun(W: Any, X: Any) -> Any:
+        return A.sum(A.matmul(X, W))
+
+    interpreted = tape.value_and_grad(fun)  # arrays=False: the Array is still watched as one
+    jitted, plain = jit(interpreted), jit(fun)
+    W1 = tape.array.asarray([[1.0, 2.0], [3.0, 4.0]])
+    W2 = tape.array.asarray([[-1.0, 0.5], [math.inf, 0.0]])
+    X1, X2 = [[1.0, 2.0], [0.5, -1.0]], [[3.0, 2.0], [0.5, -7.0]]
+    value, grad = interpreted(W1, X1)
+    assert value == 11.5 and grad.data == ((1.5, 1.5), (1.0, 1.0))  # d sum(X W) / dW = X^T 1
+    for W, X in ((W1, X1), (W2, X2), (W1, X2)):
+        want_value, want_grad = interpreted(W, X)
+        got_value, got_grad = jitted(W, X)
+        assert_same(got_value, want_value)
+        assert isinstance(got_grad, tape.Array) and got_grad.tape is None
+        assert_same(got_grad.data, want_grad.data)
+        assert_same(plain(W, X), fun(W, X))
+    assert jitted.traces == plain.traces == 1  # an input, not a static argument keyed by identity
+
+    @given(
+        st.lists(st.lists(st.floats(), min_size=2, max_size=2), min_size=2, max_size=2),
+        st.lists(st.lists(scalars(), min_size=2, max_size=2), min_size=1, max_size=1),
+    )
+    def check(W: list[list[float]], X: list[list[float]]) -> None:
+        untracked = tape.array.asarray(W)
+        want_value, want_grad = interpreted(untracked, X)
+        got_value, got_grad = jitted(untracked, X)
+        assert_same(got_value, want_value)
+        assert_same(got_grad.data, want_grad.data)
+
+    check()
+    assert jitted.traces == 2  # one more input shape (a single row of X)
 
 
 # --- the cache ------------------------------------------------------------------------------
