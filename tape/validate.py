@@ -37,6 +37,13 @@ class HoldsTracked(Exception):
     """An operand holds tracked Values where plain floats were looked for (take the scalar path)."""
 
 
+CONSTANTS_UNDER_JIT = (
+    "under tape.jit, the floats of an argument grad does not differentiate are Values: "
+    "give such data with arrays=True or as tape.array.asarray(...)"
+)
+"""What an op whose constant operand holds Values says about :func:`tape.jit`."""
+
+
 def number(x: object, where: str, *, expected: str = "a float or a Value") -> float:
     """``x`` as a float: floats and ints (not bools) pass; anything else is a TypeError
     saying what was ``expected``.

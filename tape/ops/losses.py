@@ -19,7 +19,7 @@ from tape.core.op import define
 from tape.core.recording import is_zero
 from tape.ops.elementwise import exp, log
 from tape.ops.reductions import vsum
-from tape.validate import HoldsTracked, class_targets, float_array, float_matrix
+from tape.validate import CONSTANTS_UNDER_JIT, HoldsTracked, class_targets, float_array, float_matrix
 from tape.value import Scalar, Value
 
 
@@ -181,7 +181,13 @@ def mse(Y: Array | Sequence[Any], T: Sequence[Any], *, where: str = "mse") -> Sc
 
     ``where`` names the caller in error messages.
     """
-    targets = float_array(T, f"{where}: targets")
+    try:
+        targets = float_array(T, f"{where}: targets")
+    except HoldsTracked:
+        raise TypeError(
+            f"{where}: the targets hold Values; targets are constants, nested sequences of floats "
+            f"({CONSTANTS_UNDER_JIT})"
+        ) from None
     if not isinstance(targets, tuple):
         raise ValueError(f"{where}: targets must be an array of floats, not a number")
     try:

@@ -504,3 +504,14 @@ def test_doctests() -> None:
     for module in (shape_ops, indexing_ops):
         failures, tried = doctest.testmod(module)
         assert failures == 0 and tried > 0, module.__name__
+
+
+def test_mse_targets_and_scale_factors_holding_values_are_type_errors() -> None:
+    """Targets and factors are constants: Values there are a TypeError naming them (not an
+    internal exception), with or without tracked predictions."""
+    with pytest.raises(TypeError, match="mse: the targets hold Values; targets are constants"):
+        tape.grad(lambda x: A.mse(A.stack([x, x]), [x, 1.0]))(2.0)
+    with pytest.raises(TypeError, match="scale: the factors hold Values; factors are constants"):
+        tape.grad(lambda x: A.sum(A.scale(A.stack([x, x]), [[x, 1.0]][0])))(2.0)
+    with pytest.raises(TypeError, match="scale: the factors hold Values"):
+        tape.grad(lambda x: A.sum(A.scale([1.0, 2.0], [x, 1.0])))(2.0)
