@@ -29,11 +29,14 @@ def _cross_entropy_rows(Z: Matrix, targets: Sequence[int]) -> tuple[float, list[
     probs = []
     for z, t in zip(Z, targets, strict=True):
         top = max(z)
-        shift = top if math.isfinite(top) else 0.0
-        exps = [floats.exp(v - shift) for v in z]
+        finite = math.isfinite(top)
+        shift = top if finite else 0.0
+        # with a finite max every exponent below is at most 0 (lse >= top): math.exp cannot overflow
+        exponential = math.exp if finite else floats.exp
+        exps = [exponential(v - shift) for v in z]
         lse = shift + floats.log(sum(exps))
         total.append(lse - z[t])
-        probs.append([floats.exp(v - lse) for v in z])
+        probs.append([exponential(v - lse) for v in z])
     return sum(total) / len(total), probs
 
 
