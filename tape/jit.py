@@ -45,10 +45,11 @@ What is traced, and what is not (as in JAX):
   from a differentiated argument, or an untracked Array's stand-in) is the TypeError
   it is without jit, and a plain function's result that is an untracked Array
   without jit is one under jit (an Array standing for tuples comes back as the
-  tuples). ``linear``'s input, ``mse``'s targets, ``scale``'s factors and
-  ``cross_entropy_with_logits``'s logits do not take stand-ins as one Array yet (the
-  first gives rows of Values, which a later array op refuses; the others raise):
-  give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a
+  tuples). ``linear`` takes a batch of stand-ins as one Array when its weights are an
+  Array. ``mse``'s targets, ``scale``'s factors (constants of their ops) and
+  ``cross_entropy_with_logits``'s logits do not take stand-ins (the first two raise a
+  TypeError saying so), nor does ``linear`` with weights of Values (it gives rows of
+  Values): give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a
   nested sequence of floats of an argument not differentiated reaches the function as
   plain floats, as without jit: an array op that takes it with a traced operand
   (``linear``'s batch, ``mse``'s targets, ``scale``'s mask) reads it from the inputs

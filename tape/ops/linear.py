@@ -37,6 +37,7 @@ from tape.array import (
     record_array,
     shape_of,
     tape_of,
+    traced_floats,
     tracked,
 )
 from tape.core.node import Node
@@ -262,6 +263,9 @@ def linear(
         x_m = x_data
         w_m, b_data = _checked(W, b, x_m)
     except HoldsTracked:
+        held = traced_floats(X, "linear's X") if isinstance(W, Array) and not isinstance(X, Array) else None
+        if held is not None:  # under tape.jit, a batch of floats the function gets as they are
+            return linear(W, b, held)
         return _scalar_linear(W, b, X)
     value = linear_kernel(w_m, b_data, x_m)
     if recording is None:

@@ -14,6 +14,7 @@ from pyrsistent import PMap, pmap, pvector
 import tape
 from tape import Array, jit
 from tape import arrays as A
+from tape.array import asarray
 from tape.tree import tree_flatten, tree_flatten_floats, tree_unflatten
 from tests.tape.test_jit import assert_same
 
@@ -62,3 +63,39 @@ def test_jit_of_a_float_tree_gives_the_interpreters_result_however_it_was_made(
         want = tape.value_and_grad(_loss, arrays=True)(variants[k], batch)
         assert_same(got, want)
     assert compiled.traces <= 3  # the structures: as drawn, in vectors, in dicts and lists
+
+
+def _data(tree: object) -> object:
+    """``tree`` with each Array replaced by its data (nested tuples), to compare bit for bit."""
+    if isinstance(tree, Array):
+        return tree.data
+    if isinstance(tree, tuple):
+        return tuple(_data(item) for item in tree)
+    return tree
+
+
+def _linear_loss(W: Any, b: Any, x: Any, /) -> Any:
+    logits = A.linear(W, b, x)
+    return A.cross_entropy_with_logits(logits, [0] * len(x)) + A.sum(A.tanh(logits))
+
+
+@given(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.lists(st.lists(_numbers, min_size=9, max_size=9), min_size=2, max_size=4),
+    st.sampled_from([(0, 1), 0, 1]),
+)
+def test_jit_of_linear_on_a_batch_of_plain_floats_without_arrays_replays_new_batches(
+    outs: int, ins: int, batches: list[list[float]], argnums: int | tuple[int, int]
+) -> None:
+    """Untracked Array weights and a batch of floats of an argument not differentiated
+    (``arrays=False``): the batch's floats stand for themselves in ``linear``, so each new
+    batch replays the one compiled function with the interpreter's bits."""
+    W = asarray([[0.25 * (i - j) for j in range(ins)] for i in range(outs)])
+    b = asarray([0.5 * i for i in range(outs)])
+    compiled = jit(tape.value_and_grad(_linear_loss, argnums))
+    for flat in batches:
+        x = [flat[k * ins : (k + 1) * ins] for k in range(2)]
+        got, want = compiled(W, b, x), tape.value_and_grad(_linear_loss, argnums)(W, b, x)
+        assert_same(_data(got), _data(want))
+    assert compiled.traces == 1
