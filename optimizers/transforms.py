@@ -22,7 +22,7 @@ from optimizers.base import GradientTransformation, from_flat
 from optimizers.masks import Mask, decayed_leaves, default_decay_mask
 from optimizers.schedules import Schedule
 from optimizers.state import OptState, StateSpec, expect_state, get_int, get_tree, zeros_like
-from tape.tree import tree_leaves, tree_unflatten
+from tape.tree import only_floats, tree_leaves, tree_unflatten
 
 LearningRate: TypeAlias = float | Schedule
 """A learning rate: a float, or a schedule ``step -> rate`` with ``step`` 0 for the first update."""
@@ -114,7 +114,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     ``v = b2*v + (1-b2)*u*u``, ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``.
     """
     name = "scale_by_adam"
-    # floats, so that every moment is a float whatever the leaves (the trees are built unchecked)
+    # floats, so that float updates give float moments whatever the numbers the state holds
     beta1, beta2, epsilon = (
         float(unit_interval("b1", b1)),
         float(unit_interval("b2", b2)),
@@ -135,10 +135,11 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         nu, nu_def = get_tree(state, "nu", name, len(leaves))
         new_mu = [beta1 * m + rest1 * u for m, u in zip(mu, leaves, strict=True)]
         new_nu = [beta2 * v + rest2 * u * u for v, u in zip(nu, leaves, strict=True)]
+        floats = only_floats(leaves)  # then both moments are floats: one check for the two trees
         new_state = (
             state.set("count", count)
-            .set("mu", tree_unflatten(mu_def, new_mu, floats=True))
-            .set("nu", tree_unflatten(nu_def, new_nu, floats=True))
+            .set("mu", tree_unflatten(mu_def, new_mu, floats=floats))
+            .set("nu", tree_unflatten(nu_def, new_nu, floats=floats))
         )
         return new_mu, new_nu, count, new_state
 

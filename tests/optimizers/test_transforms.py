@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import cast
 
 from hypothesis import given
 from hypothesis import strategies as st
 from pyrsistent import PMap, pmap, pvector
 
 import optimizers
+import tape
 from optimizers import GradientTransformation, OptState
-from tape.tree import tree_leaves, tree_structure
+from tape.tree import tree_flatten_floats, tree_leaves, tree_structure
 from tests.optimizers.strategies import (
     Problem,
     a_mask_for,
@@ -231,3 +233,22 @@ def test_a_step_that_adds_in_its_last_pass_equals_updates_then_adding_bit_for_bi
             params_apart, state_apart = apart.step(params_apart, grads, state_apart)
             assert fused_params == params_apart and fused_state == state_apart
         assert fused_params != params
+
+
+def test_adam_moments_of_updates_that_are_not_floats_are_not_taken_for_floats() -> None:
+    """Differentiating through ``update`` (its updates Values of a tape): the moments hold
+    Values, and are never remembered as a tree of floats (which would let a later step or
+    an ``arrays=True`` watch skip their check)."""
+    adam = optimizers.scale_by_adam()
+    params = pmap({"w": pvector([1.0, 2.0])})
+    seen: list[object] = []
+
+    def through_update(g: float, /) -> tape.Value:
+        _, state = adam.update(pmap({"w": pvector([g, 2.0])}), adam.init(params), params)
+        seen.append(tree_flatten_floats(state["mu"]))
+        return cast("PMap[str, list[tape.Value]]", state["mu"])["w"][0]
+
+    assert tape.grad(through_update)(1.0) == 1 - 0.9  # mu = b1 * 0 + (1 - b1) * g
+    assert seen == [None]
+    _, floats_state = adam.update(pmap({"w": pvector([1.0, 2.0])}), adam.init(params), params)
+    assert tree_flatten_floats(floats_state["mu"]) is not None  # float updates: remembered
