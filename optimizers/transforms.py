@@ -68,7 +68,7 @@ def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
     def scale_flat(state: OptState) -> tuple[float, OptState]:
         state = expect_state(state, name)
         count = get_int(state, "count", name)
-        return -float(rate(count, name)), state.set("count", count + 1)
+        return -rate(count, name), state.set("count", count + 1)
 
     def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         factor, new_state = scale_flat(state)

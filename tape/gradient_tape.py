@@ -48,12 +48,7 @@ Watched = TypeVar("Watched", bound=FloatTree)
 
 
 def _is_sequence(x: object) -> bool:
-    """A list, a vector, or a tuple that is not a named tuple (what :mod:`tape.tree` calls a tuple)."""
-    return (
-        type(x) is tuple
-        or isinstance(x, (list, PVector))
-        or (isinstance(x, tuple) and not hasattr(type(x), "_fields"))
-    )
+    return isinstance(x, (list, PVector)) or type(x) is tuple
 
 
 def is_float_array(x: object) -> bool:
@@ -204,7 +199,7 @@ class Tape(ReverseRecording):
         An enclosing tape's Array is first-order only, so it is watched through its Values.
         """
         if arrays:
-            floats = tree_flatten_floats(tree)  # a lookup for params an optimizer step built
+            floats = tree_flatten_floats(tree, walk=False)  # params an optimizer step built
             if floats is not None:
                 return self._watch_layout(*floats)
         is_leaf = is_float_array if arrays else None

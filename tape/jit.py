@@ -103,7 +103,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar, cast
@@ -281,8 +281,13 @@ class _Flat(NamedTuple):
     float_defs: list[TreeDef[Any] | None]  # per argument, its floats' structure when known to be floats
 
 
-def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> _Flat | None:
-    """The arguments' leaves and the structure key; ``None`` when one is tracked by a tape."""
+def _flatten(
+    args: tuple[object, ...], static: frozenset[int], arrays: bool, differentiated: Container[int] = ()
+) -> _Flat | None:
+    """The arguments' leaves and the structure key; ``None`` when one is tracked by a tape.
+
+    A differentiated argument of floats built before is read by its structure's array
+    layout (the function sees Arrays there, not its containers)."""
     key: list[Hashable] = []
     leaves: list[Any] = []
     treedefs: list[TreeDef[Any] | None] = []
@@ -296,7 +301,7 @@ def _flatten(args: tuple[object, ...], static: frozenset[int], arrays: bool) -> 
             treedefs.append(None)
             counts.append(0)
             continue
-        known = tree_flatten_floats(arg, walk=False) if arrays else None
+        known = tree_flatten_floats(arg, walk=False) if arrays and n in differentiated else None
         if known is not None:  # params a step built: their arrays from the structure, no walk
             floats, float_defs[n] = known
             layout = array_layout(known[1])
@@ -1277,7 +1282,8 @@ class Jitted(Generic[P, R]):
         self.__doc__ = fun.__doc__
 
     def _entry(self, args: tuple[object, ...], kwargs: dict[str, object]) -> tuple[Compiled, _Flat] | None:
-        flat = _flatten(args, self._static, self._arrays)
+        differentiated = normalize_argnums(self._spec.argnums, len(args)) if self._spec is not None else ()
+        flat = _flatten(args, self._static, self._arrays, differentiated)
         if flat is None:
             return None
         structure = (flat.key, _hashable(tuple(sorted(kwargs.items())), "a keyword argument"))

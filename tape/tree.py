@@ -401,7 +401,9 @@ def array_layout(treedef: TreeDef[T]) -> ArrayLayout:
     """For a tree of floats of structure ``treedef``: its structure with every rectangular
     nested sequence of floats (:func:`tape.gradient_tape.is_float_array`: lists, plain
     tuples and vectors, no empty axis) as one leaf, and where each leaf's floats are.
-    Computed once per structure, from the structure alone.
+    Computed once per structure, from the structure alone (which does not tell a tuple
+    subclass from a tuple: the trees read this way are the ones this module built or
+    remembered).
 
     >>> layout = array_layout(tree_structure({"w": [[1.0, 2.0], [3.0, 4.0]], "b": 0.5}))
     >>> layout.parts

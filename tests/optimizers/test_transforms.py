@@ -252,3 +252,11 @@ def test_adam_moments_of_updates_that_are_not_floats_are_not_taken_for_floats() 
     assert seen == [None]
     _, floats_state = adam.update(pmap({"w": pvector([1.0, 2.0])}), adam.init(params), params)
     assert tree_flatten_floats(floats_state["mu"]) is not None  # float updates: remembered
+
+
+def test_a_learning_rate_of_int_zero_keeps_the_signs_of_zero_params() -> None:
+    """``-0 * u`` is an int 0: a zero param keeps its sign, as ``p - 0 * u`` does."""
+    opt = optimizers.sgd(0)
+    params = pmap({"w": -0.0})
+    stepped, _ = opt.step(params, pmap({"w": -1.0}), opt.init(params))
+    assert struct.pack("<d", stepped["w"]) == struct.pack("<d", -0.0)

@@ -99,3 +99,28 @@ def test_jit_of_linear_on_a_batch_of_plain_floats_without_arrays_replays_new_bat
         got, want = compiled(W, b, x), tape.value_and_grad(_linear_loss, argnums)(W, b, x)
         assert_same(_data(got), _data(want))
     assert compiled.traces == 1
+
+
+class _Row(tuple):  # type: ignore[type-arg]  # a tuple subclass that is not a named tuple
+    __slots__ = ()
+
+
+def test_jit_with_arrays_keeps_the_interpreters_view_of_odd_containers() -> None:
+    """A tuple subclass is no float array to jit (as without jit), and an argument not
+    differentiated reaches the function in its own containers, remembered tree or not."""
+
+    def pair(p: Any, /) -> Any:
+        return A.sum(p) if isinstance(p, Array) else p[0] + p[1]
+
+    for row in (_Row((1.0, 2.0)), _Row((-3.0, 4.0))):
+        want = tape.grad(pair, arrays=True)(row)
+        assert jit(tape.grad(pair, arrays=True))(row) == want
+    floats, treedef = tree_flatten(pmap({"x": pvector([3.0, 4.0])}))
+    batch = tree_unflatten(treedef, list(floats))  # remembered as a tree of floats
+
+    def loss(w: list[float], data: Any, /) -> Any:
+        return A.sum(A.multiply(w, data["x"])), type(data["x"]).__name__
+
+    compiled = jit(tape.grad(loss, has_aux=True, arrays=True))
+    assert compiled([1.0, 2.0], batch) == tape.grad(loss, has_aux=True, arrays=True)([1.0, 2.0], batch)
+    assert compiled([1.0, 2.0], batch)[1] == "PVector"
