@@ -115,9 +115,15 @@ from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Branch, Op, times
 from tape.core.recording import collector_paused
 from tape.gradient_tape import Tape, is_float_array
-from tape.kernels.shapes import size
 from tape.ops.indexing import stack
-from tape.transforms import Differentiated, array_gradient, differentiated, normalize_argnums, unwrap
+from tape.transforms import (
+    Differentiated,
+    array_gradient,
+    differentiated,
+    gradient_floats,
+    normalize_argnums,
+    unwrap,
+)
 from tape.tree import TreeDef, array_layout, tree_flatten, tree_flatten_floats, tree_unflatten
 from tape.validate import float_array
 from tape.value import Value
@@ -1220,9 +1226,7 @@ def _trace(
                         if at is None:
                             floats.append(g)
                         else:
-                            floats += (
-                                flatten(g) if g.__class__ is not float else [0.0] * size(shape_of(leaves[at]))
-                            )
+                            floats += gradient_floats(leaves[at], g)
                     trees.append(tree_unflatten(float_def, floats))
                     continue
                 items: list[Any] = []

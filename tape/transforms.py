@@ -19,10 +19,11 @@ from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, Protocol, T
 
 from pyrsistent import PVector, pvector
 
-from tape.array import Array, constant_array, flatten, nest, zeros_like_data
+from tape.array import Array, constant_array, flatten, nest, shape_of, zeros_like_data
 from tape.core.recording import Recording
 from tape.gradient_tape import Tape
-from tape.tree import TreeError, tree_flatten_floats, tree_leaves, tree_map, tree_unflatten
+from tape.kernels.shapes import size
+from tape.tree import TreeError, tree_flatten_floats, tree_map, tree_unflatten
 from tape.value import Scalar, Value
 
 A = TypeVar("A")
@@ -110,6 +111,12 @@ def array_gradient(like: Sequence[object], g: object) -> object:
     return _container(like, cast("list[float]", g))
 
 
+def gradient_floats(like: object, g: object) -> list[Any]:
+    """An array leaf's gradient (0.0 or nested lists from the sweep) as its floats in
+    row-major order: what :func:`array_gradient` holds, for a rebuild from floats."""
+    return flatten(g) if g.__class__ is not float else [0.0] * size(shape_of(like))
+
+
 def _float_gradient(
     arg: object, leaves: list[Value | Array], originals: list[object], sweep: list[Any]
 ) -> object | None:
@@ -125,10 +132,8 @@ def _float_gradient(
         g = sweep[at] if at < len(sweep) else 0.0
         if isinstance(leaf, Value):
             flat.append(g)
-        elif g.__class__ is float:  # no gradient reached this array
-            flat += [0.0] * len(tree_leaves(like))
         else:
-            flat += flatten(g)
+            flat += gradient_floats(like, g)
     return tree_unflatten(found[1], cast("list[float]", flat))
 
 
