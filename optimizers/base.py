@@ -166,15 +166,13 @@ def _check_numbers(leaves: list[float], tree: object, what: str) -> None:
             raise ValueError(f"{what} leaf {path or '(the root)'!r} is a {type(leaf).__name__}, not a float")
 
 
-def _number_leaves(tree: T, what: str) -> tuple[list[float], TreeDef[T]]:
-    """The leaves and structure of ``tree``, checked to be numbers (a lookup for a tree of
-    floats flattened or built before: the params a step gave, gradients)."""
+def _leaves_and_floats(tree: T) -> tuple[list[float], TreeDef[T], bool]:
+    """The leaves and structure of ``tree``, and whether every leaf is known to be a float
+    (a lookup for a tree of floats flattened or built before: the params a step gave)."""
     found = tree_flatten_floats(tree)
     if found is not None:
-        return found
-    leaves, treedef = tree_flatten(tree)
-    _check_numbers(leaves, tree, what)
-    return leaves, treedef
+        return *found, True
+    return *tree_flatten(tree), False
 
 
 def params_layout(params: object) -> str:
@@ -255,10 +253,14 @@ class Optimizer:
                 f"{self.name}: the state is not an optimizer state; make it with {self.name}.init(params)"
             )
         step = get_int(state, "step", self.name)
-        param_leaves, param_def = _number_leaves(params, "params")
-        grad_leaves, grad_def = _number_leaves(grads, "grads")
+        param_leaves, param_def, params_floats = _leaves_and_floats(params)
+        grad_leaves, grad_def, grads_floats = _leaves_and_floats(grads)
         if grad_def != param_def:
             assert_same_structure(params, grads, ("params", "grads"))
+        if not params_floats:
+            _check_numbers(param_leaves, params, "params")
+        if not grads_floats:
+            _check_numbers(grad_leaves, grads, "grads")
         if state["layout"] != _layout_of(param_def):
             raise ValueError(
                 f"{self.name}: the state was made for another parameter tree: "

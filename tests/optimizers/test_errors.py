@@ -137,3 +137,13 @@ def test_a_tampered_state_is_refused() -> None:
         opt.step(PARAMS, GRADS, broken)
     with pytest.raises(ValueError, match=r"state\['step'\] should be a count"):
         opt.step(PARAMS, GRADS, state.set("step", -1))
+
+
+def test_a_structure_mismatch_is_reported_before_a_bad_leaf() -> None:
+    """Params and grads of different structures: the mismatch is the error, whatever their leaves."""
+    opt = optimizers.adam(0.1)
+    state = opt.init(pmap({"w": 1.0}))
+    with pytest.raises(TreeError, match="params and grads differ in structure"):
+        opt.step(pmap({"w": True}), pmap({"v": 1.0}), state)
+    with pytest.raises(TreeError, match="params and grads differ in structure"):
+        opt.step(pmap({"w": 1.0}), pmap({"v": "x"}), state)
