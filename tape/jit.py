@@ -147,6 +147,14 @@ _LOCAL_NAME = re.compile(r"[vgsrxmn]\d+")
 _FORWARD_VALUE = re.compile(r"v\d+")
 """A partial that is a value of the forward pass (a product's other operand)."""
 
+_ATOM = re.compile(r"-?[A-Za-z_0-9.]+(?:e[-+][0-9]+)?")
+"""An operand whose load computes nothing: a variable, a name, a number."""
+_CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\((.*)\)")
+
+FUSED_OPS = 8
+"""The most ops one statement of the forward pass computes: a value read once, by a later
+statement, is computed in it, up to this many (deeper expressions would nest too far for Python)."""
+
 SUM_TERMS = 8
 """The most terms an adjoint's sum waits for: a node used more often has its sum written in parts,
 so the consumers' adjoints need not stay alive until the sweep reaches it."""
@@ -711,6 +719,11 @@ def _generate(
     # a scalar node's partials for the backward
     kept: dict[int, tuple[list[str | Branch], frozenset[str]]] = {}
 
+    # how often the code reads each forward value (2: more than once, or not only by forward code)
+    reads: dict[str, int] = {f"v{out}": 2 for out in outputs if isinstance(out, int)}
+    statements: list[tuple[str, int, str, bool]] = []  # the scalar statements of the forward pass
+    readers: dict[str, int] = {}  # a value -> the (last) statement that reads it
+
     def add(lines: list[str], defs: set[str], tested: list[str] | None = None) -> None:
         if tracked:
             blocks.append(_Block(lines, frozenset(defs), emitter.take_uses(), tested))
@@ -734,13 +747,25 @@ def _generate(
             continue
         if op.kind == "scalar":
             forward, partials = _scalar_code(emitter, trace, i, node)
+            mentioned = _mentions(partials) if relevant[i] and partials else ""
+            for read in emitter.uses:
+                reads[read] = reads.get(read, 0) + (2 if read in mentioned else forward.count(read))
+                readers[read] = len(statements)
+            if v in mentioned:
+                reads[v] = 2
+            statements.append((v, len(blocks), forward, op.builtin))
             add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
             if relevant[i]:
                 kept[i] = (partials, blocks[-1].uses | {v} if tracked else _NO_NAMES)
         else:
             emitter.locals = {p: k for k, p in enumerate(dict.fromkeys(node.parents)) if relevant[p]}
             code = _array_code(emitter, trace, i, node)
+            for read in emitter.uses:
+                reads[read] = 2
             add([f"{code[0]}  # {op.name}", *code[1:]], {v, f"s{i}"})
+    fusing: list[_Block | None] = list(blocks)
+    _fuse(fusing, statements, reads, readers, tracked)
+    blocks = [block for block in fusing if block is not None]
 
     # backward: the sweep written out, top down. Each adjoint is one sum of the terms its uses
     # contribute, in the interpreter's order (``g{i} * partial`` from each consumer, the latest
@@ -1018,6 +1043,81 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
         return [f"{v} = {call if isinstance(node.value, tuple) else f'float({call})'}", saves]
     call = f"{forward}(*{s}[0]{f', **{s}[2]' if params else ''})"  # operands built once, for both rules
     return [saves, f"{v} = {call if isinstance(node.value, tuple) else f'float({call})'}"]
+
+
+def _tightest(expr: str) -> bool:
+    """Whether ``expr`` is an atom (a name, a number) or a call of atoms: never in parentheses."""
+    return bool(_ATOM.fullmatch(expr) or (_CALL.fullmatch(expr) and expr.count("(") == 1))
+
+
+def _substituted(expr: str, name: str, code: str) -> str | None:
+    """``expr`` with its one read of the variable ``name`` replaced by the expression ``code``
+    (in parentheses unless it is an atom or a call, or fills a whole argument); ``None`` if
+    ``expr`` does not read ``name``."""
+    start = 0
+    while True:
+        at = expr.find(name, start)
+        end = at + len(name)
+        if at < 0:
+            return None
+        if (at == 0 or not _word(expr[at - 1])) and (end == len(expr) or not _word(expr[end])):
+            break
+        start = end
+    whole = (expr[at - 1 : at] == "(" or expr[at - 2 : at] == ", ") and expr[end : end + 1] in (")", ",")
+    return f"{expr[:at]}{code if whole or _tightest(code) else f'({code})'}{expr[end:]}"
+
+
+def _mentions(partials: Sequence[str | Branch]) -> str:
+    """The code of ``partials`` (both sides of a Branch), to find the values they read."""
+    return " ".join(_mentions(p) if isinstance(p, Branch) else p for p in cast("Sequence[Any]", partials))
+
+
+def _word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _fuse(
+    blocks: list[_Block | None],
+    statements: list[tuple[str, int, str, bool]],
+    reads: dict[str, int],
+    readers: dict[str, int],
+    tracked: bool,
+) -> None:
+    """Compute each scalar value read once, by a later statement of the forward pass, in that statement.
+
+    ``statements`` are the forward pass's scalar statements, in order: (variable, index in
+    ``blocks``, expression, whether the op is the library's own). ``reads`` counts how often the
+    code reads each value (2: more than once, or by the backward or the results) and
+    ``readers`` gives the statement that reads it. A library op's code neither raises nor has
+    effects (its float kernels give IEEE results), so it may run later, inside its reader: the
+    same operations on the same operands, so the same floats, and fewer statements to compile
+    (a statement costs CPython's compiler about as much as a whole expression of a few ops). A
+    statement computes at most :data:`FUSED_OPS` ops. Each fused statement's block becomes ``None``.
+    """
+    exprs = [expr for _, _, expr, _ in statements]
+    sizes = [1] * len(statements)
+    fused = False
+    for k, (name, at, _, pure) in enumerate(statements):
+        m = readers.get(name)
+        if not pure or m is None or reads.get(name) != 1 or sizes[k] + sizes[m] > FUSED_OPS:
+            continue
+        substituted = _substituted(exprs[m], name, exprs[k])
+        if substituted is None:
+            continue
+        exprs[m] = substituted
+        sizes[m] += sizes[k]
+        reader_at = statements[m][1]
+        before, block = blocks[at], blocks[reader_at]
+        assert before is not None and block is not None
+        uses = (block.uses | before.uses) - {name} if tracked else _NO_NAMES
+        blocks[at] = None
+        blocks[reader_at] = _Block(block.lines, block.defs, uses, None)
+        fused = True
+    if fused:
+        for k, (name, at, _, _) in enumerate(statements):
+            block = blocks[at]
+            if block is not None and sizes[k] > 1:
+                blocks[at] = _Block([f"{name} = {exprs[k]}"], block.defs, block.uses, None)
 
 
 def _simple(expr: str) -> bool:

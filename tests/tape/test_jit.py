@@ -538,7 +538,8 @@ def test_branches_inside_ops_stay_data_dependent_code() -> None:
     f = jit(tape.value_and_grad(lambda x: tape.relu(x) + abs(x) + tape.leaky_relu(x, 0.5)))
     assert f(2.0) == (6.0, 3.0) and f(-2.0) == (1.0, -0.5)
     source = f.source(2.0)
-    assert "v1 = 0.0 if v0 <= 0.0 else v0\n" in source  # relu, forward
+    # the forward: each value read once is computed where it is read, relu's choice included
+    assert "    v5 = ((0.0 if v0 <= 0.0 else v0) + abs(v0)) + (v0 if v0 > 0.0 else 0.5 * v0)\n" in source
     assert source.rstrip().endswith("+ (g5 if v0 > 0.0 else g5 * 0.0)\n    return [v5, 0.0 + g0]")  # backward
     assert f.traces == 1
 
@@ -551,10 +552,11 @@ def test_source_reads_as_forward_then_backward() -> None:
     source = jit(tape.value_and_grad(_product_plus_exp, (0, 1))).source(1.0, 2.0)
     lines = source.splitlines()
     assert lines[0].startswith("def ")
-    assert lines[3:6] == ["    v2 = v0 * v1", "    v3 = exp(v0)", "    v4 = v2 + v3"]  # the forward
-    assert lines[6].startswith("    if not isfinite(sum((v0, v1, v3,))):")  # the partials that are values
-    assert lines[7] == "        return fallback(inputs)"
-    assert lines[8].startswith("    g4 = 1.0  # the seed")
+    # the forward; the product, read once, is computed where it is read
+    assert lines[3:5] == ["    v3 = exp(v0)", "    v4 = (v0 * v1) + v3"]
+    assert lines[5].startswith("    if not isfinite(sum((v0, v1, v3,))):")  # the partials that are values
+    assert lines[6] == "        return fallback(inputs)"
+    assert lines[7].startswith("    g4 = 1.0  # the seed")
     # each adjoint is the sum of what its uses pass back, in the interpreter's order
     assert "    g0 = g4 * v3 + g4 * v1" in lines
     assert lines[-1] == "    return [v4, 0.0 + g0, 0.0 + g1]"
@@ -689,3 +691,69 @@ def test_a_kernel_never_takes_a_name_of_the_generated_code(name: str) -> None:
     jitted = jit(tape.value_and_grad(f, (0, 1)))
     for args in ((2.0, 5.0), (-1.0, math.inf)):
         assert_same(jitted(*args), tape.value_and_grad(f, (0, 1))(*args))
+
+
+# --- values read once are computed where they are read -----------------------------------------
+
+_STATEMENT = re.compile(r"^    v\d+ = (?!inputs\[)", re.MULTILINE)
+
+
+def _forward_statements(source: str) -> list[str]:
+    return [line for line in source.splitlines() if _STATEMENT.match(line)]
+
+
+@given(st.integers(1, 40), st.lists(scalars(-2.0, 2.0), min_size=3, max_size=3))
+@example(1, [1.0, 2.0, 3.0])
+@example(9, [0.5, -0.25, 0.125])
+def test_a_chain_of_values_read_once_is_a_few_statements(steps: int, xs: list[float]) -> None:
+    """Each value read once (by one op of the forward, not by a partial) is computed where it is
+    read, with the interpreter's floats: relu's operand, which its partial reads, and the result
+    are the only variables of each step."""
+
+    def chain(x: Any, a: Any, b: Any) -> Any:
+        for _ in range(steps):
+            x = tape.relu(x * 0.75 + b) - a
+        return x
+
+    jitted = jit(tape.value_and_grad(chain, (0, 1, 2)))
+    for args in (xs, [-x for x in xs]):
+        assert_same(jitted(*args), tape.value_and_grad(chain, (0, 1, 2))(*args))
+    statements = _forward_statements(jitted.source(*xs))
+    assert len(statements) == steps + 1
+    assert statements[-1].endswith(") - v1")  # relu's choice, then the sub
+
+
+def test_a_long_chain_compiles_within_pythons_nesting_limits() -> None:
+    def chain(x: Any) -> Any:
+        for _ in range(3000):  # one expression of 6,000 ops would nest past the parser's 200 levels
+            x = x * 1.0001 + 0.5
+        return x
+
+    jitted = jit(tape.value_and_grad(chain))
+    assert_same(jitted(1.5), tape.value_and_grad(chain)(1.5))
+    statements = _forward_statements(jitted.source(1.5))
+    assert len(statements) == 6000 // sys.modules["tape.jit"].FUSED_OPS
+
+
+def test_a_value_read_twice_or_by_a_user_op_keeps_its_statement() -> None:
+    calls: list[float] = []
+
+    def logged(x: float) -> float:
+        calls.append(x)
+        return 2.0 * x
+
+    op = tape.define("jit_test_logged", logged, lambda v, x: 2.0, replace=True)
+
+    def f(x: Any, y: Any) -> Any:
+        shared = x * y  # read twice: a variable
+        mine = op(x + 1.0)  # a user's kernel may raise or have effects: it runs in its own statement
+        return shared + mine * shared
+
+    jitted = jit(tape.value_and_grad(f, (0, 1)))
+    assert_same(jitted(2.0, 3.0), tape.value_and_grad(f, (0, 1))(2.0, 3.0))
+    statements = _forward_statements(jitted.source(2.0, 3.0))
+    assert statements[0] == "    v2 = v0 * v1"
+    assert statements[2] == "    v4 = jit_test_logged(v3)"
+    calls.clear()
+    jitted(0.5, 4.0)
+    assert calls == [1.5]
