@@ -800,10 +800,12 @@ def _generate(
             if terms[0][0] != f"g{at}":
                 alias[at] = terms[0][0]
             return
-        emitter.uses.update(*(used for _, _, used in terms))
-        line = f"g{at} = {' + '.join(term for term, _, _ in terms)}{comment}"
-        tested = f"g{at} = {' + '.join(term for _, term, _ in terms)}{comment}"
-        add([line], {f"g{at}"}, [tested] if tested != line else None)
+        if tracked:
+            emitter.uses.update(*(used for _, _, used in terms))
+        adj = f"g{at}"
+        line = f"{adj} = {' + '.join([term for term, _, _ in terms])}{comment}"
+        tested = f"{adj} = {' + '.join([term for _, term, _ in terms])}{comment}"
+        add([line], {adj}, [tested] if tested != line else None)
 
     if target is not None and reached[target]:
         pending[target] = [("1.0", "1.0", frozenset())]
@@ -827,13 +829,16 @@ def _generate(
                     if not relevant[p]:
                         continue
                     reached[p] = True
-                    term = tested = times(g, partial)
-                    if not _is_number(partial):  # a zero adjoint passes nothing, not 0 * inf
-                        tested = f"({term} if {g} else 0.0)"
-                        if isinstance(partial, str) and _FORWARD_VALUE.fullmatch(partial):  # checked once
-                            guarded.add(partial)
-                        else:
-                            term = tested
+                    if partial == "1.0":  # an add's operand: the adjoint itself
+                        term = tested = g
+                    elif partial.__class__ is str and _FORWARD_VALUE.fullmatch(partial):  # checked once
+                        term = f"{g} * {partial}"
+                        tested = f"({term} if {g} else 0.0)"  # a zero adjoint passes nothing, not 0 * inf
+                        guarded.add(partial)
+                    else:
+                        term = tested = times(g, partial)
+                        if not _is_number(partial):
+                            term = tested = f"({term} if {g} else 0.0)"
                     terms = pending.setdefault(p, [])
                     terms.append((term, tested, used | {g} if tracked else _NO_NAMES))
                     if len(terms) == SUM_TERMS:  # a long sum is written in parts: its terms need not wait
@@ -986,8 +991,12 @@ def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str
     """A scalar node's forward expression and the partials of its tracked operands, in parent order."""
     op = node.op
     operands = trace.operands.get(i)
-    parents = iter(node.parents)
     v = f"v{i}"
+    if operands is None and op.emit is not None and not op.nary:  # every operand tracked: the common case
+        forward, every = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *[c.var(p) for p in node.parents]))
+        if len(every) == len(node.parents):
+            return forward, list(every)
+    parents = iter(node.parents)
     if operands is None:
         args: list[Any] = [c.var(p) for p in node.parents]
         tracked: list[Any] = [True] * len(args)
