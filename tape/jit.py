@@ -2,7 +2,8 @@
 
 On the first call for an input structure, :func:`jit` runs the function once on a
 tracing tape (every float of the arguments watched), turns the frozen nodes into
-Python source, one line per op, compiles it and caches it; later calls with new
+Python source, a line per op (a value read once, by a later op, is computed in that
+op's line), compiles it and caches it; later calls with new
 numbers run the compiled code only. For what :func:`tape.grad` and
 :func:`tape.value_and_grad` return, the trace is of the differentiated function and
 the generated code holds its forward pass and its backward pass (the reverse sweep,
@@ -1055,34 +1056,40 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
 
 
 def _tightest(expr: str) -> bool:
-    """Whether ``expr`` is an atom (a name, a number) or a call of atoms: never in parentheses."""
-    return bool(_ATOM.fullmatch(expr) or (_CALL.fullmatch(expr) and expr.count("(") == 1))
+    """Whether ``expr`` (a library op's code) is an atom, a negated atom or a call: never in parentheses.
+
+    The library writes its binary operators and its calls' arguments with spaces between
+    them, so code without a space is one of those.
+    """
+    return " " not in expr or bool(_CALL.fullmatch(expr) and expr.count("(") == 1)
 
 
-def _substituted(expr: str, name: str, code: str) -> str | None:
+def _substituted(expr: str, name: str, code: str, tightest: bool) -> str | None:
     """``expr`` with its one read of the variable ``name`` replaced by the expression ``code``
-    (in parentheses unless it is an atom or a call, or fills a whole argument); ``None`` if
-    ``expr`` does not read ``name``."""
-    start = 0
-    while True:
-        at = expr.find(name, start)
+    (in parentheses unless it is ``tightest`` or fills a whole argument); ``None`` if ``expr``
+    does not read ``name``."""
+    at = expr.find(name)
+    while at >= 0:
         end = at + len(name)
-        if at < 0:
-            return None
-        if (at == 0 or not _word(expr[at - 1])) and (end == len(expr) or not _word(expr[end])):
-            break
-        start = end
-    whole = (expr[at - 1 : at] == "(" or expr[at - 2 : at] == ", ") and expr[end : end + 1] in (")", ",")
-    return f"{expr[:at]}{code if whole or _tightest(code) else f'({code})'}{expr[end:]}"
+        before, after = expr[at - 1 : at], expr[end : end + 1]
+        if before not in _NAME_CHARS and after not in _NAME_CHARS:
+            whole = (before == "(" or expr[at - 2 : at] == ", ") and after in (")", ",")
+            return f"{expr[:at]}{code if tightest or whole else f'({code})'}{expr[end:]}"
+        at = expr.find(name, end)
+    return None
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+"""The characters of a name: a read of ``v1`` is not the start of ``v12``. (The empty string,
+the edge of the code, is not one of them.)"""
 
 
 def _mentions(partials: Sequence[str | Branch]) -> str:
     """The code of ``partials`` (both sides of a Branch), to find the values they read."""
-    return " ".join(_mentions(p) if isinstance(p, Branch) else p for p in cast("Sequence[Any]", partials))
-
-
-def _word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
+    try:
+        return " ".join(cast("Sequence[str]", partials))
+    except TypeError:  # a Branch among them
+        return " ".join(_mentions(p) if isinstance(p, Branch) else p for p in cast("Sequence[Any]", partials))
 
 
 def _fuse(
@@ -1105,28 +1112,31 @@ def _fuse(
     """
     exprs = [expr for _, _, expr, _ in statements]
     sizes = [1] * len(statements)
-    fused = False
+    readers_fused: list[int] = []
     for k, (name, at, _, pure) in enumerate(statements):
-        m = readers.get(name)
-        if not pure or m is None or reads.get(name) != 1 or sizes[k] + sizes[m] > FUSED_OPS:
+        if not pure or reads.get(name) != 1:
             continue
-        substituted = _substituted(exprs[m], name, exprs[k])
+        m = readers.get(name)
+        if m is None or sizes[k] + sizes[m] > FUSED_OPS:
+            continue
+        substituted = _substituted(exprs[m], name, exprs[k], sizes[k] == 1 and _tightest(exprs[k]))
         if substituted is None:
             continue
         exprs[m] = substituted
+        if sizes[m] == 1:
+            readers_fused.append(m)
         sizes[m] += sizes[k]
-        reader_at = statements[m][1]
-        before, block = blocks[at], blocks[reader_at]
-        assert before is not None and block is not None
-        uses = (block.uses | before.uses) - {name} if tracked else _NO_NAMES
+        if tracked:  # the reader's block reads what the value's did
+            reader_at = statements[m][1]
+            before, block = blocks[at], blocks[reader_at]
+            assert before is not None and block is not None
+            blocks[reader_at] = _Block(block.lines, block.defs, (block.uses | before.uses) - {name}, None)
         blocks[at] = None
-        blocks[reader_at] = _Block(block.lines, block.defs, uses, None)
-        fused = True
-    if fused:
-        for k, (name, at, _, _) in enumerate(statements):
-            block = blocks[at]
-            if block is not None and sizes[k] > 1:
-                blocks[at] = _Block([f"{name} = {exprs[k]}"], block.defs, block.uses, None)
+    for m in readers_fused:
+        name, at = statements[m][:2]
+        block = blocks[at]
+        if block is not None:  # not itself fused into a later reader
+            blocks[at] = _Block([f"{name} = {exprs[m]}"], block.defs, block.uses, None)
 
 
 def _simple(expr: str) -> bool:
@@ -1437,7 +1447,7 @@ class Jitted(Generic[P, R]):
         return found[0]
 
     def source(self, *args: P.args, **kwargs: P.kwargs) -> str:
-        """The generated Python for these arguments: one line per op, forward then backward."""
+        """The generated Python for these arguments: the forward pass, then the backward pass."""
         return self.compiled(*args, **kwargs).source
 
     @property
