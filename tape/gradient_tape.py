@@ -67,6 +67,8 @@ def is_float_array(x: object) -> bool:
 
 def _rectangular(items: Sequence[object]) -> tuple[int, ...] | None:
     """The shape of a rectangular nested sequence of floats with no empty axis, else ``None``."""
+    if not items:  # an empty row of a deeper array (``[[[1.0]], []]``): not rectangular
+        return None
     first = items[0]
     if not _is_sequence(first) or not first:
         return None

@@ -358,6 +358,8 @@ def _flatten(
 def _int_leaf(x: Any) -> bool:
     """Whether a nested sequence leaf holds ints (its first number is an int)."""
     while isinstance(x, (list, tuple, PVector)):
+        if not x:  # an empty sequence holds no ints
+            return False
         x = x[0]
     return type(x) is int
 

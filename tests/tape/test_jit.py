@@ -757,3 +757,19 @@ def test_a_value_read_twice_or_by_a_user_op_keeps_its_statement() -> None:
     calls.clear()
     jitted(0.5, 4.0)
     assert calls == [1.5]
+
+
+@pytest.mark.parametrize("data", [[()], [(), [1, 2]], [[[1.0]], []], [[], [[1.0]]], ([[]], [2.0])])
+def test_arguments_with_empty_sequences_are_the_interpreters(data: Any) -> None:
+    """Empty rows beside ints or floats: no IndexError while the structure is read (there was one)."""
+
+    def f(w: Any, d: Any) -> Any:
+        return w * 2.0, d
+
+    def loss(w: Any, d: Any) -> Any:
+        return f(w, d)[0]
+
+    assert_same(jit(f)(1.5, data), f(1.5, data))
+    for arrays in (False, True):
+        jitted = jit(tape.value_and_grad(loss, arrays=arrays))
+        assert_same(jitted(1.5, data), tape.value_and_grad(loss, arrays=arrays)(1.5, data))

@@ -594,3 +594,32 @@ def test_array_layout_is_the_flattening_with_float_arrays_as_leaves(tree: object
     for (start, stop, shape), leaf in zip(layout.parts, arrays, strict=True):
         assert floats[start:stop] == tree_leaves(leaf)
         assert shape == (None if leaf.__class__ is float else _shape(leaf))
+
+
+def _rectangular_shape(x: object) -> tuple[int, ...] | None:
+    """The reference: the shape of a nest of floats with equal rows and no empty axis, else None."""
+    if x.__class__ is float:
+        return ()
+    if not isinstance(x, (list, tuple, type(pvector()))) or not x:
+        return None
+    shapes = {_rectangular_shape(item) for item in cast("Sequence[object]", x)}
+    if len(shapes) != 1 or None in shapes:
+        return None
+    return (len(cast("Sequence[object]", x)), *shapes.pop())  # type: ignore[misc]
+
+
+_ragged = st.recursive(
+    st.floats(-2.0, 2.0),
+    lambda inner: st.lists(inner, max_size=3).flatmap(
+        lambda items: _sequence_kinds.map(lambda kind: kind(items))
+    ),
+    max_leaves=10,
+)
+
+
+@given(_ragged)
+@example([[[1.0]], []])  # an empty row of a deeper array: IndexError before
+@example([[], [[1.0]]])
+@example([[1.0, 2.0], [3.0]])
+def test_is_float_array_is_exactly_the_rectangular_nests_of_floats(x: object) -> None:
+    assert is_float_array(x) == (x.__class__ is not float and _rectangular_shape(x) is not None)
