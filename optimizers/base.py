@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
@@ -142,7 +143,48 @@ def from_flat(
         out, new_state = update_flat(leaves, state, params)
         return tree_unflatten(treedef, out), new_state
 
-    return GradientTransformation(init, update, name, update_flat, apply_flat, scale_flat, apply_scaled_flat)
+    return _made_together(
+        GradientTransformation(init, update, name, update_flat, apply_flat, scale_flat, apply_scaled_flat)
+    )
+
+
+_FAST_PATHS: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+"""Each ``update`` the library made, and the fast paths made with it (``update_flat`` onwards)."""
+_UPDATE_OF: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+"""Each fast path the library made, and the ``update`` it computes."""
+
+
+def _made_together(transform: GradientTransformation) -> GradientTransformation:
+    """Note that ``transform``'s fast paths compute its ``update`` (for :func:`_check_consistent`)."""
+    fast = tuple(transform)[3:]
+    _FAST_PATHS[transform.update] = fast
+    for path in fast:
+        if path is not None:
+            _UPDATE_OF[path] = transform.update
+    return transform
+
+
+def _check_consistent(transform: GradientTransformation) -> None:
+    """A ``ValueError`` if a fast path of ``transform`` computes another rule than its ``update``.
+
+    That is a library transformation with one field replaced (``adam._replace(update_flat=f)``
+    keeps the ``apply_scaled_flat`` and ``update`` of Adam's rule, which a step would then
+    run). A transformation built whole, with ``from_flat`` or ``GradientTransformation(init,
+    update, name, ...)`` of new functions, is taken as it is; so is one without some fast paths.
+    """
+    fast = tuple(transform)[3:]
+    made = _FAST_PATHS.get(transform.update)
+    together = made is None or all(b is None or a is b for a, b in zip(made, fast, strict=True))
+    if together and all(
+        _UPDATE_OF.get(f, transform.update) is transform.update for f in fast if f is not None
+    ):
+        return
+    raise ValueError(
+        f"{transform.name}: its update and its fast paths (update_flat, apply_flat, scale_flat, "
+        "apply_scaled_flat) compute different rules: one of them was replaced on its own "
+        "(_replace?). Build the new rule whole: optimizers.base.from_flat(init, update_flat, name), "
+        "or GradientTransformation(init, update, name) without fast paths"
+    )
 
 
 def apply_updates(params: Params, updates: Params) -> Params:
@@ -228,6 +270,9 @@ class Optimizer:
 
     transform: GradientTransformation
 
+    def __post_init__(self) -> None:
+        _check_consistent(self.transform)
+
     @property
     def name(self) -> str:
         """The name of the wrapped transformation, e.g. ``"adam"``."""
@@ -304,6 +349,8 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
     ``name`` defaults to ``"chain(...)"`` of the parts' names; the state records it.
     """
     transforms = tuple(part.transform if isinstance(part, Optimizer) else part for part in parts)
+    for transform in transforms:
+        _check_consistent(transform)
     label = name if name is not None else f"chain({', '.join(t.name for t in transforms)})"
 
     def init(params: object) -> OptState:
@@ -351,6 +398,7 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
             leaves, new_state = flat(leaves, cast(OptState, part_state), params)
             new_states.append(new_state)
         if fuses:  # the direction's last pass adds the learning rate's factor times it
+            expect_state(states[-2], transforms[-2].name)  # its state is checked first, as unfused
             factor, last_state = cast(ScaleFn, transforms[-1].scale_flat)(cast(OptState, states[-1]))
             direction = cast(ScaledApplyFn, transforms[-2].apply_scaled_flat)
             new_params, new_state = direction(
@@ -366,7 +414,9 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
     every_flat = all(t.update_flat is not None for t in transforms)
     applies = every_flat and bool(transforms) and (fuses or transforms[-1].apply_flat is not None)
     return Optimizer(
-        GradientTransformation(
-            init, update, label, update_flat if every_flat else None, apply_flat if applies else None
+        _made_together(
+            GradientTransformation(
+                init, update, label, update_flat if every_flat else None, apply_flat if applies else None
+            )
         )
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 from pyrsistent import PMap, pmap, pvector
 
 import optimizers
 from optimizers import Optimizer, OptState
+from optimizers.base import from_flat
 from tape.tree import TreeError
 
 PARAMS = pmap({"layers": pvector([pmap({"weight": pvector([pvector([1.0, 2.0])]), "bias": pvector([0.5])})])})
@@ -147,3 +149,49 @@ def test_a_structure_mismatch_is_reported_before_a_bad_leaf() -> None:
         opt.step(pmap({"w": True}), pmap({"v": 1.0}), state)
     with pytest.raises(TreeError, match="params and grads differ in structure"):
         opt.step(pmap({"w": 1.0}), pmap({"v": "x"}), state)
+
+
+def test_swapped_parts_of_a_fused_chain_name_the_first_part() -> None:
+    """Adam's direction and the learning rate run fused; a state with the two parts swapped is
+    refused by the first part's name, as the parts would check it one after the other."""
+    opt = optimizers.adam(0.1)
+    state = opt.init(PARAMS)
+    inner = cast(PMap[str, Any], state["transform"])
+    swapped = state.set("transform", inner.set("parts", pvector(reversed(inner["parts"]))))
+    with pytest.raises(ValueError, match=r"^scale_by_adam: the state was made by 'scale_by_learning_rate'"):
+        opt.step(PARAMS, GRADS, swapped)
+
+
+def _keep(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
+    return list(leaves), state
+
+
+@pytest.mark.parametrize("field", ["update_flat", "update", "apply_scaled_flat", "scale_flat", "apply_flat"])
+def test_a_rule_replaced_on_its_own_is_refused(field: str) -> None:
+    """``_replace`` of one rule would leave the others computing the old one (the fused step
+    runs ``apply_scaled_flat``, a tree step ``update``): refused where the optimizer is made."""
+    adam, rate = optimizers.scale_by_adam(), optimizers.scale_by_learning_rate(0.1)
+    target = rate if field in ("scale_flat", "apply_flat") else adam
+    new = {"update": lambda u, s, p: (u, s), "update_flat": _keep}.get(field, lambda *args: args)
+    changed = target._replace(**cast(dict[str, Any], {field: new}))
+    parts = (changed, rate) if target is adam else (adam, changed)
+    with pytest.raises(
+        ValueError, match=rf"^{target.name}: its update and its fast paths .* compute different"
+    ):
+        optimizers.chain(*parts)
+    with pytest.raises(ValueError, match=rf"^{target.name}: its update and its fast paths"):
+        Optimizer(changed)
+
+
+def test_fewer_fast_paths_and_new_rules_are_accepted() -> None:
+    adam, rate = optimizers.scale_by_adam(), optimizers.scale_by_learning_rate(0.1)
+    want = optimizers.chain(adam, rate).step(PARAMS, GRADS, optimizers.chain(adam, rate).init(PARAMS))[0]
+    for parts in ((adam._replace(apply_scaled_flat=None), rate), (adam, rate._replace(scale_flat=None))):
+        opt = optimizers.chain(*parts)  # unfused: the same operations in two passes
+        assert opt.step(PARAMS, GRADS, opt.init(PARAMS))[0] == want
+    kept = from_flat(lambda params: pmap({"transform": "keep"}), _keep, "keep")
+    opt = optimizers.chain(kept, rate)
+    assert (
+        opt.step(PARAMS, GRADS, opt.init(PARAMS))[0]
+        == optimizers.sgd(0.1).step(PARAMS, GRADS, optimizers.sgd(0.1).init(PARAMS))[0]
+    )
