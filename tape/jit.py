@@ -47,9 +47,9 @@ What is traced, and what is not (as in JAX):
   it is without jit, and a plain function's result that is an untracked Array
   without jit is one under jit (an Array standing for tuples comes back as the
   tuples). ``linear`` takes a batch of stand-ins as one Array when its weights are an
-  Array. ``mse``'s targets, ``scale``'s factors (constants of their ops) and
-  ``cross_entropy_with_logits``'s logits do not take stand-ins (the first two raise a
-  TypeError saying so), nor does ``linear`` with weights of Values (it gives rows of
+  Array, and ``cross_entropy_with_logits`` takes logits of stand-ins as one Array.
+  ``mse``'s targets and ``scale``'s factors (constants of their ops) do not take
+  stand-ins (a TypeError says so), nor does ``linear`` with weights of Values (it gives rows of
   Values): give such data with ``arrays=True`` or as ``asarray(data)``. With ``arrays``, a
   nested sequence of floats of an argument not differentiated reaches the function as
   plain floats, as without jit: an array op that takes it with a traced operand

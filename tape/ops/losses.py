@@ -13,12 +13,12 @@ from operator import mul
 from typing import Any, cast
 
 from tape import floats
-from tape.array import Array, Data, Matrix, add_flat, add_matrix, flatten, shape_of
+from tape.array import Array, Data, Matrix, add_flat, add_matrix, flatten, shape_of, traced_floats
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import is_zero
 from tape.ops.elementwise import exp, log
-from tape.ops.reductions import vsum
+from tape.ops.reductions import max_shift, vsum
 from tape.validate import CONSTANTS_UNDER_JIT, HoldsTracked, class_targets, float_array, float_matrix
 from tape.value import Scalar, Value
 
@@ -102,6 +102,9 @@ def cross_entropy_with_logits(
             else float_matrix(cast("Sequence[Sequence[float]]", Z), f"{where}: logits")
         )
     except HoldsTracked:
+        held = traced_floats(cast("Sequence[object]", Z), f"{where}: logits")
+        if held is not None:  # plain floats where no tracing is (tape.jit's stand-ins): one Array
+            return cross_entropy_with_logits(held, targets, where=where)
         return _scalar_cross_entropy(cast("Sequence[Sequence[Scalar]]", Z), targets, where)
     checked = class_targets(targets, len(data), len(data[0]) if data else 0, where)
     value, probs = _cross_entropy_rows(data, checked)
@@ -115,8 +118,7 @@ def _scalar_cross_entropy(Z: Sequence[Sequence[Scalar]], targets: Sequence[int],
     checked = class_targets(targets, len(Z), len(Z[0]) if Z else 0, where)
     losses = []
     for z, t in zip(Z, checked, strict=True):
-        top = max(float(v) for v in z)
-        shift = top if math.isfinite(top) else 0.0
+        shift = max_shift(z)  # an op (zero partials), so a compiled tape recomputes it
         lse = log(vsum([exp(v - shift) for v in z])) + shift
         losses.append(lse - z[t])
     return vsum(losses) / float(len(losses))

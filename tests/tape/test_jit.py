@@ -89,25 +89,17 @@ def test_array_op_replays_bit_for_bit(name: str) -> None:
     slow = jit(tape.value_and_grad(fun))
     forward = jit(fun, arrays=True)
 
-    # the scalar path of a cross-entropy picks its max shift with float(): a trace refuses it
-    shifted = name == "array_cross_entropy"
-
     @given(_params(), _params())
     def check(first: PMap[str, object], second: PMap[str, object]) -> None:
         for params in (first, second):
             assert_same(fast(params), tape.value_and_grad(fun, arrays=True)(params))
-            if shifted:
-                with pytest.raises(TracingError, match=re.escape("float()")):
-                    slow(params)
-            else:
-                assert_same(slow(params), tape.value_and_grad(fun)(params))
+            assert_same(slow(params), tape.value_and_grad(fun)(params))  # logits of Values too
             want = tape.value_and_grad(fun, arrays=True)(params)[0]
             got = forward(params)
             assert _bits(float(got)) == _bits(want)
 
     check()
-    assert fast.traces == forward.traces == 1
-    assert slow.traces == (0 if shifted else 1)
+    assert fast.traces == forward.traces == slow.traces == 1
 
 
 # --- random programs over every scalar op ------------------------------------------------------
@@ -773,3 +765,26 @@ def test_arguments_with_empty_sequences_are_the_interpreters(data: Any) -> None:
     for arrays in (False, True):
         jitted = jit(tape.value_and_grad(loss, arrays=arrays))
         assert_same(jitted(1.5, data), tape.value_and_grad(loss, arrays=arrays)(1.5, data))
+
+
+LOGITS = [
+    [[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]],
+    [[3.0, 2.0, -1.0], [0.5, 7.0, 3.0]],  # the rows' maxima in other columns: the shifts are recomputed
+    [[800.0, 2.0, -1.0], [math.inf, -1.0, 0.0]],
+    [[-math.inf, 1.0, 2.0], [1e308, 1e308, -1e308]],
+]
+
+
+@pytest.mark.parametrize("arrays", [False, True])
+def test_cross_entropy_of_list_logits_replays_its_shift(arrays: bool) -> None:
+    """Logits given as lists of floats: a plain function's floats (stand-ins, taken as one Array)
+    and differentiated Values (each row's max shift an op, not a float read at the trace)."""
+
+    def loss(logits: Any) -> Any:
+        return A.cross_entropy_with_logits(logits, [0, 2])
+
+    plain, differentiated = jit(loss), jit(tape.value_and_grad(loss, arrays=arrays))
+    for logits in LOGITS:
+        assert_same(plain(logits), loss(logits))
+        assert_same(differentiated(logits), tape.value_and_grad(loss, arrays=arrays)(logits))
+    assert plain.traces == differentiated.traces == 1
