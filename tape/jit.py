@@ -742,7 +742,8 @@ def _generate(
         if not needed[i]:
             continue
         op = node.op
-        note(op)
+        if id(op) not in ops:
+            note(op)
         v = f"v{i}"
         if not node.parents:
             index, load = inputs_at[i]
@@ -757,9 +758,15 @@ def _generate(
             if v in mentioned:
                 reads[v] = 2
             statements.append((v, len(blocks), forward, op.builtin))
-            add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
-            if relevant[i]:
-                kept[i] = (partials, blocks[-1].uses | {v} if tracked else _NO_NAMES)
+            if tracked:
+                add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
+                if relevant[i]:
+                    kept[i] = (partials, blocks[-1].uses | {v})
+            else:
+                emitter.uses.clear()
+                blocks.append(_Block([f"{v} = {forward}"], _NO_NAMES, _NO_NAMES, None))
+                if relevant[i]:
+                    kept[i] = (partials, _NO_NAMES)
         else:
             emitter.locals = {p: k for k, p in enumerate(dict.fromkeys(node.parents)) if relevant[p]}
             code = _array_code(emitter, trace, i, node)
@@ -996,7 +1003,9 @@ def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str
     operands = trace.operands.get(i)
     v = f"v{i}"
     if operands is None and op.emit is not None and not op.nary:  # every operand tracked: the common case
-        forward, every = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *[c.var(p) for p in node.parents]))
+        names = [f"v{p}" for p in node.parents]  # what c.var gives, and notes as read
+        c.uses.update(names)
+        forward, every = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *names))
         if len(every) == len(node.parents):
             return forward, list(every)
     parents = iter(node.parents)
