@@ -74,6 +74,11 @@ What is traced, and what is not (as in JAX):
   cannot be replayed and raises :class:`tape.TracingError`; reading ``x.data`` or
   computing in Python on the floats of an argument cannot be seen, and is frozen at
   the values of the first call. Branch inside ops, or make the argument static.
+- An op without the library's ``builtin`` mark (a user's op) runs once per call, in the
+  interpreter's order, even when nothing reads its value; library ops whose value is read
+  once are computed where it is read, as they neither raise nor have effects on floats.
+  A plain function's floats are traced Values, so its float arithmetic follows the
+  tape's IEEE rules (``x / 0.0`` is ``inf``, not Python's ZeroDivisionError).
 - Nested tapes inside the function (a ``grad`` or ``jvp`` it calls) are traced through
   the library's nesting; an op whose derivative rule branches on its input (relu,
   abs) then raises :class:`tape.TracingError` rather than freezing the branch.
@@ -148,9 +153,8 @@ _LOCAL_NAME = re.compile(r"[vgsrxmn]\d+")
 _FORWARD_VALUE = re.compile(r"v\d+")
 """A partial that is a value of the forward pass (a product's other operand)."""
 
-_ATOM = re.compile(r"-?[A-Za-z_0-9.]+(?:e[-+][0-9]+)?")
-"""An operand whose load computes nothing: a variable, a name, a number."""
-_CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\((.*)\)")
+_CALLED = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\(")
+"""The start of a call of a named kernel."""
 
 FUSED_OPS = 8
 """The most ops one statement of the forward pass computes: a value read once, by a later
@@ -697,7 +701,8 @@ def _generate(
     """
     nodes = trace.nodes
     count = len(nodes)
-    needed = [False] * count
+    # what the results need, and every op of a user's (its kernel may log or raise, as uncompiled)
+    needed = [not node.op.builtin for node in nodes]
     for out in outputs:
         if isinstance(out, int):
             needed[out] = True
@@ -757,7 +762,9 @@ def _generate(
                 readers[read] = len(statements)
             if v in mentioned:
                 reads[v] = 2
-            statements.append((v, len(blocks), forward, op.builtin))
+            # a library op is moved only on operands of library ops: floats, on which it cannot raise
+            movable = op.builtin and all(nodes[p].op.builtin for p in node.parents)
+            statements.append((v, len(blocks), forward, movable))
             if tracked:
                 add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
                 if relevant[i]:
@@ -915,7 +922,8 @@ def _generate(
     emitter.namespace["chain"] = chain.from_iterable
     tested_blocks = [_Block(b.tested, b.defs, b.uses) if b.tested is not None else b for b in blocks]
     fallback = None
-    if guarded and len(loads) + sum(len(b.lines) for b in blocks) + 2 <= CHUNK_LINES:
+    rerunnable = all(op.builtin for op, _ in ops.values())  # the fallback runs the forward pass again
+    if guarded and rerunnable and len(loads) + sum(len(b.lines) for b in blocks) + 2 <= CHUNK_LINES:
         # One check instead of a test per product: while every forward value that is some
         # product's partial is finite, a zero adjoint's term g * v is a zero, which is the
         # interpreter's "nothing" up to its sign; otherwise the tested code runs instead.
@@ -1072,7 +1080,17 @@ def _tightest(expr: str) -> bool:
     The library writes its binary operators and its calls' arguments with spaces between
     them, so code without a space is one of those.
     """
-    return " " not in expr or bool(_CALL.fullmatch(expr) and expr.count("(") == 1)
+    if " " not in expr:
+        return True
+    call = _CALLED.match(expr)
+    if call is None or not expr.endswith(")"):
+        return False
+    depth = 0
+    for at in range(call.end() - 1, len(expr) - 1):  # the call's own parentheses close only at the end
+        depth += {"(": 1, ")": -1}.get(expr[at], 0)
+        if depth == 0:
+            return False
+    return True
 
 
 def _substituted(expr: str, name: str, code: str, tightest: bool) -> str | None:
@@ -1130,7 +1148,7 @@ def _fuse(
         m = readers.get(name)
         if m is None or sizes[k] + sizes[m] > FUSED_OPS:
             continue
-        substituted = _substituted(exprs[m], name, exprs[k], sizes[k] == 1 and _tightest(exprs[k]))
+        substituted = _substituted(exprs[m], name, exprs[k], _tightest(exprs[k]))
         if substituted is None:
             continue
         exprs[m] = substituted
