@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from tape.core.node import Node, Tracked
-from tape.core.op import Op
+from tape.core.op import REGISTRY, Op
 from tape.errors import NonFiniteError, TapeError
 
 H = TypeVar("H", bound=Tracked)
@@ -349,8 +349,11 @@ class ForwardRecording(Recording):
                 values = [self._values[p] for p in parents]
                 partials = tuple(rule(value, *values) for rule in op.partials)
             for partial, t in zip(partials, incoming, strict=True):
-                if not is_zero(t):  # an unperturbed input contributes nothing, not nan * 0
-                    tangent = tangent + partial * t
+                if t.__class__ is float:
+                    if t != 0.0:  # an unperturbed input contributes nothing, not nan * 0
+                        tangent = tangent + partial * t
+                else:  # a Value (traced, or differentiated again): the skip is the op's, with the data
+                    tangent = tangent + REGISTRY["tangent_term"](partial, t)
         index = len(tangents)
         tangents.append(tangent)
         self._values.append(value)

@@ -76,6 +76,26 @@ MUL = define(
     emit=lambda c, v, x, y: (f"{x} * {y}", (y, x)),
     builtin=True,
 )
+
+
+def _tangent_term(partial: Primal, tangent: Primal) -> Primal:
+    if partial.__class__ is float and tangent.__class__ is float:
+        return 0.0 if tangent == 0.0 else partial * tangent
+    return apply(TANGENT_TERM, partial, tangent)
+
+
+TANGENT_TERM = define(
+    "tangent_term",
+    _tangent_term,
+    *MUL.partials,  # the product's own
+    recompute=True,
+    float_kernel=lambda x, y: 0.0 if y == 0.0 else x * y,
+    emit=lambda c, v, x, y: (f"0.0 if {y} == 0.0 else {x} * {y}", (y, x)),
+    builtin=True,
+)
+"""``partial * tangent``, or 0 for a zero tangent: forward mode's term when the tangent is a
+Value (under :func:`tape.jit`, or differentiated again), which skips a zero tangent as the
+float path does (no ``nan * 0``) with the product's own partials."""
 DIV = define(
     "div",
     p_div,

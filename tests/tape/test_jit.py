@@ -166,7 +166,8 @@ def test_random_programs_replay_bit_for_bit(
     assert all(jitted.traces <= 2 for jitted, _ in pairs)
 
 
-SMOOTH = [n for n in SCALAR_CASES if n not in ("relu", "abs", "leaky_relu")]
+SMOOTH = [n for n in SCALAR_CASES if n not in ("relu", "abs", "leaky_relu", "softplus")]
+"""The ops whose derivative rules do not branch on their input (softplus's does, for stability)."""
 
 
 ZERO_SIGNS: list[Callable[[Any, Any], Any]] = [
@@ -204,9 +205,33 @@ def test_jvp_replays_bit_for_bit(name: str, numbers: list[float]) -> None:
     assert jitted.traces == 1
 
 
-def test_jvp_of_a_branching_derivative_is_refused() -> None:
+@pytest.mark.parametrize("op", [tape.relu, tape.softplus])
+def test_jvp_of_a_branching_derivative_is_refused(op: Callable[[Any], Any]) -> None:
     with pytest.raises(TracingError, match="tape\\.jit is tracing"):
-        jit(lambda x, t: tape.jvp(tape.relu, (x,), (t,)))(1.0, 1.0)
+        jit(lambda x, t: tape.jvp(op, (x,), (t,)))(1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("point", "tangent"),
+    [
+        ((-3.0, 2.0), (1.0, 0.0)),
+        ((2.0, 2.0), (1.0, 1.0)),
+        ((2.0, 3.0), (0.0, 0.0)),
+        ((-2.0, 3.0), (0.0, 1.0)),
+    ],
+)
+def test_jvp_skips_a_zero_tangent_as_the_interpreter_does(
+    point: tuple[float, float], tangent: tuple[float, float]
+) -> None:
+    """A zero tangent times a nan partial (log of a negative base) is no term, not nan, when traced."""
+
+    def directional(x: Any, y: Any, tx: Any, ty: Any) -> Any:
+        return tape.jvp(lambda a, b: a**b, (x, y), (tx, ty))
+
+    jitted = jit(directional)
+    jitted(2.0, 2.0, 1.0, 1.0)
+    assert_same(jitted(*point, *tangent), directional(*point, *tangent))
+    assert jitted.traces == 1
 
 
 # --- arrays, has_aux and int labels --------------------------------------------------------------

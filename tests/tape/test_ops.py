@@ -54,6 +54,10 @@ GRADIENT_CASES: dict[str, Case] = {
     "gelu": (lambda x: tape.gelu(x), (scalars(),)),
     "softplus": (lambda x: tape.softplus(x), (scalars(-25.0, 25.0, kinks=(20.0,), margin=0.1),)),
     "normal_cdf": (lambda x: NORMAL_CDF(x), (scalars(),)),
+    "tangent_term": (  # forward mode's term for a tangent that is a Value: a product, 0 for a zero tangent
+        lambda x, y: REGISTRY["tangent_term"](x, y),
+        (scalars(), scalars(kinks=(0.0,), margin=0.1)),
+    ),
 }
 
 
