@@ -739,16 +739,13 @@ def _generate(
             emitter.uses.clear()
             blocks.append(_Block(lines, _NO_NAMES, _NO_NAMES, tested))
 
-    def note(op: Op) -> None:
-        ops.setdefault(id(op), (op, op.version))
-
     # forward
     for i, node in enumerate(nodes):
         if not needed[i]:
             continue
         op = node.op
-        if id(op) not in ops:
-            note(op)
+        if id(op) not in ops:  # each op the code uses, with the version it was traced at
+            ops[id(op)] = (op, op.version)
         v = f"v{i}"
         if not node.parents:
             index, load = inputs_at[i]
@@ -1131,8 +1128,9 @@ def _fuse(
     """Compute each scalar value read once, by a later statement of the forward pass, in that statement.
 
     ``statements`` are the forward pass's scalar statements, in order: (variable, index in
-    ``blocks``, expression, whether the op is the library's own). ``reads`` counts how often the
-    code reads each value (2: more than once, or by the backward or the results) and
+    ``blocks``, expression, whether it may move: a library op on library ops' results).
+    ``reads`` counts how often the code reads each value (2: more than once, or by the
+    backward or the results) and
     ``readers`` gives the statement that reads it. A library op's code neither raises nor has
     effects (its float kernels give IEEE results), so it may run later, inside its reader: the
     same operations on the same operands, so the same floats, and fewer statements to compile
@@ -1142,8 +1140,8 @@ def _fuse(
     exprs = [expr for _, _, expr, _ in statements]
     sizes = [1] * len(statements)
     readers_fused: list[int] = []
-    for k, (name, at, _, pure) in enumerate(statements):
-        if not pure or reads.get(name) != 1:
+    for k, (name, at, _, movable) in enumerate(statements):
+        if not movable or reads.get(name) != 1:
             continue
         m = readers.get(name)
         if m is None or sizes[k] + sizes[m] > FUSED_OPS:

@@ -78,9 +78,13 @@ MUL = define(
 )
 
 
+def _tangent_term_kernel(partial: float, tangent: float) -> float:
+    return 0.0 if tangent == 0.0 else partial * tangent
+
+
 def _tangent_term(partial: Primal, tangent: Primal) -> Primal:
     if partial.__class__ is float and tangent.__class__ is float:
-        return 0.0 if tangent == 0.0 else partial * tangent
+        return _tangent_term_kernel(partial, tangent)
     return apply(TANGENT_TERM, partial, tangent)
 
 
@@ -89,7 +93,7 @@ TANGENT_TERM = define(
     _tangent_term,
     *MUL.partials,  # the product's own
     recompute=True,
-    float_kernel=lambda x, y: 0.0 if y == 0.0 else x * y,
+    float_kernel=_tangent_term_kernel,
     emit=lambda c, v, x, y: (f"0.0 if {y} == 0.0 else {x} * {y}", (y, x)),
     builtin=True,
 )
