@@ -43,6 +43,7 @@ from tape.array import (
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import Recording, is_zero
+from tape.kernels import written
 from tape.kernels.matmul import matmul as matmul_kernel
 from tape.kernels.matmul import matmul_vjp
 from tape.ops.elementwise import ARRAY_OPS, array_relu, relu_kernel
@@ -67,22 +68,42 @@ def _narrow_forward(W: Matrix, b: Vector | None, X: Matrix) -> Matrix:
     return tuple(zip(*outputs, strict=True))
 
 
-def linear_kernel(W: Matrix, b: Vector | None, X: Matrix) -> Matrix:
-    """``X @ W.T + b`` on floats: one row per example, one column per row of ``W``."""
-    if len(W[0]) <= _NARROW and len(X) > 1:
+def _is_narrow(W: Matrix, X: Matrix) -> bool:
+    return len(W[0]) <= _NARROW and len(X) > 1
+
+
+def forward_loops(W: Matrix, b: Vector | None, X: Matrix) -> Matrix:
+    """``X @ W.T + b`` by the generic loops, for a weight of any size."""
+    if _is_narrow(W, X):
         return _narrow_forward(W, b, X)
     if b is None:
         return tuple(tuple([sum(map(mul, w, x)) for w in W]) for x in X)
     return tuple(tuple([sum(map(mul, w, x)) + bias for w, bias in zip(W, b, strict=True)]) for x in X)
 
 
-def _input_grad(W: Matrix, g: Sequence[Sequence[float]]) -> list[list[float]]:
-    """``g @ W``: the gradient of ``linear`` for its input rows."""
+def linear_kernel(W: Matrix, b: Vector | None, X: Matrix) -> Matrix:
+    """``X @ W.T + b`` on floats: one row per example, one column per row of ``W``.
+
+    A small weight runs on the kernel written out for its shape (:mod:`tape.kernels.written`),
+    which computes the same floats as :func:`forward_loops`.
+    """
+    kernel = written.linear(len(W), len(W[0]), b is not None, _is_narrow(W, X))
+    return kernel(W, b, X) if kernel is not None else forward_loops(W, b, X)
+
+
+def input_grad_loops(W: Matrix, g: Sequence[Sequence[float]]) -> list[list[float]]:
+    """``g @ W`` by the generic loops, for a weight of any size."""
     if len(W) == 1:  # one output unit: each example's input gradient is a scaled weight row
         (w,) = W
         return [[gn * wi for wi in w] for (gn,) in g]
     columns = list(zip(*W, strict=True))
     return [[sum(map(mul, row, col)) for col in columns] for row in g]
+
+
+def _input_grad(W: Matrix, g: Sequence[Sequence[float]]) -> list[list[float]]:
+    """``g @ W``: the gradient of ``linear`` for its input rows (written out for a small ``W``)."""
+    kernel = written.input_grad(len(W), len(W[0]))
+    return kernel(W, g) if kernel is not None else input_grad_loops(W, g)
 
 
 def _weight_grad(g_columns: Sequence[Sequence[float]], X: Sequence[Sequence[float]]) -> list[list[float]]:
@@ -147,16 +168,23 @@ def _relu_linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     if z_at is not None:
         # d/dZ of linear(W, b, relu(Z)): (g @ W) where Z > 0, else 0 (relu's partial);
         # where the relu is off, the entry is 0 and its dot product is not computed.
-        columns = list(zip(*W, strict=True))
-        add_matrix(
-            grads,
-            z_at,
-            [
-                [sum(map(mul, row, col)) if h > 0.0 else 0.0 for col, h in zip(columns, hs, strict=True)]
-                for row, hs in zip(g, H, strict=True)
-            ],
-        )
+        add_matrix(grads, z_at, _masked_input_grad(W, g, H))
     _add_weight_and_bias_grads(grads, g, H, w_at, b_at)  # the relu's output is linear's input
+
+
+def masked_input_grad_loops(W: Matrix, g: Sequence[Sequence[float]], H: Matrix) -> list[list[float]]:
+    """``g @ W`` where ``H > 0``, else 0.0, by the generic loops, for a weight of any size."""
+    columns = list(zip(*W, strict=True))
+    return [
+        [sum(map(mul, row, col)) if h > 0.0 else 0.0 for col, h in zip(columns, hs, strict=True)]
+        for row, hs in zip(g, H, strict=True)
+    ]
+
+
+def _masked_input_grad(W: Matrix, g: Sequence[Sequence[float]], H: Matrix) -> list[list[float]]:
+    """relu_linear's gradient for its pre-activations (written out for a small ``W``)."""
+    kernel = written.masked_input_grad(len(W), len(W[0]))
+    return kernel(W, g, H) if kernel is not None else masked_input_grad_loops(W, g, H)
 
 
 def _relu_linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:

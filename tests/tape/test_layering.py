@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tape.kernels.indexing",
         "tape.kernels.conv",
         "tape.kernels.attention",
+        "tape.kernels.written",
     ),
     ("tape.core", "tape.core.op"),
     ("tape.core.node",),

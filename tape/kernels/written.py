@@ -1,0 +1,159 @@
+"""A small linear layer's kernels written out for its weight's shape, compiled once per shape.
+
+``sum(map(mul, w, x))`` makes a call and a float object per product. The same dot
+product written as ``0.0 + w0_0 * x0 + w0_1 * x1 + ...`` over local names runs about
+twice as fast in CPython. For a weight of at most :data:`MAX_WEIGHTS` entries (and
+at most :data:`MAX_TERMS` terms per dot product), these functions generate that
+code for the weight's shape, compile it once and keep it. The loop over the batch
+stays a loop, so a shape's code does not grow with the batch.
+
+Each written kernel does the same float operations in the same order as the
+generic kernel it stands for in :mod:`tape.ops.linear`, so the results are equal
+bit for bit: a dot product starts from ``0.0`` as ``sum`` does (so ``-0.0``
+terms sum to ``0.0``), and the bias is added last. A property test checks this
+for signed zeros, infinities and nans. Recorded ops and jit-compiled code call the
+same kernels, so both give the same floats.
+
+>>> print(linear_source(2, 3, bias=True, narrow=False))
+def linear_2x3(W, b, X):
+    (
+        (w0_0, w0_1, w0_2,),
+        (w1_0, w1_1, w1_2,),
+    ) = W
+    (b0, b1,) = b
+    return tuple([
+        (
+            0.0 + w0_0 * x0 + w0_1 * x1 + w0_2 * x2 + b0,
+            0.0 + w1_0 * x0 + w1_1 * x1 + w1_2 * x2 + b1,
+        )
+        for (x0, x1, x2,) in X
+    ])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import cast
+
+MAX_WEIGHTS = 4096
+"""Weights with more entries than this run on the generic kernels."""
+
+MAX_TERMS = 256
+"""Dot products longer than this (a weight's rows or columns) run on the generic kernels."""
+
+Floats = Sequence[float]
+Forward = Callable[[Sequence[Floats], "Floats | None", Sequence[Floats]], tuple[tuple[float, ...], ...]]
+"""``(W, b, X) -> X @ W.T + b``, one row per example."""
+InputGrad = Callable[[Sequence[Floats], Sequence[Floats]], list[list[float]]]
+"""``(W, G) -> G @ W``, one row per example."""
+MaskedInputGrad = Callable[[Sequence[Floats], Sequence[Floats], Sequence[Floats]], list[list[float]]]
+"""``(W, G, H) -> G @ W where H > 0, else 0.0``, one row per example."""
+
+
+def _names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{k}" for k in range(count)]
+
+
+def _tuple(items: Sequence[str]) -> str:
+    """A tuple display (or unpacking target) of ``items``, with the trailing comma one item needs."""
+    return "(" + ", ".join(items) + ",)"
+
+
+def _weights(rows: int, columns: int) -> list[list[str]]:
+    return [[f"w{j}_{k}" for k in range(columns)] for j in range(rows)]
+
+
+def _unpack_weights(rows: int, columns: int) -> list[str]:
+    return ["    (", *(f"        {_tuple(row)}," for row in _weights(rows, columns)), "    ) = W"]
+
+
+def _fits(rows: int, columns: int) -> bool:
+    return 0 < rows <= MAX_TERMS and 0 < columns <= MAX_TERMS and rows * columns <= MAX_WEIGHTS
+
+
+def _comprehension(row: str, entries: list[str], loop: str, call: str = "") -> list[str]:
+    """``return call([row of entries ... for ...])``, one entry per line; ``row`` is ``(`` or ``[``."""
+    close = ")" if row == "(" else "]"
+    entry_lines = [f"            {e}," for e in entries]
+    ending = ")" if call else ""
+    return [
+        f"    return {call}[",
+        f"        {row}",
+        *entry_lines,
+        f"        {close}",
+        f"        {loop}",
+        f"    ]{ending}",
+    ]
+
+
+def linear_source(rows: int, columns: int, *, bias: bool, narrow: bool) -> str:
+    """The written-out ``X @ W.T + b`` for a ``(rows, columns)`` weight.
+
+    ``narrow`` gives the arithmetic of the generic kernel's column-at-a-time path
+    (no ``0.0`` start), which it takes for inputs at most four wide and more than one row.
+    """
+    xs = _names("x", columns)
+    outputs = []
+    for j, w in enumerate(_weights(rows, columns)):
+        if narrow:
+            terms = [f"{xk} * {wk}" for wk, xk in zip(w, xs, strict=True)]
+        else:
+            terms = ["0.0", *(f"{wk} * {xk}" for wk, xk in zip(w, xs, strict=True))]
+        outputs.append(" + ".join(terms) + (f" + b{j}" if bias else ""))
+    lines = [f"def linear_{rows}x{columns}(W, b, X):", *_unpack_weights(rows, columns)]
+    if bias:
+        lines.append(f"    {_tuple(_names('b', rows))} = b")
+    return "\n".join([*lines, *_comprehension("(", outputs, f"for {_tuple(xs)} in X", "tuple(")])
+
+
+def input_grad_source(rows: int, columns: int, *, masked: bool) -> str:
+    """The written-out ``G @ W`` for a ``(rows, columns)`` weight; ``masked``: 0.0 where ``H <= 0``.
+
+    As the generic kernels: one output unit (``rows == 1``, unmasked) scales the
+    weight row, with no sum; otherwise each entry is a dot product from ``0.0``.
+    """
+    weights = _weights(rows, columns)
+    gs = _names("g", rows)
+    entries = []
+    for k in range(columns):
+        products = [f"{g} * {weights[j][k]}" for j, g in enumerate(gs)]
+        dot = products[0] if rows == 1 and not masked else " + ".join(["0.0", *products])
+        entries.append(f"{dot} if h{k} > 0.0 else 0.0" if masked else dot)
+    if masked:
+        head = f"def masked_input_grad_{rows}x{columns}(W, G, H):"
+        loop = f"for {_tuple(gs)}, {_tuple(_names('h', columns))} in zip(G, H)"
+    else:
+        head, loop = f"def input_grad_{rows}x{columns}(W, G):", f"for {_tuple(gs)} in G"
+    return "\n".join([head, *_unpack_weights(rows, columns), *_comprehension("[", entries, loop)])
+
+
+def _compiled(source: str) -> Callable[..., object]:
+    namespace: dict[str, object] = {}
+    exec(compile(source, "<tape.kernels.written>", "exec"), namespace)
+    (function,) = (v for v in namespace.values() if callable(v))
+    return cast("Callable[..., object]", function)
+
+
+@lru_cache(maxsize=128)
+def linear(rows: int, columns: int, bias: bool, narrow: bool) -> Forward | None:
+    """The written-out forward kernel for a ``(rows, columns)`` weight, or None if it is too big."""
+    if not _fits(rows, columns):
+        return None
+    return cast(Forward, _compiled(linear_source(rows, columns, bias=bias, narrow=narrow)))
+
+
+@lru_cache(maxsize=128)
+def input_grad(rows: int, columns: int) -> InputGrad | None:
+    """The written-out ``G @ W`` for a ``(rows, columns)`` weight, or None if it is too big."""
+    if not _fits(rows, columns):
+        return None
+    return cast(InputGrad, _compiled(input_grad_source(rows, columns, masked=False)))
+
+
+@lru_cache(maxsize=128)
+def masked_input_grad(rows: int, columns: int) -> MaskedInputGrad | None:
+    """The written-out ``G @ W`` where ``H > 0`` (else 0.0), or None if the weight is too big."""
+    if not _fits(rows, columns):
+        return None
+    return cast(MaskedInputGrad, _compiled(input_grad_source(rows, columns, masked=True)))

@@ -1,0 +1,106 @@
+"""The written-out linear kernels give the generic loops' floats bit for bit, and stay bounded."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from tape.kernels import written
+from tape.ops.linear import (
+    _input_grad,
+    _masked_input_grad,
+    forward_loops,
+    input_grad_loops,
+    linear_kernel,
+    masked_input_grad_loops,
+)
+
+Matrix = tuple[tuple[float, ...], ...]
+
+# zeros of both signs, infinities and nans, beside ordinary numbers: every case where
+# a different order of the same operations, or a missing 0.0 start, changes the bits
+special = st.sampled_from([0.0, -0.0, 1.0, -2.5, float("inf"), float("-inf"), float("nan"), 1e308, -1e-310])
+floats = st.one_of(special, st.floats(-1e3, 1e3))
+
+
+def bits(rows: Sequence[Sequence[float]]) -> list[list[bytes]]:
+    """Each float's bits, a nan's aside: which nan two nans add to depends on the C code that adds them."""
+    return [[b"nan" if v != v else struct.pack("<d", v) for v in row] for row in rows]
+
+
+@st.composite
+def layers(draw: st.DrawFn) -> tuple[Matrix, tuple[float, ...] | None, Matrix, Matrix]:
+    """A weight ``(rows, columns)``, maybe a bias, a batch ``X`` and a same-shaped ``G @ W`` mask."""
+    rows, columns, batch = draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(1, 4))
+
+    def matrix(n: int, m: int) -> Matrix:
+        return tuple(tuple(draw(floats) for _ in range(m)) for _ in range(n))
+
+    bias = tuple(draw(floats) for _ in range(rows)) if draw(st.booleans()) else None
+    return matrix(rows, columns), bias, matrix(batch, columns), matrix(batch, columns)
+
+
+@given(layers())
+@example((((-0.0,),), None, ((0.0,),), ((1.0,),)))  # -0.0 * 0.0 is -0.0; a dot product from 0.0 gives 0.0
+@example((((-0.0, -0.0),), None, ((1.0, 1.0), (1.0, 1.0)), ((1.0, 1.0), (1.0, 1.0))))  # narrow: no 0.0 start
+def test_written_forward_is_the_loops_bit_for_bit(
+    layer: tuple[Matrix, tuple[float, ...] | None, Matrix, Matrix],
+) -> None:
+    W, b, X, _ = layer
+    assert written.linear(len(W), len(W[0]), b is not None, False) is not None  # small: written out
+    assert bits(linear_kernel(W, b, X)) == bits(forward_loops(W, b, X))
+
+
+@given(layers())
+@example((((-0.0, 1.0),), None, ((1.0, 1.0),), ((0.0, 1.0),)))  # one output unit: a scaled row, no sum
+@example((((1.0,), (float("inf"),)), None, ((1.0,),), ((float("nan"),),)))  # a nan mask entry is off
+def test_written_input_grads_are_the_loops_bit_for_bit(
+    layer: tuple[Matrix, tuple[float, ...] | None, Matrix, Matrix],
+) -> None:
+    W, _, X, H = layer
+    G = tuple(row[: len(W)] + (1.0,) * (len(W) - len(row)) for row in X)  # one entry per output unit
+    assert written.input_grad(len(W), len(W[0])) is not None
+    assert bits(_input_grad(W, G)) == bits(input_grad_loops(W, G))
+    assert bits(_masked_input_grad(W, G, H)) == bits(masked_input_grad_loops(W, G, H))
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "batch"), [(16, 2, 100), (16, 16, 100), (1, 16, 100), (32, 64, 32), (10, 32, 1)]
+)
+def test_layers_of_the_benchmarks_are_the_loops_bit_for_bit(rows: int, columns: int, batch: int) -> None:
+    rng = random.Random(rows * 1000 + columns)
+
+    def matrix(n: int, m: int) -> Matrix:
+        return tuple(tuple(rng.choice((0.0, -0.0, rng.gauss(0, 1))) for _ in range(m)) for _ in range(n))
+
+    W, X, G, H = matrix(rows, columns), matrix(batch, columns), matrix(batch, rows), matrix(batch, columns)
+    b = tuple(rng.gauss(0, 1) for _ in range(rows))
+    for bias in (b, None):
+        assert bits(linear_kernel(W, bias, X)) == bits(forward_loops(W, bias, X))
+    assert bits(_input_grad(W, G)) == bits(input_grad_loops(W, G))
+    assert bits(_masked_input_grad(W, G, H)) == bits(masked_input_grad_loops(W, G, H))
+
+
+def test_big_weights_run_on_the_loops() -> None:
+    terms, weights = written.MAX_TERMS, written.MAX_WEIGHTS
+    assert written.linear(terms, weights // terms, True, False) is not None  # the largest shape written out
+    assert written.linear(1, terms, False, False) is not None
+    for rows, columns in ((terms + 1, 1), (1, terms + 1), (64, weights // 64 + 1)):
+        assert written.linear(rows, columns, True, False) is None
+        assert written.input_grad(rows, columns) is None
+        assert written.masked_input_grad(rows, columns) is None
+    W = tuple(tuple(float(j - k) for k in range(65)) for j in range(64))  # 4160 weights: the loops
+    X = ((1.0,) * 65, (-1.0,) * 65)
+    assert linear_kernel(W, None, X) == forward_loops(W, None, X)
+
+
+def test_the_written_source_reads_as_the_arithmetic() -> None:
+    source = written.linear_source(1, 2, bias=True, narrow=True)
+    assert "x0 * w0_0 + x1 * w0_1 + b0," in source  # narrow: the column-at-a-time order, no 0.0
+    source = written.input_grad_source(2, 1, masked=True)
+    assert "0.0 + g0 * w0_0 + g1 * w1_0 if h0 > 0.0 else 0.0," in source
