@@ -1,17 +1,24 @@
 """A small linear layer's kernels written out for its weight's shape, compiled once per shape.
 
+The forward pass (:func:`linear`), the input gradient (:func:`input_grad`, and
+:func:`masked_input_grad` for ``relu_linear``) and the weight and bias gradients
+(:func:`weight_grad`).
+
 ``sum(map(mul, w, x))`` makes a call and a float object per product. The same dot
 product written as ``0.0 + w0_0 * x0 + w0_1 * x1 + ...`` over local names runs about
-twice as fast in CPython. For a weight of at most :data:`MAX_WEIGHTS` entries (and
-at most :data:`MAX_TERMS` terms per dot product), these functions generate that
-code for the weight's shape, compile it once and keep it. The loop over the batch
-stays a loop, so a shape's code does not grow with the batch.
+twice as fast in CPython. A weight gradient kept as running sums in local names,
+example by example, saves the transposes and a call per entry. For a weight of at
+most :data:`MAX_WEIGHTS` entries (and at most :data:`MAX_TERMS` terms per dot
+product), these functions generate that code for the weight's shape, compile it
+once and keep it. The loop over the batch stays a loop, so a shape's code does not
+grow with the batch.
 
 Each written kernel does the same float operations in the same order as the
 generic kernel it stands for in :mod:`tape.ops.linear`, so the results are equal
 bit for bit: a dot product starts from ``0.0`` as ``sum`` does (so ``-0.0``
 terms sum to ``0.0``), and the bias is added last. A property test checks this
-for signed zeros, infinities and nans. Recorded ops and jit-compiled code call the
+for signed zeros, infinities and nans (a nan's sign bit aside: which nan two nans
+add to depends on the C code that adds them). Recorded ops and jit-compiled code call the
 same kernels, so both give the same floats.
 
 >>> print(linear_source(2, 3, bias=True, narrow=False))
@@ -47,6 +54,8 @@ Forward = Callable[[Sequence[Floats], "Floats | None", Sequence[Floats]], tuple[
 """``(W, b, X) -> X @ W.T + b``, one row per example."""
 InputGrad = Callable[[Sequence[Floats], Sequence[Floats]], list[list[float]]]
 """``(W, G) -> G @ W``, one row per example."""
+WeightGrad = Callable[[Sequence[Floats], Sequence[Floats]], tuple[list[list[float]], "list[float] | None"]]
+"""``(G, X) -> (G.T @ X, the column sums of G or None)``: a layer's weight and bias gradients."""
 MaskedInputGrad = Callable[[Sequence[Floats], Sequence[Floats], Sequence[Floats]], list[list[float]]]
 """``(W, G, H) -> G @ W where H > 0, else 0.0``, one row per example."""
 
@@ -128,6 +137,33 @@ def input_grad_source(rows: int, columns: int, *, masked: bool) -> str:
     return "\n".join([head, *_unpack_weights(rows, columns), *_comprehension("[", entries, loop)])
 
 
+def weight_grad_source(rows: int, columns: int, *, bias: bool) -> str:
+    """The written-out ``G.T @ X`` (and, with ``bias``, ``G``'s column sums) for a ``(rows, columns)`` weight.
+
+    Each entry is a running sum over the batch from ``0.0``, example by example: the
+    generic kernel's ``sum(map(mul, g_column, x_column))`` in the same order.
+    """
+    gs, xs = _names("g", rows), _names("x", columns)
+    weights = [[f"a{j}_{k}" for k in range(columns)] for j in range(rows)]
+    lines = [f"def weight_grad_{rows}x{columns}(G, X):"]
+    lines += ["    " + " = ".join(row) + " = 0.0" for row in weights]
+    if bias:
+        lines.append("    " + " = ".join(_names("c", rows)) + " = 0.0")
+    lines.append(f"    for {_tuple(gs)}, {_tuple(xs)} in zip(G, X):")
+    lines += [
+        f"        {a} += {g} * {x}"
+        for g, row in zip(gs, weights, strict=True)
+        for a, x in zip(row, xs, strict=True)
+    ]
+    if bias:
+        lines += [f"        c{j} += {g}" for j, g in enumerate(gs)]
+    rows_display = "[" + ", ".join("[" + ", ".join(row) + "]" for row in weights) + "]"
+    lines.append(
+        f"    return {rows_display}, " + ("[" + ", ".join(_names("c", rows)) + "]" if bias else "None")
+    )
+    return "\n".join(lines)
+
+
 def _compiled(source: str) -> Callable[..., object]:
     namespace: dict[str, object] = {}
     exec(compile(source, "<tape.kernels.written>", "exec"), namespace)
@@ -157,3 +193,11 @@ def masked_input_grad(rows: int, columns: int) -> MaskedInputGrad | None:
     if not _fits(rows, columns):
         return None
     return cast(MaskedInputGrad, _compiled(input_grad_source(rows, columns, masked=True)))
+
+
+@lru_cache(maxsize=128)
+def weight_grad(rows: int, columns: int, bias: bool) -> WeightGrad | None:
+    """The written-out weight (and bias) gradients for a ``(rows, columns)`` weight, or None if too big."""
+    if not _fits(rows, columns):
+        return None
+    return cast(WeightGrad, _compiled(weight_grad_source(rows, columns, bias=bias)))

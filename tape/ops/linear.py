@@ -120,16 +120,30 @@ def _linear_vjp(node: Node, g: Any, grads: list[Any]) -> None:
     _add_weight_and_bias_grads(grads, g, X, w_at, b_at)
 
 
+def weight_and_bias_grads_loops(
+    g: Sequence[Sequence[float]], X: Sequence[Sequence[float]], bias: bool
+) -> tuple[list[list[float]], list[float] | None]:
+    """``g^T X`` and (with ``bias``) the column sums of ``g``, by the generic loops."""
+    g_columns = list(zip(*g, strict=True))
+    return _weight_grad(g_columns, X), ([sum(gj) for gj in g_columns] if bias else None)
+
+
 def _add_weight_and_bias_grads(
     grads: list[Any], g: Any, X: Matrix, w_at: int | None, b_at: int | None
 ) -> None:
-    """``g^T X`` into the weight's slot and the column sums of ``g`` into the bias's (when tracked)."""
-    if w_at is not None or b_at is not None:
-        g_columns = list(zip(*g, strict=True))
-        if w_at is not None:
-            add_matrix(grads, w_at, _weight_grad(g_columns, X))
+    """``g^T X`` into the weight's slot and the column sums of ``g`` into the bias's (when tracked).
+
+    Written out for a small weight (:mod:`tape.kernels.written`), the same floats as the loops.
+    """
+    if w_at is None:
         if b_at is not None:
-            add_vector(grads, b_at, [sum(gj) for gj in g_columns])
+            add_vector(grads, b_at, [sum(gj) for gj in zip(*g, strict=True)])
+        return
+    kernel = written.weight_grad(len(g[0]), len(X[0]), b_at is not None)
+    gw, gb = kernel(g, X) if kernel is not None else weight_and_bias_grads_loops(g, X, b_at is not None)
+    add_matrix(grads, w_at, gw)
+    if b_at is not None:
+        add_vector(grads, b_at, cast("list[float]", gb))
 
 
 def _linear_jvp(value: Matrix, saved: Any, tangents: tuple[Any, ...]) -> Any:

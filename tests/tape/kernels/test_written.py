@@ -18,6 +18,7 @@ from tape.ops.linear import (
     input_grad_loops,
     linear_kernel,
     masked_input_grad_loops,
+    weight_and_bias_grads_loops,
 )
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -67,6 +68,20 @@ def test_written_input_grads_are_the_loops_bit_for_bit(
     assert written.input_grad(len(W), len(W[0])) is not None
     assert bits(_input_grad(W, G)) == bits(input_grad_loops(W, G))
     assert bits(_masked_input_grad(W, G, H)) == bits(masked_input_grad_loops(W, G, H))
+    assert_weight_grads_are_the_loops(G, X)
+
+
+def assert_weight_grads_are_the_loops(G: Matrix, X: Matrix) -> None:
+    """``G.T @ X`` and ``G``'s column sums, written out (with the bias and without), against the loops."""
+    for bias in (True, False):
+        kernel = written.weight_grad(len(G[0]), len(X[0]), bias)
+        assert kernel is not None
+        gw, gb = kernel(G, X)
+        want_w, want_b = weight_and_bias_grads_loops(G, X, bias)
+        assert bits(gw) == bits(want_w)
+        assert (gb is None) == (want_b is None) == (not bias)
+        if gb is not None and want_b is not None:
+            assert bits([gb]) == bits([want_b])
 
 
 @pytest.mark.parametrize(
@@ -84,6 +99,7 @@ def test_layers_of_the_benchmarks_are_the_loops_bit_for_bit(rows: int, columns: 
         assert bits(linear_kernel(W, bias, X)) == bits(forward_loops(W, bias, X))
     assert bits(_input_grad(W, G)) == bits(input_grad_loops(W, G))
     assert bits(_masked_input_grad(W, G, H)) == bits(masked_input_grad_loops(W, G, H))
+    assert_weight_grads_are_the_loops(G, X)
 
 
 def test_big_weights_run_on_the_loops() -> None:
@@ -94,6 +110,7 @@ def test_big_weights_run_on_the_loops() -> None:
         assert written.linear(rows, columns, True, False) is None
         assert written.input_grad(rows, columns) is None
         assert written.masked_input_grad(rows, columns) is None
+        assert written.weight_grad(rows, columns, True) is None
     W = tuple(tuple(float(j - k) for k in range(65)) for j in range(64))  # 4160 weights: the loops
     X = ((1.0,) * 65, (-1.0,) * 65)
     assert linear_kernel(W, None, X) == forward_loops(W, None, X)
@@ -104,3 +121,5 @@ def test_the_written_source_reads_as_the_arithmetic() -> None:
     assert "x0 * w0_0 + x1 * w0_1 + b0," in source  # narrow: the column-at-a-time order, no 0.0
     source = written.input_grad_source(2, 1, masked=True)
     assert "0.0 + g0 * w0_0 + g1 * w1_0 if h0 > 0.0 else 0.0," in source
+    source = written.weight_grad_source(1, 2, bias=True)
+    assert "a0_0 = a0_1 = 0.0" in source and "a0_1 += g0 * x1" in source and "c0 += g0" in source
