@@ -1072,18 +1072,20 @@ def _array_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> list[str]:
 
 
 def _tightest(expr: str) -> bool:
-    """Whether ``expr`` (a library op's code) is an atom, a negated atom or a call: never in parentheses.
+    """Whether ``expr`` (a library op's code) is an atom, a negated atom, a call or wholly in
+    parentheses: never put in parentheses again.
 
     The library writes its binary operators and its calls' arguments with spaces between
-    them, so code without a space is one of those.
+    them, so code without a space is one of the first two.
     """
     if " " not in expr:
         return True
     call = _CALLED.match(expr)
-    if call is None or not expr.endswith(")"):
+    opening = call.end() - 1 if call is not None else 0
+    if expr[opening : opening + 1] != "(" or not expr.endswith(")"):
         return False
     depth = 0
-    for at in range(call.end() - 1, len(expr) - 1):  # the call's own parentheses close only at the end
+    for at in range(opening, len(expr) - 1):  # the call's own parentheses close only at the end
         depth += {"(": 1, ")": -1}.get(expr[at], 0)
         if depth == 0:
             return False

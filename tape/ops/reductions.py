@@ -82,6 +82,18 @@ def _items(exprs: Sequence[str]) -> str:
     return f"({', '.join(exprs)},)"
 
 
+_WRITTEN_TERMS = 64
+"""jit writes a dot product of at most this many terms out as ``0.0 + x0 * y0 + ...``."""
+
+
+def _dot_code(mul_name: str, xs: Sequence[str], ys: Sequence[str]) -> str:
+    """The compiled code of a dot product: written out when short (the same additions in the same
+    order as ``sum`` from 0.0, without a call and a float per product), else ``sum(map(mul, ...))``."""
+    if 0 < len(xs) <= _WRITTEN_TERMS:
+        return "(" + " + ".join(["0.0", *(f"{x} * {y}" for x, y in zip(xs, ys, strict=True))]) + ")"
+    return f"sum(map({mul_name}, {_items(xs)}, {_items(ys)}), 0.0)"
+
+
 DOT = define(
     "dot",
     dot,
@@ -89,7 +101,7 @@ DOT = define(
     lambda v, xs, ys: xs,
     nary=True,
     float_kernel=dot,
-    emit=lambda c, v, xs, ys: (f"sum(map({c.ref(mul)}, {_items(xs)}, {_items(ys)}), 0.0)", (ys, xs)),
+    emit=lambda c, v, xs, ys: (_dot_code(c.ref(mul), xs, ys), (ys, xs)),
     builtin=True,
 )
 VSUM = define(

@@ -752,6 +752,28 @@ def test_a_long_chain_compiles_within_pythons_nesting_limits() -> None:
     assert len(statements) == 6000 // sys.modules["tape.jit"].FUSED_OPS
 
 
+_SPECIAL = [0.0, -0.0, 1.5, -2.0, math.inf, -math.inf, math.nan, 1e308]
+
+
+@given(
+    st.integers(1, 70), st.lists(st.sampled_from(_SPECIAL) | scalars(-3.0, 3.0), min_size=140, max_size=140)
+)
+@example(2, [-0.0, 1.0, 0.0, -0.0] + [1.0] * 136)  # -0.0 * 0.0 + -0.0 * ... from 0.0 is 0.0
+@example(65, [1.0] * 140)  # longer than the dot products written out: sum(map(mul, ...))
+def test_a_dot_product_is_written_out_with_the_interpreters_floats(n: int, floats: list[float]) -> None:
+    def f(xs: Any, ys: Any, c: Any) -> Any:
+        return tape.dot(xs, ys) * c + tape.dot(ys, ys)
+
+    args = (floats[:n], floats[70 : 70 + n], 0.5)
+    jitted = jit(tape.value_and_grad(f, (0, 1, 2)))
+    assert_same(jitted(*args), tape.value_and_grad(f, (0, 1, 2))(*args))
+    source = jitted.source(*args)
+    written = "sum(map(" not in source
+    assert written == (n <= 64), source
+    if n <= 64:  # the fused dot is one group in parentheses, not two
+        assert "((0.0 + " not in source and "(0.0 + v0 * v" in source
+
+
 def test_a_value_read_twice_or_by_a_user_op_keeps_its_statement() -> None:
     calls: list[float] = []
 
