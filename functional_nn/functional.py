@@ -48,21 +48,14 @@ def _as_scalars(xs: Sequence[Scalar], where: str) -> list[Scalar]:
     return out
 
 
-def _normalised(xs: Sequence[Scalar], where: str) -> tuple[Scalar, list[Scalar], list[Scalar], Scalar]:
-    """The pieces every normaliser shares: ``(shift, shifted, exps, total)``.
+def _normalised(xs: Sequence[Scalar], where: str) -> tape.Normaliser:
+    """The pieces every normaliser shares, :func:`tape.normaliser` of the checked ``xs``.
 
-    ``shift`` is the largest input (0 when it is infinite, so ``inf - inf`` never
-    appears; :func:`tape.max_shift`, an op with zero partials, so gradients are exactly
-    those of the unshifted formula and a compiled tape recomputes it), ``shifted[i] =
-    xs[i] - shift``, ``exps[i] = exp(shifted[i])`` and ``total = vsum(exps)``.
+    Raises ValueError for an empty ``xs`` (``where`` prefixes the message).
     """
     if len(xs) == 0:
         raise ValueError(f"{where}: needs at least one element, got an empty sequence")
-    items = _as_scalars(xs, where)
-    shift = tape.max_shift(items)
-    shifted = [x - shift for x in items]
-    exps = [tape.exp(d) for d in shifted]
-    return shift, shifted, exps, tape.vsum(exps)
+    return tape.normaliser(_as_scalars(xs, where))
 
 
 def _log_normaliser(xs: Sequence[Scalar], where: str) -> tuple[list[Scalar], Scalar]:

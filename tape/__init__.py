@@ -27,6 +27,7 @@ from tape.gradient_tape import Tape
 from tape.higher_order import hessian, hvp, jacobian, vjp
 from tape.jit import jit
 from tape.ops.elementwise import exp, gelu, leaky_relu, log, relu, sigmoid, softplus, sqrt, tanh
+from tape.ops.losses import Normaliser, normaliser
 from tape.ops.reductions import dot, max_shift, vsum
 from tape.primitives import define
 from tape.transforms import grad, stop_gradient, value_and_grad
@@ -40,6 +41,7 @@ __all__ = [
     "GradientReport",
     "Node",
     "NonFiniteError",
+    "Normaliser",
     "Op",
     "Scalar",
     "Tape",
@@ -61,6 +63,7 @@ __all__ = [
     "leaky_relu",
     "log",
     "max_shift",
+    "normaliser",
     "numerical_grad",
     "relu",
     "sigmoid",

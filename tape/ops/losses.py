@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from operator import mul
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from tape import floats
 from tape.array import Array, Data, Matrix, add_flat, add_matrix, flatten, shape_of, traced_floats
@@ -113,14 +113,42 @@ def cross_entropy_with_logits(
     return Z.tape.record(CROSS_ENTROPY, (Z.position,), value, (probs, checked), Value)
 
 
+class Normaliser(NamedTuple):
+    """The max-shifted pieces every normaliser of scalars shares (see :func:`normaliser`)."""
+
+    shift: Scalar
+    shifted: list[Scalar]
+    exps: list[Scalar]
+    total: Scalar
+
+
+def normaliser(xs: Sequence[Scalar]) -> Normaliser:
+    """``xs`` shifted by their largest, the exps of the shifted values, and their sum.
+
+    The shift is :func:`~tape.max_shift` (0 when the largest is infinite, so ``inf - inf``
+    never appears; an op with zero partials, so gradients are those of the unshifted
+    formula and compiled code recomputes it). Then ``log_softmax(xs)[i]`` is
+    ``shifted[i] - log(total)``, the cross-entropy at class ``t`` is
+    ``log(total) - shifted[t]`` and ``logsumexp(xs)`` is ``shift + log(total)``: every
+    normaliser of scalars (cross-entropy here, those of :mod:`functional_nn.functional`)
+    is computed from these pieces, so they agree bit for bit. ``xs`` is non-empty.
+
+    >>> normaliser([0.0, 0.0]).total
+    2.0
+    """
+    shift = max_shift(xs)
+    shifted = [x - shift for x in xs]
+    exps = [exp(d) for d in shifted]
+    return Normaliser(shift, shifted, exps, vsum(exps))
+
+
 def _scalar_cross_entropy(Z: Sequence[Sequence[Scalar]], targets: Sequence[int], where: str) -> Scalar:
     """Cross-entropy of logits holding scalar Values (max-shifted), recorded op by op."""
     checked = class_targets(targets, len(Z), len(Z[0]) if Z else 0, where)
     losses = []
     for z, t in zip(Z, checked, strict=True):
-        shift = max_shift(z)  # an op (zero partials), so a compiled tape recomputes it
-        lse = log(vsum([exp(v - shift) for v in z])) + shift
-        losses.append(lse - z[t])
+        _, shifted, _, total = normaliser(z)
+        losses.append(log(total) - shifted[t])
     return vsum(losses) / float(len(losses))
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Sequence
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import tape
@@ -573,3 +574,34 @@ def test_one_mistake_gets_one_message_on_both_paths(
     assert str(scalar_path.value) == str(array_path.value)
     assert type(scalar_path.value) is type(array_path.value)
     assert str(scalar_path.value).startswith(message)
+
+
+@given(
+    classified_batches(st.one_of(logits, st.sampled_from([0.0, -0.0, 1e300, -1e300, math.inf, -math.inf])))
+)
+@example(([[0.1, 0.2, 0.3]], [0]))
+@example(([[1e300, -1e300], [math.inf, 0.0]], [1, 0]))  # a huge spread; an infinite logit (a zero shift)
+def test_scalar_cross_entropy_is_the_tapes_bit_for_bit(batch: tuple[list[list[float]], list[int]]) -> None:
+    """``tape.arrays.cross_entropy_with_logits`` of rows of Values computes its loss from the same
+    ``tape.normaliser`` as this module's cross-entropy: the same floats, value and gradient."""
+    rows, targets = batch
+
+    def here(flat: Sequence[Scalar]) -> Scalar:
+        return cross_entropy_with_logits_batch(_rows_of(flat, rows), targets)
+
+    def tapes(flat: Sequence[Scalar]) -> Scalar:
+        return tape.arrays.cross_entropy_with_logits(_rows_of(flat, rows), targets)
+
+    flat = [x for row in rows for x in row]
+    (got, got_grad), (want, want_grad) = tape.value_and_grad(tapes)(flat), tape.value_and_grad(here)(flat)
+    assert _bits(got, got_grad) == _bits(want, want_grad)
+
+
+def _rows_of(flat: Sequence[Scalar], rows: list[list[float]]) -> list[Sequence[Scalar]]:
+    width = len(rows[0])
+    return [flat[i * width : (i + 1) * width] for i in range(len(rows))]
+
+
+def _bits(value: float, grad: Sequence[Scalar]) -> list[object]:
+    floats = [value, *(float(g) for g in grad)]
+    return ["nan" if math.isnan(x) else struct.pack("<d", x) for x in floats]
