@@ -116,7 +116,9 @@ POW = define(
     "pow",
     p_pow,
     lambda v, x, y: y * p_pow(x, y - 1.0),
-    lambda v, x, y: 0.0 if v.__class__ is float and v == 0.0 else p_log(x) * v,  # 0 ** y: 0, as PyTorch
+    # d/dy is log(x) * v, and 0 where v is 0 (0 ** y, as PyTorch): tangent_term's product, whose
+    # zero test is data (an op) when v is a Value, so it holds under jit and at higher orders
+    lambda v, x, y: _tangent_term(p_log(x), v),
     float_kernel=floats.pow,
     emit=lambda c, v, x, y: (
         f"{c.ref(floats.pow)}({x}, {y})",

@@ -218,12 +218,16 @@ def test_jvp_of_a_branching_derivative_is_refused(op: Callable[[Any], Any]) -> N
         ((2.0, 2.0), (1.0, 1.0)),
         ((2.0, 3.0), (0.0, 0.0)),
         ((-2.0, 3.0), (0.0, 1.0)),
+        ((0.0, 2.0), (0.0, 1.0)),  # 0 ** y: its partial in y is 0, not log(0) * 0
+        ((0.0, 2.0), (1.0, 1.0)),
+        ((0.0, 0.5), (1.0, -1.0)),
     ],
 )
 def test_jvp_skips_a_zero_tangent_as_the_interpreter_does(
     point: tuple[float, float], tangent: tuple[float, float]
 ) -> None:
-    """A zero tangent times a nan partial (log of a negative base) is no term, not nan, when traced."""
+    """A zero tangent times a nan partial (log of a negative base) is no term, not nan, when traced;
+    and pow's partial in its exponent at a zero power is 0 when it is a traced Value too."""
 
     def directional(x: Any, y: Any, tx: Any, ty: Any) -> Any:
         return tape.jvp(lambda a, b: a**b, (x, y), (tx, ty))
