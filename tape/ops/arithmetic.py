@@ -99,7 +99,8 @@ TANGENT_TERM = define(
 )
 """``partial * tangent``, or 0 for a zero tangent: forward mode's term when the tangent is a
 Value (under :func:`tape.jit`, or differentiated again), which skips a zero tangent as the
-float path does (no ``nan * 0``) with the product's own partials."""
+float path does (no ``nan * 0``) with the product's own partials. ``pow``'s partial in its
+exponent, ``log(x) * x ** y`` and 0 where the power is 0, is this op too."""
 DIV = define(
     "div",
     p_div,
