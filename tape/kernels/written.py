@@ -28,13 +28,14 @@ def linear_2x3(W, b, X):
         (w1_0, w1_1, w1_2,),
     ) = W
     (b0, b1,) = b
-    return tuple([
-        (
+    out = []
+    append = out.append
+    for (x0, x1, x2,) in X:
+        append((
             0.0 + w0_0 * x0 + w0_1 * x1 + w0_2 * x2 + b0,
             0.0 + w1_0 * x0 + w1_1 * x1 + w1_2 * x2 + b1,
-        )
-        for (x0, x1, x2,) in X
-    ])
+        ))
+    return tuple(out)
 """
 
 from __future__ import annotations
@@ -82,18 +83,19 @@ def _fits(rows: int, columns: int) -> bool:
     return 0 < rows <= MAX_TERMS and 0 < columns <= MAX_TERMS and rows * columns <= MAX_WEIGHTS
 
 
-def _comprehension(row: str, entries: list[str], loop: str, call: str = "") -> list[str]:
-    """``return call([row of entries ... for ...])``, one entry per line; ``row`` is ``(`` or ``[``."""
+def _rows_loop(row: str, entries: list[str], loop: str, result: str) -> list[str]:
+    """``for ...: append(row of entries)``, one entry per line, then ``return result``; ``row`` is
+    ``(`` or ``[``. A loop, not a comprehension: a comprehension's body is a function of its own,
+    and every weight it read would be a cell, one more object per weight and call."""
     close = ")" if row == "(" else "]"
-    entry_lines = [f"            {e}," for e in entries]
-    ending = ")" if call else ""
     return [
-        f"    return {call}[",
-        f"        {row}",
-        *entry_lines,
-        f"        {close}",
-        f"        {loop}",
-        f"    ]{ending}",
+        "    out = []",
+        "    append = out.append",
+        f"    {loop}:",
+        f"        append({row}",
+        *(f"            {e}," for e in entries),
+        f"        {close})",
+        f"    return {result}",
     ]
 
 
@@ -114,7 +116,7 @@ def linear_source(rows: int, columns: int, *, bias: bool, narrow: bool) -> str:
     lines = [f"def linear_{rows}x{columns}(W, b, X):", *_unpack_weights(rows, columns)]
     if bias:
         lines.append(f"    {_tuple(_names('b', rows))} = b")
-    return "\n".join([*lines, *_comprehension("(", outputs, f"for {_tuple(xs)} in X", "tuple(")])
+    return "\n".join([*lines, *_rows_loop("(", outputs, f"for {_tuple(xs)} in X", "tuple(out)")])
 
 
 def input_grad_source(rows: int, columns: int, *, masked: bool) -> str:
@@ -135,7 +137,7 @@ def input_grad_source(rows: int, columns: int, *, masked: bool) -> str:
         loop = f"for {_tuple(gs)}, {_tuple(_names('h', columns))} in zip(G, H)"
     else:
         head, loop = f"def input_grad_{rows}x{columns}(W, G):", f"for {_tuple(gs)} in G"
-    return "\n".join([head, *_unpack_weights(rows, columns), *_comprehension("[", entries, loop)])
+    return "\n".join([head, *_unpack_weights(rows, columns), *_rows_loop("[", entries, loop, "out")])
 
 
 def weight_grad_source(rows: int, columns: int, *, bias: bool) -> str:
