@@ -128,6 +128,14 @@ def weight_and_bias_grads_loops(
     return _weight_grad(g_columns, X), ([sum(gj) for gj in g_columns] if bias else None)
 
 
+def weight_and_bias_grads(
+    g: Sequence[Sequence[float]], X: Sequence[Sequence[float]], bias: bool
+) -> tuple[list[list[float]], list[float] | None]:
+    """``g^T X`` and (with ``bias``) the column sums of ``g`` (written out for a small weight)."""
+    kernel = written.weight_grad(len(g[0]), len(X[0]), bias)
+    return kernel(g, X) if kernel is not None else weight_and_bias_grads_loops(g, X, bias)
+
+
 def _add_weight_and_bias_grads(
     grads: list[Any], g: Any, X: Matrix, w_at: int | None, b_at: int | None
 ) -> None:
@@ -139,8 +147,7 @@ def _add_weight_and_bias_grads(
         if b_at is not None:
             add_vector(grads, b_at, [sum(gj) for gj in zip(*g, strict=True)])
         return
-    kernel = written.weight_grad(len(g[0]), len(X[0]), b_at is not None)
-    gw, gb = kernel(g, X) if kernel is not None else weight_and_bias_grads_loops(g, X, b_at is not None)
+    gw, gb = weight_and_bias_grads(g, X, b_at is not None)
     add_matrix(grads, w_at, gw)
     if b_at is not None:
         add_vector(grads, b_at, cast("list[float]", gb))
