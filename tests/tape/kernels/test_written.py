@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Sequence
+from typing import Any, cast
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import tape
+from tape import arrays
 from tape.kernels import written
 from tape.ops.linear import (
     _input_grad,
@@ -142,3 +145,26 @@ def test_the_written_source_reads_as_the_arithmetic() -> None:
     assert "0.0 + g0 * w0_0 + g1 * w1_0 if h0 > 0.0 else 0.0," in source
     source = written.weight_grad_source(1, 2, bias=True)
     assert "a0_0 = a0_1 = 0.0" in source and "a0_1 += g0 * x1" in source and "c0 += g0" in source
+
+
+def _second_order(c: float) -> float:
+    """d/dc of entries of a layer's gradients that scale with c: the backward pass runs on Values."""
+    W, b, X = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], [0.1, -0.2], [[1.0, 2.0, -3.0], [0.5, -0.5, 0.1]]
+
+    def outer(c: Any) -> Any:
+        def loss(W: Any, b: Any, X: Any) -> Any:
+            return arrays.mean(arrays.relu_linear(W, b, X)) * c
+
+        gW, gb, gX = tape.grad(loss, (0, 1, 2), arrays=True)(W, b, X)
+        return gW[0][0] * gW[1][2] + gb[1] + gX[1][1]
+
+    return cast(float, tape.grad(outer)(c))
+
+
+@given(st.floats(-4.0, 4.0))
+@example(-1.0)  # the weight gradient's sums recorded example by example round the outer adjoints otherwise
+def test_a_weight_gradient_of_values_records_the_loops_ops(c: float) -> None:
+    written_out = _second_order(c)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(written, "weight_grad", lambda rows, columns, bias: None)
+        assert bits([[written_out]]) == bits([[_second_order(c)]])
