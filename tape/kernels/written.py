@@ -15,8 +15,9 @@ grow with the batch.
 
 Each written kernel does the same float operations in the same order as the
 generic kernel it stands for in :mod:`tape.ops.linear`, so the results are equal
-bit for bit: a dot product starts from ``0.0`` as ``sum`` does (so ``-0.0``
-terms sum to ``0.0``), and the bias is added last. A property test checks this
+bit for bit where ``sum`` adds floats one by one (:data:`SUM_ADDS_IN_ORDER`; on
+other Pythons nothing is written out): a dot product starts from ``0.0`` as
+``sum`` does (so ``-0.0`` terms sum to ``0.0``), and the bias is added last. A property test checks this
 for signed zeros, infinities and nans (a nan's sign bit aside: which nan two nans
 add to depends on the C code that adds them). Recorded ops and jit-compiled code call the
 same kernels, so both give the same floats.
@@ -40,9 +41,15 @@ def linear_2x3(W, b, X):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import cast
+
+SUM_ADDS_IN_ORDER = sys.version_info < (3, 12)
+"""Whether the builtin ``sum`` of floats adds them one by one, as ``0.0 + a + b + ...`` does.
+From Python 3.12 ``sum`` compensates its rounding errors (Neumaier summation), so written-out
+additions would give other floats than the generic kernels: then none are written out."""
 
 MAX_WEIGHTS = 2048
 """Weights with more entries than this run on the generic kernels. Compiling costs about 40 µs
@@ -80,7 +87,8 @@ def _unpack_weights(rows: int, columns: int) -> list[str]:
 
 
 def _fits(rows: int, columns: int) -> bool:
-    return 0 < rows <= MAX_TERMS and 0 < columns <= MAX_TERMS and rows * columns <= MAX_WEIGHTS
+    small = 0 < rows <= MAX_TERMS and 0 < columns <= MAX_TERMS and rows * columns <= MAX_WEIGHTS
+    return small and SUM_ADDS_IN_ORDER
 
 
 def _rows_loop(row: str, entries: list[str], loop: str, result: str) -> list[str]:
@@ -176,7 +184,8 @@ def _compiled(source: str) -> Callable[..., object]:
 
 @lru_cache(maxsize=128)
 def linear(rows: int, columns: int, bias: bool, narrow: bool) -> Forward | None:
-    """The written-out forward kernel for a ``(rows, columns)`` weight, or None if it is too big."""
+    """The written-out forward kernel for a ``(rows, columns)`` weight, or None if it is too big
+    (or ``sum`` does not add in order)."""
     if not _fits(rows, columns):
         return None
     return cast(Forward, _compiled(linear_source(rows, columns, bias=bias, narrow=narrow)))

@@ -48,6 +48,7 @@ from tape.kernels.matmul import matmul as matmul_kernel
 from tape.kernels.matmul import matmul_vjp
 from tape.ops.elementwise import ARRAY_OPS, array_relu, relu_kernel
 from tape.ops.reductions import dot
+from tape.tree import only_floats
 from tape.validate import HoldsTracked
 from tape.value import Scalar
 
@@ -128,6 +129,21 @@ def weight_and_bias_grads_loops(
     return _weight_grad(g_columns, X), ([sum(gj) for gj in g_columns] if bias else None)
 
 
+def weight_and_bias_grads(
+    g: Sequence[Sequence[float]], X: Sequence[Sequence[float]], bias: bool
+) -> tuple[list[list[float]], list[float] | None]:
+    """``g^T X`` and (with ``bias``) the column sums of ``g`` (written out for a small weight).
+
+    A ``g`` holding Values (reverse over reverse) runs on the loops: the written kernel's
+    running sums, example by example, would record the same products in another order, and
+    the enclosing tape's backward pass would add its adjoints up in another order too.
+    """
+    kernel = written.weight_grad(len(g[0]), len(X[0]), bias)
+    if kernel is not None and only_floats(chain.from_iterable(g)):
+        return kernel(g, X)
+    return weight_and_bias_grads_loops(g, X, bias)
+
+
 def _add_weight_and_bias_grads(
     grads: list[Any], g: Any, X: Matrix, w_at: int | None, b_at: int | None
 ) -> None:
@@ -139,8 +155,7 @@ def _add_weight_and_bias_grads(
         if b_at is not None:
             add_vector(grads, b_at, [sum(gj) for gj in zip(*g, strict=True)])
         return
-    kernel = written.weight_grad(len(g[0]), len(X[0]), b_at is not None)
-    gw, gb = kernel(g, X) if kernel is not None else weight_and_bias_grads_loops(g, X, b_at is not None)
+    gw, gb = weight_and_bias_grads(g, X, b_at is not None)
     add_matrix(grads, w_at, gw)
     if b_at is not None:
         add_vector(grads, b_at, cast("list[float]", gb))

@@ -46,6 +46,7 @@ from tape.kernels.reduce import (
     sum_axes_vjp,
 )
 from tape.kernels.shapes import normalize_axes, size
+from tape.kernels.written import SUM_ADDS_IN_ORDER
 from tape.validate import HoldsTracked, float_array
 from tape.value import Primal, Scalar, Value, apply_nary
 
@@ -88,8 +89,11 @@ _WRITTEN_TERMS = 64
 
 def _dot_code(mul_name: str, xs: Sequence[str], ys: Sequence[str]) -> str:
     """The compiled code of a dot product: written out when short (the same additions in the same
-    order as ``sum`` from 0.0, without a call and a float per product), else ``sum(map(mul, ...))``."""
-    if 0 < len(xs) <= _WRITTEN_TERMS:
+    order as ``sum`` from 0.0, without a call and a float per product), else ``sum(map(mul, ...))``.
+
+    Written out only where ``sum`` adds in order: from Python 3.12 it compensates its rounding.
+    """
+    if SUM_ADDS_IN_ORDER and 0 < len(xs) <= _WRITTEN_TERMS:
         return "(" + " + ".join(["0.0", *(f"{x} * {y}" for x, y in zip(xs, ys, strict=True))]) + ")"
     return f"sum(map({mul_name}, {_items(xs)}, {_items(ys)}), 0.0)"
 
