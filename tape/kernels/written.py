@@ -10,7 +10,8 @@ twice as fast in CPython. A weight gradient kept as running sums in local names,
 example by example, saves the transposes and a call per entry. For a weight of at
 most :data:`MAX_WEIGHTS` entries (and at most :data:`MAX_TERMS` terms per dot
 product), these functions generate that code for the weight's shape, compile it
-once and keep it. The loop over the batch stays a loop, so a shape's code does not
+once and keep it (up to :data:`MAX_KERNELS` kernels; later shapes run on the loops, so
+none is compiled on every call). The loop over the batch stays a loop, so a shape's code does not
 grow with the batch.
 
 Each written kernel does the same float operations in the same order as the
@@ -41,9 +42,9 @@ def linear_2x3(W, b, X):
 
 from __future__ import annotations
 
+import linecache
 import sys
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import cast
 
 SUM_ADDS_IN_ORDER = sys.version_info < (3, 12)
@@ -53,7 +54,7 @@ additions would give other floats than the generic kernels: then none are writte
 
 MAX_WEIGHTS = 2048
 """Weights with more entries than this run on the generic kernels. Compiling costs about 40 µs
-per weight for the four kernels (0.15 s for a 32 x 64 layer's, once per process)."""
+per weight for the four kernels (0.15 s for a 32 x 64 layer's, once per process and shape)."""
 
 MAX_TERMS = 256
 """Dot products longer than this (a weight's rows or columns) run on the generic kernels."""
@@ -175,41 +176,76 @@ def weight_grad_source(rows: int, columns: int, *, bias: bool) -> str:
     return "\n".join(lines)
 
 
-def _compiled(source: str) -> Callable[..., object]:
+MAX_KERNELS = 512
+"""How many kernels are kept (one per kind, shape and flags). Later shapes run on the generic
+loops: a program that cycles through more shapes than this never compiles on every call."""
+
+_KEPT: dict[tuple[object, ...], Callable[..., object] | None] = {}
+
+
+def _kept(
+    key: tuple[object, ...], rows: int, columns: int, source: Callable[[], str]
+) -> Callable[..., object] | None:
+    """The compiled kernel for ``key`` (compiled from ``source()`` at its first use), or None for a
+    weight too big, where ``sum`` does not add in order, or once :data:`MAX_KERNELS` are kept."""
+    try:
+        return _KEPT[key]
+    except KeyError:
+        pass
+    if not _fits(rows, columns) or len(_KEPT) >= MAX_KERNELS:
+        return None
+    text = source()
+    filename = f"<tape.kernels.written {key[0]} {rows}x{columns}>"
+    linecache.cache[filename] = (
+        len(text),
+        None,
+        text.splitlines(keepends=True),
+        filename,
+    )  # tracebacks show it
     namespace: dict[str, object] = {}
-    exec(compile(source, "<tape.kernels.written>", "exec"), namespace)
+    exec(compile(text, filename, "exec"), namespace)
     (function,) = (v for v in namespace.values() if callable(v))
-    return cast("Callable[..., object]", function)
+    _KEPT[key] = cast("Callable[..., object]", function)
+    return _KEPT[key]
 
 
-@lru_cache(maxsize=128)
 def linear(rows: int, columns: int, bias: bool, narrow: bool) -> Forward | None:
-    """The written-out forward kernel for a ``(rows, columns)`` weight, or None if it is too big
-    (or ``sum`` does not add in order)."""
-    if not _fits(rows, columns):
-        return None
-    return cast(Forward, _compiled(linear_source(rows, columns, bias=bias, narrow=narrow)))
+    """The written-out forward kernel for a ``(rows, columns)`` weight, or None (see :func:`_kept`)."""
+    kernel = _kept(
+        ("linear", rows, columns, bias, narrow),
+        rows,
+        columns,
+        lambda: linear_source(rows, columns, bias=bias, narrow=narrow),
+    )
+    return cast("Forward | None", kernel)
 
 
-@lru_cache(maxsize=128)
 def input_grad(rows: int, columns: int) -> InputGrad | None:
-    """The written-out ``G @ W`` for a ``(rows, columns)`` weight, or None if it is too big."""
-    if not _fits(rows, columns):
-        return None
-    return cast(InputGrad, _compiled(input_grad_source(rows, columns, masked=False)))
+    """The written-out ``G @ W`` for a ``(rows, columns)`` weight, or None (see :func:`_kept`)."""
+    kernel = _kept(
+        ("input_grad", rows, columns), rows, columns, lambda: input_grad_source(rows, columns, masked=False)
+    )
+    return cast("InputGrad | None", kernel)
 
 
-@lru_cache(maxsize=128)
 def masked_input_grad(rows: int, columns: int) -> MaskedInputGrad | None:
-    """The written-out ``G @ W`` where ``H > 0`` (else 0.0), or None if the weight is too big."""
-    if not _fits(rows, columns):
-        return None
-    return cast(MaskedInputGrad, _compiled(input_grad_source(rows, columns, masked=True)))
+    """The written-out ``G @ W`` where ``H > 0`` (else 0.0), or None (see :func:`_kept`)."""
+    kernel = _kept(
+        ("masked_input_grad", rows, columns),
+        rows,
+        columns,
+        lambda: input_grad_source(rows, columns, masked=True),
+    )
+    return cast("MaskedInputGrad | None", kernel)
 
 
-@lru_cache(maxsize=128)
 def weight_grad(rows: int, columns: int, bias: bool) -> WeightGrad | None:
-    """The written-out weight (and bias) gradients for a ``(rows, columns)`` weight, or None if too big."""
-    if not _fits(rows, columns):
-        return None
-    return cast(WeightGrad, _compiled(weight_grad_source(rows, columns, bias=bias)))
+    """The written-out weight (and bias) gradients for a ``(rows, columns)`` weight, or None
+    (see :func:`_kept`)."""
+    kernel = _kept(
+        ("weight_grad", rows, columns, bias),
+        rows,
+        columns,
+        lambda: weight_grad_source(rows, columns, bias=bias),
+    )
+    return cast("WeightGrad | None", kernel)

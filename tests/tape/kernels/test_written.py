@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+import traceback
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -168,3 +169,23 @@ def test_a_weight_gradient_of_values_records_the_loops_ops(c: float) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(written, "weight_grad", lambda rows, columns, bias: None)
         assert bits([[written_out]]) == bits([[_second_order(c)]])
+
+
+def test_kernels_past_the_cap_run_on_the_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once MAX_KERNELS are kept, a new shape gets None (the loops), never a compile per call."""
+    kept = written.linear(3, 3, True, False)
+    monkeypatch.setattr(written, "MAX_KERNELS", len(written._KEPT))
+    assert written.linear(3, 3, True, False) is kept  # a kept kernel stays
+    assert written.linear(7, 5, False, False) is None and written.weight_grad(7, 5, True) is None
+    W = tuple(tuple(float(j * k) - 2.0 for k in range(5)) for j in range(7))
+    X = ((1.0, -0.0, 2.0, 0.5, -1.0),) * 3
+    assert bits(linear_kernel(W, None, X)) == bits(forward_loops(W, None, X))
+
+
+def test_a_written_kernels_traceback_shows_its_source() -> None:
+    kernel = written.linear(2, 3, True, False)
+    assert kernel is not None
+    with pytest.raises(ValueError) as raised:
+        kernel(((1.0, 2.0, 3.0),), (1.0, 2.0), ((1.0, 2.0, 3.0),))  # one weight row of two
+    text = "".join(traceback.format_exception(raised.value))
+    assert '"<tape.kernels.written linear 2x3>", line 2, in linear_2x3\n    (\n' in text  # the unpacking
