@@ -129,6 +129,11 @@ def weight_and_bias_grads_loops(
     return _weight_grad(g_columns, X), ([sum(gj) for gj in g_columns] if bias else None)
 
 
+def _bias_grad(g: Sequence[Sequence[float]]) -> list[float]:
+    """The column sums of ``g``: the gradient of ``linear`` for its bias alone."""
+    return [sum(gj) for gj in zip(*g, strict=True)]
+
+
 def weight_and_bias_grads(
     g: Sequence[Sequence[float]], X: Sequence[Sequence[float]], bias: bool
 ) -> tuple[list[list[float]], list[float] | None]:
@@ -153,7 +158,7 @@ def _add_weight_and_bias_grads(
     """
     if w_at is None:
         if b_at is not None:
-            add_vector(grads, b_at, [sum(gj) for gj in zip(*g, strict=True)])
+            add_vector(grads, b_at, _bias_grad(g))
         return
     gw, gb = weight_and_bias_grads(g, X, b_at is not None)
     add_matrix(grads, w_at, gw)
@@ -366,10 +371,11 @@ def _leading_vjp(
     g_rows, _ = _leading_rows(g)
     w_wanted, b_wanted, x_wanted = wanted
     gx = list(chain.from_iterable(_input_grad(W, g_rows))) if x_wanted else None
-    g_columns = list(zip(*g_rows, strict=True)) if w_wanted or b_wanted else []
-    gw = _weight_grad(g_columns, _leading_rows(X)[0]) if w_wanted else None
-    gb = [sum(gj) for gj in g_columns] if b_wanted and b is not None else None
-    return gw, gb, gx
+    bias = b_wanted and b is not None
+    if w_wanted:
+        gw, gb = weight_and_bias_grads(g_rows, _leading_rows(X)[0], bias)
+        return gw, gb, gx
+    return None, (_bias_grad(g_rows) if bias else None), gx
 
 
 def _leading_jvp(value: Data, args: tuple[Any, ...], tangents: tuple[Any, ...], *, wanted: Wanted) -> Any:
