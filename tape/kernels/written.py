@@ -180,7 +180,7 @@ MAX_KERNELS = 512
 """How many kernels are kept (one per kind, shape and flags). Later shapes run on the generic
 loops: a program that cycles through more shapes than this never compiles on every call."""
 
-_KEPT: dict[tuple[object, ...], Callable[..., object] | None] = {}
+_KEPT: dict[tuple[object, ...], Callable[..., object]] = {}
 
 
 def _kept(

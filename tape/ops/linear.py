@@ -13,7 +13,7 @@ Values it raises a TypeError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain, repeat
 from operator import add, mul
 from typing import Any, cast
@@ -126,12 +126,17 @@ def weight_and_bias_grads_loops(
 ) -> tuple[list[list[float]], list[float] | None]:
     """``g^T X`` and (with ``bias``) the column sums of ``g``, by the generic loops."""
     g_columns = list(zip(*g, strict=True))
-    return _weight_grad(g_columns, X), ([sum(gj) for gj in g_columns] if bias else None)
+    return _weight_grad(g_columns, X), (_column_sums(g_columns) if bias else None)
+
+
+def _column_sums(columns: Iterable[Sequence[float]]) -> list[float]:
+    """Each column's sum: the gradient of ``linear`` for its bias, from the columns of ``g``."""
+    return [sum(column) for column in columns]
 
 
 def _bias_grad(g: Sequence[Sequence[float]]) -> list[float]:
     """The column sums of ``g``: the gradient of ``linear`` for its bias alone."""
-    return [sum(gj) for gj in zip(*g, strict=True)]
+    return _column_sums(zip(*g, strict=True))
 
 
 def weight_and_bias_grads(
