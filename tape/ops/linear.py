@@ -303,6 +303,8 @@ def _checked(W: object, b: object, x_m: Matrix) -> tuple[Matrix, Vector | None]:
         b_data is not None and b_data and isinstance(b_data[0], tuple)
     ):
         raise ValueError("linear takes a matrix W, a vector b (or None) and a matrix X")
+    if not w_data[0]:
+        raise ValueError("linear: W has no columns (a layer takes at least one input)")
     if len(w_data[0]) != len(x_m[0]):
         raise ValueError(f"linear: W has {len(w_data[0])} columns but X rows have {len(x_m[0])} values")
     if b_data is not None and len(b_data) != len(w_data):

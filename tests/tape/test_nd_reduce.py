@@ -510,6 +510,11 @@ def test_linear_over_leading_axes_gives_what_the_matrix_path_gives() -> None:
         ([[1.0, 2.0]], [1.0, 2.0], [[[1.0, 2.0]]], "linear: W has 1 rows but b has 2 values"),
         ([1.0, 2.0], None, [[[1.0, 2.0]]], "linear takes a matrix W"),
         ([[1.0, 2.0]], None, [], r"X of shape \(\.\.\., in\)"),
+        # a layer of no inputs: once int 0 (an empty sum) for one row, an IndexError for two
+        ([[]], None, [[]], "linear: W has no columns"),
+        ([[]], [1.0], [[]], "linear: W has no columns"),
+        ([[], []], None, [[], []], "linear: W has no columns"),
+        ([[]], None, [[[]]], "linear: W has no columns"),
     ],
 )
 def test_linear_over_leading_axes_errors(W: Any, b: Any, X: Any, message: str) -> None:
