@@ -481,6 +481,14 @@ def array_op(
     )
 
 
+_NESTED = (
+    "A grad, jvp or hvp over array ops inside another one, or inside a function that tape.jit "
+    "compiles (which traces the inner grad's inputs), is such a nested tape: compile the "
+    "grad itself, tape.jit(tape.grad(f))"
+)
+"""What an array op says when it meets a nested tape."""
+
+
 def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array, a Value, data or a float
     """Apply a rule-defined array op: a tracked operand records one node; otherwise no recording.
 
@@ -504,7 +512,12 @@ def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array,
             elif owner is not recording:
                 raise TapeError(
                     f"{op.name}: its operands belong to different tapes; array ops work on one tape "
-                    "(they are first-order: inside a nested grad, give them this tape's Arrays)"
+                    f"(they are first-order: inside a nested grad, give them this tape's Arrays). {_NESTED}"
+                )
+            if isinstance(a.primal, Tracked):
+                raise TypeError(
+                    f"{op.name}: argument {k} is a Value of a nested tape whose value an enclosing "
+                    f"tape tracks; array ops are first-order (their rules run on floats). {_NESTED}"
                 )
             data.append(a.primal)
             slots.append(a.position)

@@ -459,6 +459,53 @@ def test_reverse_over_reverse_of_an_array_op_says_where_it_stops() -> None:
         tape.hvp(lambda p: A.sum(A.logsumexp(p)), [1.0, 2.0], [1.0, 0.0])
 
 
+def _grad_inside(y: Any) -> Callable[[Any], Any]:
+    """A function that calls ``grad`` of a stack (an N-d op) of ``y`` and its argument."""
+
+    def inner(z: Any) -> Any:
+        s = A.stack([y, z])
+        return A.sum(A.multiply(s, s))
+
+    return tape.grad(inner)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # the inner tape's Value holds a Value of the outer one (it was a TypeError from the sweep:
+        # "'Value' object is not iterable")
+        (
+            lambda: tape.grad(lambda x: _grad_inside(2.0)(x))(1.5),
+            TypeError,
+            "stack: argument 1 is a Value of a nested tape",
+        ),
+        (
+            lambda: tape.grad(lambda y: _grad_inside(y)(1.5))(2.0),
+            tape.TapeError,
+            "stack: its operands belong to different tapes",
+        ),
+        # under jit the inner grad's inputs are traced, so it is a nested tape too
+        (
+            lambda: tape.jit(lambda x, y: _grad_inside(y)(x))(1.5, 2.0),
+            tape.TapeError,
+            "compile the grad itself",
+        ),
+        (
+            lambda: tape.jit(lambda x, y: _grad_inside(y)(x), static_argnums=(1,))(1.5, 2.0),
+            TypeError,
+            "tape.jit",
+        ),
+    ],
+)
+def test_an_nd_op_in_a_nested_tape_says_so(
+    call: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    """Without an enclosing tape the same grad computes: ``d/dz (y^2 + z^2) = 2z``."""
+    assert _grad_inside(2.0)(1.5) == 3.0
+    with pytest.raises(error, match=message):
+        call()
+
+
 # --- linear over leading axes ----------------------------------------------------------------------
 
 
