@@ -702,7 +702,8 @@ def _generate(
     nodes = trace.nodes
     count = len(nodes)
     # what the results need, and every op of a user's (its kernel may log or raise, as uncompiled)
-    needed = [not node.op.builtin for node in nodes]
+    builtin = [node.op.builtin for node in nodes]
+    needed = [not b for b in builtin]
     for out in outputs:
         if isinstance(out, int):
             needed[out] = True
@@ -718,7 +719,7 @@ def _generate(
         for at in wanted:
             relevant[at] = True
         for i in range(min(wanted), count):
-            if not relevant[i] and any(relevant[p] for p in nodes[i].parents):
+            if not relevant[i] and any(map(relevant.__getitem__, nodes[i].parents)):
                 relevant[i] = True
         reached[target] = relevant[target]
 
@@ -754,13 +755,14 @@ def _generate(
         if op.kind == "scalar":
             forward, partials = _scalar_code(emitter, trace, i, node)
             mentioned = _mentions(partials) if relevant[i] and partials else ""
+            at = len(statements)
             for read in emitter.uses:
                 reads[read] = reads.get(read, 0) + (2 if read in mentioned else forward.count(read))
-                readers[read] = len(statements)
+                readers[read] = at
             if v in mentioned:
                 reads[v] = 2
             # a library op is moved only on operands of library ops: floats, on which it cannot raise
-            movable = op.builtin and all(nodes[p].op.builtin for p in node.parents)
+            movable = op.builtin and all(map(builtin.__getitem__, node.parents))
             statements.append((v, len(blocks), forward, movable))
             if tracked:
                 add([f"{v} = {forward}"], {v})  # no comment: a scalar op reads as what it computes
