@@ -71,12 +71,22 @@ class FlatUpdateFn(Protocol):
 
 
 class FlatApplyFn(Protocol):
-    """``apply_flat(param_leaves, leaves, state, params) -> (new param leaves, state)``:
-    ``update_flat``, then each update added to its param, in one pass."""
+    """``apply_flat(param_leaves, leaves, state, params, floats) -> (new param leaves, state,
+    new_floats)``: ``update_flat``, then each update added to its param, in one pass.
+
+    ``floats``: the caller knows that every param leaf and update is exactly a ``float``;
+    ``new_floats``: every new param leaf is then known to be one too (no check is needed).
+    """
 
     def __call__(
-        self, param_leaves: list[float], updates: list[float], state: OptState, params: object, /
-    ) -> tuple[list[float], OptState]: ...
+        self,
+        param_leaves: list[float],
+        updates: list[float],
+        state: OptState,
+        params: object,
+        floats: bool,
+        /,
+    ) -> tuple[list[float], OptState, bool]: ...
 
 
 class ScaleFn(Protocol):
@@ -87,8 +97,9 @@ class ScaleFn(Protocol):
 
 
 class ScaledApplyFn(Protocol):
-    """``apply_scaled_flat(param_leaves, leaves, state, params, factor) -> (new param leaves,
-    state)``: ``update_flat``, then each param plus ``factor`` times its update, in one pass."""
+    """``apply_scaled_flat(param_leaves, leaves, state, params, factor, floats) -> (new param
+    leaves, state, new_floats)``: ``update_flat``, then each param plus ``factor`` times its
+    update, in one pass (``floats`` and ``new_floats`` as for :class:`FlatApplyFn`)."""
 
     def __call__(
         self,
@@ -97,8 +108,9 @@ class ScaledApplyFn(Protocol):
         state: OptState,
         params: object,
         factor: float,
+        floats: bool,
         /,
-    ) -> tuple[list[float], OptState]: ...
+    ) -> tuple[list[float], OptState, bool]: ...
 
 
 class GradientTransformation(NamedTuple):
@@ -317,12 +329,15 @@ class Optimizer:
         applied = self.transform.apply_flat
         flat = self.transform.update_flat
         if applied is not None:  # updates and params in one pass
-            new_leaves, inner = applied(param_leaves, grad_leaves, inner, params)
+            new_leaves, inner, floats = applied(
+                param_leaves, grad_leaves, inner, params, params_floats and grads_floats
+            )
             if len(new_leaves) != len(param_leaves):
                 raise ValueError(
                     f"{self.name}: the transform gave {len(new_leaves)} params for {len(param_leaves)}"
                 )
-            return tree_unflatten(param_def, new_leaves), state.set("step", step + 1).set("transform", inner)
+            new_params = tree_unflatten(param_def, new_leaves, floats=floats)
+            return new_params, state.set("step", step + 1).set("transform", inner)
         if flat is not None:
             update_leaves, inner = flat(grad_leaves, inner, params)
             if len(update_leaves) != len(grad_leaves):
@@ -389,27 +404,30 @@ def chain(*parts: GradientTransformation | Optimizer, name: str | None = None) -
     first = len(transforms) - 2 if fuses else len(transforms) - 1  # the parts that only update
 
     def apply_flat(
-        param_leaves: list[float], leaves: list[float], state: OptState, params: object
-    ) -> tuple[list[float], OptState]:
+        param_leaves: list[float], leaves: list[float], state: OptState, params: object, floats: bool
+    ) -> tuple[list[float], OptState, bool]:
         new_states: list[StateValue] = []
         states = part_states(state)
         for transform, part_state in zip(transforms[:first], states, strict=False):
             flat = cast(FlatUpdateFn, transform.update_flat)
             leaves, new_state = flat(leaves, cast(OptState, part_state), params)
             new_states.append(new_state)
+        floats = floats and first == 0  # what the earlier parts gave is not known to be floats
         if fuses:  # the direction's last pass adds the learning rate's factor times it
             expect_state(states[-2], transforms[-2].name)  # its state is checked first, as unfused
             factor, last_state = cast(ScaleFn, transforms[-1].scale_flat)(cast(OptState, states[-1]))
             direction = cast(ScaledApplyFn, transforms[-2].apply_scaled_flat)
-            new_params, new_state = direction(
-                param_leaves, leaves, cast(OptState, states[-2]), params, factor
+            new_params, new_state, floats = direction(
+                param_leaves, leaves, cast(OptState, states[-2]), params, factor, floats
             )
             new_states += [new_state, last_state]
         else:
             last = cast(FlatApplyFn, transforms[-1].apply_flat)
-            new_params, new_state = last(param_leaves, leaves, cast(OptState, states[-1]), params)
+            new_params, new_state, floats = last(
+                param_leaves, leaves, cast(OptState, states[-1]), params, floats
+            )
             new_states.append(new_state)
-        return new_params, state.set("parts", pvector(new_states))
+        return new_params, state.set("parts", pvector(new_states)), floats
 
     every_flat = all(t.update_flat is not None for t in transforms)
     applies = every_flat and bool(transforms) and (fuses or transforms[-1].apply_flat is not None)

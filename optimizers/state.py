@@ -190,8 +190,9 @@ def get_int(state: OptState, key: str, transform: str) -> int:
 
 def get_tree(
     state: OptState, key: str, transform: str, num_leaves: int
-) -> tuple[list[float], TreeDef[StateValue]]:
-    """Leaves and structure of the moment tree at ``key``, checked to hold ``num_leaves`` numbers."""
+) -> tuple[list[float], TreeDef[StateValue], bool]:
+    """Leaves and structure of the moment tree at ``key``, checked to hold ``num_leaves`` numbers,
+    and whether every leaf is known to be exactly a float (a tree a step built from floats)."""
     if key not in state:
         raise ValueError(f"{transform}: the state has no {key!r}")
     try:
@@ -208,4 +209,4 @@ def get_tree(
         for leaf in leaves:
             if not isinstance(leaf, (int, float)) or isinstance(leaf, bool):
                 raise ValueError(f"{transform}: state[{key!r}] holds a {type(leaf).__name__}, not a float")
-    return leaves, treedef
+    return leaves, treedef, found is not None

@@ -75,10 +75,11 @@ def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
         return [factor * u for u in leaves], new_state
 
     def apply_flat(
-        param_leaves: list[float], leaves: list[float], state: OptState, params: object
-    ) -> tuple[list[float], OptState]:
+        param_leaves: list[float], leaves: list[float], state: OptState, params: object, floats: bool
+    ) -> tuple[list[float], OptState, bool]:
         factor, new_state = scale_flat(state)  # the same product, then the same sum, as update_flat and p + u
-        return [p + factor * u for p, u in zip(param_leaves, leaves, strict=True)], new_state
+        new = [p + factor * u for p, u in zip(param_leaves, leaves, strict=True)]
+        return new, new_state, floats and factor.__class__ is float  # float operations on floats
 
     return from_flat(init, update_flat, name, apply_flat, scale_flat=scale_flat)
 
@@ -99,7 +100,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
 
     def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
         state = expect_state(state, name)
-        velocity, velocity_def = get_tree(state, "velocity", name, len(leaves))
+        velocity, velocity_def, _ = get_tree(state, "velocity", name, len(leaves))
         new_velocity = [decay * v + u for v, u in zip(velocity, leaves, strict=True)]
         out = [u + decay * v for u, v in zip(leaves, new_velocity, strict=True)] if nesterov else new_velocity
         return out, state.set("velocity", tree_unflatten(velocity_def, new_velocity))
@@ -127,37 +128,47 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         zeros = zeros_like(params)
         return pmap({"transform": name, "count": 0, "mu": zeros, "nu": zeros})
 
-    def moments(leaves: list[float], state: OptState) -> tuple[list[float], list[float], int, OptState]:
-        """The new moments, the update number and the new state."""
+    def moments(
+        leaves: list[float], state: OptState, floats: bool
+    ) -> tuple[list[float], list[float], int, OptState, bool]:
+        """The new moments, the update number, the new state, and whether the moments are
+        exactly floats (``floats``: the caller knows the updates are)."""
         state = expect_state(state, name)
         count = get_int(state, "count", name) + 1
-        mu, mu_def = get_tree(state, "mu", name, len(leaves))
-        nu, nu_def = get_tree(state, "nu", name, len(leaves))
+        mu, mu_def, mu_floats = get_tree(state, "mu", name, len(leaves))
+        nu, nu_def, nu_floats = get_tree(state, "nu", name, len(leaves))
         new_mu = [beta1 * m + rest1 * u for m, u in zip(mu, leaves, strict=True)]
         new_nu = [beta2 * v + rest2 * u * u for v, u in zip(nu, leaves, strict=True)]
-        floats = only_floats(leaves)  # then both moments are floats: one check for the two trees
+        # float operations on floats give floats: one check of the updates (if the caller does
+        # not know) for the two trees; moments not known to be floats are checked as built
+        floats = mu_floats and nu_floats and (floats or only_floats(leaves))
         new_state = (
             state.set("count", count)
             .set("mu", tree_unflatten(mu_def, new_mu, floats=floats))
             .set("nu", tree_unflatten(nu_def, new_nu, floats=floats))
         )
-        return new_mu, new_nu, count, new_state
+        return new_mu, new_nu, count, new_state, floats
 
     def update_flat(leaves: list[float], state: OptState, params: object) -> tuple[list[float], OptState]:
-        new_mu, new_nu, count, new_state = moments(leaves, state)
+        new_mu, new_nu, count, new_state, _ = moments(leaves, state, False)
         c1, c2 = 1 - beta1**count, 1 - beta2**count
         return [(m / c1) / (sqrt(v / c2) + epsilon) for m, v in zip(new_mu, new_nu, strict=True)], new_state
 
     def apply_scaled_flat(
-        param_leaves: list[float], leaves: list[float], state: OptState, params: object, factor: float
-    ) -> tuple[list[float], OptState]:
-        new_mu, new_nu, count, new_state = moments(leaves, state)
+        param_leaves: list[float],
+        leaves: list[float],
+        state: OptState,
+        params: object,
+        factor: float,
+        floats: bool,
+    ) -> tuple[list[float], OptState, bool]:
+        new_mu, new_nu, count, new_state, moments_floats = moments(leaves, state, floats)
         c1, c2 = 1 - beta1**count, 1 - beta2**count  # update_flat's direction, then p + factor * it
         new = [
             p + factor * ((m / c1) / (sqrt(v / c2) + epsilon))
             for p, m, v in zip(param_leaves, new_mu, new_nu, strict=True)
         ]
-        return new, new_state
+        return new, new_state, floats and moments_floats and factor.__class__ is float
 
     return from_flat(init, update_flat, name, apply_scaled_flat=apply_scaled_flat)
 

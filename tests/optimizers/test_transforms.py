@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import cast
+from collections.abc import Iterable
+from typing import Any, cast
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pyrsistent import PMap, pmap, pvector
 
 import optimizers
+import optimizers.base
+import optimizers.transforms
 import tape
+import tape.tree
 from optimizers import GradientTransformation, OptState
 from tape.tree import tree_flatten_floats, tree_leaves, tree_structure
 from tests.optimizers.strategies import (
@@ -260,3 +265,76 @@ def test_a_learning_rate_of_int_zero_keeps_the_signs_of_zero_params() -> None:
     params = pmap({"w": -0.0})
     stepped, _ = opt.step(params, pmap({"w": -1.0}), opt.init(params))
     assert struct.pack("<d", stepped["w"]) == struct.pack("<d", -0.0)
+
+
+_Map = PMap[str, Any]
+
+
+class _Sticky(float):
+    """A float subclass whose arithmetic keeps its type (as some array libraries' scalars do)."""
+
+    def __mul__(self, other: object) -> _Sticky:
+        return _Sticky(float(self) * float(cast(float, other)))
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: object) -> _Sticky:
+        return _Sticky(float(self) + float(cast(float, other)))
+
+    __radd__ = __add__
+
+
+def _counting_float_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every check of leaves for being floats (``only_floats``), wherever it is called from."""
+    calls: list[int] = []
+    check = tape.tree.only_floats
+
+    def counted(items: Iterable[object]) -> bool:
+        calls.append(1)
+        return check(items)
+
+    for module in (tape.tree, optimizers.base, optimizers.transforms):
+        monkeypatch.setattr(module, "only_floats", counted)
+    return calls
+
+
+def test_a_fused_adam_step_on_known_floats_checks_no_leaf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Params and gradients a step or ``grad`` built are known floats: the step checks none of
+    its 2 x 3 leaves again, and the trees it builds are known floats too (for the next step)."""
+    params = pmap({"w": pvector([pvector([1.0, -2.0]), pvector([0.5, 3.0])]), "b": pvector([0.1, -0.2])})
+    grads = tape.grad(lambda p: tape.vsum([x * x for x in tree_leaves(p)]))(params)
+    opt = optimizers.adam(0.1)
+    params, state = opt.step(params, grads, opt.init(params))
+    calls = _counting_float_checks(monkeypatch)
+    new_params, new_state = opt.step(params, grads, state)
+    assert calls == []
+    moments = cast(_Map, cast(_Map, new_state["transform"])["parts"][0])
+    for tree in (new_params, moments["mu"], moments["nu"]):
+        assert tree_flatten_floats(tree, walk=False) is not None
+    fresh = pmap({"w": pvector([pvector([0.1, 0.2]), pvector([0.3, 0.4])]), "b": pvector([0.5, 0.6])})
+    opt.step(params, fresh, state)
+    assert calls != []  # gradients no step or grad built are not known: they are checked
+
+
+def test_moments_holding_a_float_subclass_are_not_taken_for_floats() -> None:
+    """A state whose moments hold a float subclass gives moments of that subclass: they are
+    checked, not assumed to be floats, and the params are those of a float state."""
+    params = pmap({"w": pvector([1.0, -2.0]), "b": pvector([0.5])})
+    grads = pmap({"w": pvector([0.3, -0.1]), "b": pvector([2.0])})
+    opt = optimizers.adam(0.1)
+    state = opt.init(params)
+    _, float_state = opt.step(params, grads, state)
+    parts = cast(_Map, float_state["transform"])["parts"]
+    adam_state = cast(_Map, parts[0])
+    sticky = {key: tape.tree.tree_map(_Sticky, adam_state[key]) for key in ("mu", "nu")}
+    sticky_state = float_state.set(
+        "transform",
+        cast(_Map, float_state["transform"]).set("parts", parts.set(0, adam_state.update(sticky))),
+    )
+    want, _ = opt.step(params, grads, float_state)
+    got, got_state = opt.step(params, grads, sticky_state)
+    assert _bits(got) == _bits(want)
+    new_moments = cast(_Map, cast(_Map, got_state["transform"])["parts"][0])
+    assert type(tree_leaves(new_moments["mu"])[0]) is _Sticky
+    assert tree_flatten_floats(new_moments["mu"], walk=False) is None
+    assert tree_flatten_floats(new_moments["nu"]) is None
