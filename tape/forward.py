@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from tape.array import Array, record_array, shape_of, zeros_like_data
+from tape.core.node import Tracked
 from tape.core.op import LEAF
 from tape.core.recording import ForwardRecording, is_zero
 from tape.gradient_tape import is_float_array
@@ -108,6 +109,13 @@ def jvp(
             p_leaves, p_def = tree_flatten(primal, is_leaf)
             t_leaves, t_def = tree_flatten(tangent, is_leaf)
             if p_def != t_def:
+                if arrays and any(isinstance(leaf, Tracked) for leaf in p_leaves):
+                    raise TypeError(
+                        f"jvp: argument {n} holds tracked Values where its tangent is nested floats: "
+                        "arrays=True watches nested floats as one Array, and array ops are first-order, "
+                        "so a nested tape's Values cannot be one (inside a grad, and inside a function "
+                        "tape.jit compiles, whose arguments it traces: jvp with arrays=True does not compile)"
+                    )
                 raise ValueError(f"jvp: the tangent for argument {n} has another structure than its primal")
             watched: list[object] = []
             for path, (leaf, t) in zip(

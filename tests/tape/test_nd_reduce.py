@@ -506,6 +506,23 @@ def test_an_nd_op_in_a_nested_tape_says_so(
         call()
 
 
+def test_an_array_jvp_in_a_nested_tape_says_so() -> None:
+    """``jvp(..., arrays=True)`` of Values (a nested tape, or jit's traced arguments) names why it
+    stops, where it said the tangent had another structure; on floats it computes."""
+
+    def square_sum(z: Any) -> Any:
+        return A.sum(A.multiply(z, z))
+
+    def directional(x: Any) -> Any:
+        return tape.jvp(square_sum, (x,), ([1.0, 0.5],), arrays=True)
+
+    assert directional([1.0, 2.0]) == (5.0, 4.0)
+    with pytest.raises(TypeError, match="jvp: argument 0 holds tracked Values"):
+        tape.jit(directional)([1.0, 2.0])
+    with tape.Tape() as t, pytest.raises(TypeError, match="array ops are first-order"):
+        directional([t.watch(1.0), t.watch(2.0)])
+
+
 # --- linear over leading axes ----------------------------------------------------------------------
 
 
