@@ -29,6 +29,7 @@ from functional_nn.activations import LEAKY_RELU_SLOPE, ActivationName, get_acti
 from functional_nn.init import InitName, weight_matrix, zeros
 from functional_nn.random import Key
 from tape import Scalar, Value, dot, floats
+from tape.tree import rows_of
 
 __all__ = ["LayerParams", "Matrix", "Vector", "apply", "check", "init", "shape"]
 
@@ -84,13 +85,16 @@ def apply(
         )
     try:
         if weight and x and weight[0] and weight[0][0].__class__ is float and x[0].__class__ is float:
-            # Float params and inputs (inference): the plain kernel. Should a Value hide
-            # further in, the sum of products is still recorded correctly, unfused.
-            if len(set(map(len, weight))) != 1:
+            # Float params and inputs (inference): the plain kernel on tuples (read item by
+            # item, a pvector costs more). Should a Value hide further in, the sum of products
+            # is still recorded correctly, unfused.
+            rows = rows_of(weight)
+            if len(set(map(len, rows))) != 1:
                 raise ValueError("ragged weight rows")  # reported precisely below
             on_floats = _FLOAT_ACTIVATIONS.get(activation)
             if on_floats is not None:
-                return on_floats([sum(map(mul, row, x)) + b for row, b in zip(weight, bias, strict=True)])
+                xs = x if x.__class__ is tuple or x.__class__ is list else tuple(x)  # read once per row
+                return on_floats([sum(map(mul, row, xs)) + b for row, b in zip(rows, bias, strict=True)])
         f = get_activation(activation)
         if f is identity:
             return tuple([dot(row, x) + b for row, b in zip(weight, bias, strict=True)])

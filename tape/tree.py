@@ -93,6 +93,34 @@ def _remember(tree: object, leaves: Sequence[object], shape: _Shape, floats: boo
         _FLATTENED[key] = [weakref.ref(tree, forget), tuple(leaves), shape, floats]
 
 
+_PVECTOR_CLASS: type[PVector[Any]] = type(pvector())
+
+_ROWS: dict[int, tuple[weakref.ref[object], tuple[tuple[Any, ...], ...]]] = {}
+"""A persistent matrix's rows as tuples, by its identity, for as long as it lives."""
+
+
+def rows_of(matrix: Sequence[Sequence[T]]) -> Sequence[Sequence[T]]:
+    """``matrix``'s rows as tuples, made once for a pyrsistent vector of rows and remembered
+    for as long as it lives; any other matrix as it is.
+
+    Reading a pvector item by item costs several times what a tuple's items cost, and a
+    layer's weights are read whole for every example of an inference loop.
+    """
+    if matrix.__class__ is not _PVECTOR_CLASS:
+        return matrix
+    key = id(matrix)
+    known = _ROWS.get(key)
+    if known is not None and known[0]() is matrix:
+        return known[1]
+    rows = tuple(map(tuple, matrix))
+
+    def forget(_: weakref.ref[object]) -> None:
+        _ROWS.pop(key, None)
+
+    _ROWS[key] = (weakref.ref(matrix, forget), rows)
+    return rows
+
+
 @functools.lru_cache(maxsize=1024)
 def _flat_shape(kind: str, length: int) -> _Shape:
     return _Shape(kind, None, (_LEAF_SHAPE,) * length, length, True)
@@ -106,7 +134,7 @@ def only_floats(items: Iterable[object]) -> bool:
     return _FLOAT_TYPE.issuperset(map(type, items))
 
 
-_SEQUENCE_KINDS: dict[type, str] = {type(pvector()): _PVECTOR, list: _LIST, tuple: _TUPLE}
+_SEQUENCE_KINDS: dict[type, str] = {_PVECTOR_CLASS: _PVECTOR, list: _LIST, tuple: _TUPLE}
 """Exact types of the plain sequences (a dict lookup is cheaper than an ABC isinstance)."""
 
 

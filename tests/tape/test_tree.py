@@ -7,6 +7,7 @@ rebuilt with the wrong containers.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from pyrsistent import PMap, PVector, pmap, pvector
 
 import tape
+import tape.tree
 from tape.gradient_tape import is_float_array
 from tape.tree import (
     MAX_TREE_DEPTH,
@@ -34,6 +36,7 @@ from tape.tree import (
     named_leaves,
     named_parameters,
     parameter_name,
+    rows_of,
     tree_flatten,
     tree_flatten_floats,
     tree_leaves,
@@ -623,3 +626,25 @@ _ragged = st.recursive(
 @example([[1.0, 2.0], [3.0]])
 def test_is_float_array_is_exactly_the_rectangular_nests_of_floats(x: object) -> None:
     assert is_float_array(x) == (x.__class__ is not float and _rectangular_shape(x) is not None)
+
+
+@given(st.lists(st.lists(st.floats(allow_nan=False), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_rows_of_a_persistent_matrix_are_its_rows_as_tuples_made_once(rows: list[list[float]]) -> None:
+    matrix = pvector(pvector(row) for row in rows)
+    got = rows_of(matrix)
+    assert got == tuple(tuple(row) for row in rows) and all(type(row) is tuple for row in got)
+    assert rows_of(matrix) is got  # remembered for as long as the matrix lives
+    for other in (rows, tuple(map(tuple, rows)), [pvector(row) for row in rows]):
+        assert rows_of(other) is other  # not a pvector of rows: as it is
+
+
+def test_rows_of_forgets_a_matrix_when_it_is_collected() -> None:
+    """The memo holds a matrix's rows only while the matrix lives: it does not grow over a
+    loop that makes new weights, and a new matrix (perhaps at a collected one's id) gets its own."""
+    before = len(tape.tree._ROWS)
+    for k in range(500):
+        matrix = pvector([pvector([float(k), 2.0])])
+        assert rows_of(matrix) == ((float(k), 2.0),)
+    del matrix
+    gc.collect()
+    assert len(tape.tree._ROWS) <= before
