@@ -381,6 +381,14 @@ Saved = tuple[tuple[object, ...], tuple["int | None", ...], dict[str, object]]
 (``None`` where untracked), and its keyword parameters (with its ``residual``, if it keeps one)."""
 
 
+_NESTED = (
+    "A grad, jvp or hvp over array ops inside another one, or inside a function that tape.jit "
+    "compiles (which traces the inner grad's inputs), is such a nested tape: compile the "
+    "grad itself, tape.jit(tape.grad(f))"
+)
+"""What an array op says when it meets a nested tape."""
+
+
 def custom_vjp(
     rule: Callable[..., Sequence[object]], *, tells_tracked: bool = False
 ) -> Callable[[Node, Any, list[Any]], None]:
@@ -402,8 +410,14 @@ def custom_vjp(
             raise ValueError(
                 f"op {node.op.name!r}: its vjp gave {len(cotangents)} cotangents for {len(args)} arguments"
             )
-        for at, cotangent, arg in zip(slots, cotangents, args, strict=True):
+        for k, (at, cotangent, arg) in enumerate(zip(slots, cotangents, args, strict=True)):
             if at is not None and cotangent is not None:
+                if isinstance(cotangent, Tracked):  # a nested tape's Value: no number, no sequence
+                    raise TypeError(
+                        f"{node.op.name}: argument {k} is a Value of a nested tape whose value an "
+                        "enclosing tape tracks, and its rule gave it a Value for a gradient; array "
+                        f"ops are first-order (their rules run on floats). {_NESTED}"
+                    )
                 _add_any(grads, at, cotangent, arg)
 
     return vjp
@@ -481,14 +495,6 @@ def array_op(
     )
 
 
-_NESTED = (
-    "A grad, jvp or hvp over array ops inside another one, or inside a function that tape.jit "
-    "compiles (which traces the inner grad's inputs), is such a nested tape: compile the "
-    "grad itself, tape.jit(tape.grad(f))"
-)
-"""What an array op says when it meets a nested tape."""
-
-
 def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array, a Value, data or a float
     """Apply a rule-defined array op: a tracked operand records one node; otherwise no recording.
 
@@ -513,11 +519,6 @@ def apply_array_op(op: Op, *args: object, **params: object) -> Any:  # an Array,
                 raise TapeError(
                     f"{op.name}: its operands belong to different tapes; array ops work on one tape "
                     f"(they are first-order: inside a nested grad, give them this tape's Arrays). {_NESTED}"
-                )
-            if isinstance(a.primal, Tracked):
-                raise TypeError(
-                    f"{op.name}: argument {k} is a Value of a nested tape whose value an enclosing "
-                    f"tape tracks; array ops are first-order (their rules run on floats). {_NESTED}"
                 )
             data.append(a.primal)
             slots.append(a.position)

@@ -523,6 +523,26 @@ def test_an_array_jvp_in_a_nested_tape_says_so() -> None:
         directional([t.watch(1.0), t.watch(2.0)])
 
 
+@pytest.mark.parametrize(
+    ("call", "want"),
+    [
+        # d/dx of d/dz z^3 = 6x, through an elementwise op on a nested tape's 0-d Value
+        (lambda: tape.grad(lambda x: tape.grad(lambda z: A.sum(A.multiply(z * z, z)))(x))(0.4), 6 * 0.4),
+        # broadcast against constants: d/dx of d/dz sum(z^2 + [1, 2]) = 4
+        (lambda: tape.grad(lambda x: tape.grad(lambda z: A.sum(A.add(z * z, [1.0, 2.0])))(x))(0.4), 4.0),
+        # the sum of an MLP loss (a 0-d Value) under hvp: H of (v0 v1 + v1) / 2 times e0
+        (lambda: tape.hvp(lambda v: A.sum(A.mean([v[0] * v[1], v[1]])), [0.4, 0.7], [1.0, 0.0]), [0.0, 0.5]),
+        # a grad over scalar array ops inside a jitted function: d/dz z^2 at 0.4
+        (lambda: tape.jit(lambda x: tape.grad(lambda z: A.sum(A.multiply(z, z)))(x))(0.4), 0.8),
+    ],
+)
+def test_array_ops_on_a_nested_tapes_scalars_keep_working(call: Callable[[], object], want: object) -> None:
+    """Rules whose cotangents for a nested tape's 0-d Values are Values or lists of them
+    run on those Values: only a cotangent the sweep cannot add is refused (above)."""
+    got = call()
+    assert got == pytest.approx(want)
+
+
 # --- linear over leading axes ----------------------------------------------------------------------
 
 
