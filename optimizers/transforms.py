@@ -79,7 +79,7 @@ def scale_by_learning_rate(lr: LearningRate) -> GradientTransformation:
     ) -> tuple[list[float], OptState, bool]:
         factor, new_state = scale_flat(state)  # the same product, then the same sum, as update_flat and p + u
         new = [p + factor * u for p, u in zip(param_leaves, leaves, strict=True)]
-        return new, new_state, floats and factor.__class__ is float  # float operations on floats
+        return new, new_state, floats and type(factor) is float  # float operations on floats
 
     return from_flat(init, update_flat, name, apply_flat, scale_flat=scale_flat)
 
@@ -168,7 +168,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
             p + factor * ((m / c1) / (sqrt(v / c2) + epsilon))
             for p, m, v in zip(param_leaves, new_mu, new_nu, strict=True)
         ]
-        return new, new_state, floats and moments_floats and factor.__class__ is float
+        return new, new_state, floats and moments_floats and type(factor) is float
 
     return from_flat(init, update_flat, name, apply_scaled_flat=apply_scaled_flat)
 

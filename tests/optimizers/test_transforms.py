@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import pytest
@@ -338,3 +338,39 @@ def test_moments_holding_a_float_subclass_are_not_taken_for_floats() -> None:
     assert type(tree_leaves(new_moments["mu"])[0]) is _Sticky
     assert tree_flatten_floats(new_moments["mu"], walk=False) is None
     assert tree_flatten_floats(new_moments["nu"]) is None
+
+
+class _Disguised(_Sticky):
+    """A float subclass keeping its type through arithmetic that says it is a float
+    (``__class__``), as proxies do: only ``type`` tells it apart."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return float
+
+    def __neg__(self) -> _Disguised:
+        return _Disguised(-float(self))
+
+    def __mul__(self, other: object) -> _Disguised:
+        return _Disguised(float(self) * float(cast(float, other)))
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: object) -> _Disguised:
+        return _Disguised(float(self) + float(cast(float, other)))
+
+    __radd__ = __add__
+
+
+@pytest.mark.parametrize("make", [optimizers.adam, optimizers.sgd])
+def test_params_a_disguised_learning_rate_gives_are_not_taken_for_floats(
+    make: Callable[[optimizers.LearningRate], optimizers.Optimizer],
+) -> None:
+    """A schedule's rate whose ``__class__`` says float makes params of its own type: the
+    fused pass does not register them as floats (``tree_flatten_floats`` answers by type)."""
+    params = pmap({"w": pvector([1.0, -2.0]), "b": pvector([0.5])})
+    grads = tape.grad(lambda p: tape.vsum([x * x for x in tree_leaves(p)]))(params)
+    opt = make(lambda step: _Disguised(0.1))
+    new_params, _ = opt.step(params, grads, opt.init(params))
+    assert {type(leaf) for leaf in tree_leaves(new_params)} == {_Disguised}
+    assert tree_flatten_floats(new_params, walk=False) is None
