@@ -106,7 +106,7 @@ def rows_of(matrix: Sequence[Sequence[T]]) -> Sequence[Sequence[T]]:
     Reading a pvector item by item costs several times what a tuple's items cost, and a
     layer's weights are read whole for every example of an inference loop.
     """
-    if matrix.__class__ is not _PVECTOR_CLASS:
+    if type(matrix) is not _PVECTOR_CLASS:
         return matrix
     key = id(matrix)
     known = _ROWS.get(key)
