@@ -284,7 +284,7 @@ def relu_linear(
         raise ValueError("relu_linear takes a matrix Z (a batch of pre-activations)")
     H = _relu_rows(cast(Matrix, Z.primal))
     recording = tape_of(W, b, Z)
-    w_data, b_data = _checked(W, b, H)
+    w_data, b_data = _checked(W, b, H, "relu_linear", "Z")
     value = linear_kernel(w_data, b_data, H)
     slots = tuple(cast(Array, v).position if tracked(v) else None for v in (W, b, Z))
     parents = tuple(at for at in slots if at is not None)
@@ -295,20 +295,23 @@ def relu_linear(
     return record_array(tracking, RELU_LINEAR, parents, value, (w_data, H, slots))
 
 
-def _checked(W: object, b: object, x_m: Matrix) -> tuple[Matrix, Vector | None]:
-    """``W`` and ``b`` as floats, checked against a batch ``x_m`` (what :func:`linear` checks)."""
-    w_data = as_data(W, "linear's W")
-    b_data = None if b is None else as_data(b, "linear's b")
+def _checked(
+    W: object, b: object, x_m: Matrix, op: str = "linear", batch: str = "X"
+) -> tuple[Matrix, Vector | None]:
+    """``W`` and ``b`` as floats, checked against a batch ``x_m`` (what :func:`linear` checks),
+    errors naming ``op`` and its ``batch`` argument."""
+    w_data = as_data(W, f"{op}'s W")
+    b_data = None if b is None else as_data(b, f"{op}'s b")
     if not (w_data and isinstance(w_data[0], tuple)) or (
         b_data is not None and b_data and isinstance(b_data[0], tuple)
     ):
-        raise ValueError("linear takes a matrix W, a vector b (or None) and a matrix X")
+        raise ValueError(f"{op} takes a matrix W, a vector b (or None) and a matrix {batch}")
     if not w_data[0]:
-        raise ValueError("linear: W has no columns (a layer takes at least one input)")
+        raise ValueError(f"{op}: W has no columns (a layer takes at least one input)")
     if len(w_data[0]) != len(x_m[0]):
-        raise ValueError(f"linear: W has {len(w_data[0])} columns but X rows have {len(x_m[0])} values")
+        raise ValueError(f"{op}: W has {len(w_data[0])} columns but {batch} rows have {len(x_m[0])} values")
     if b_data is not None and len(b_data) != len(w_data):
-        raise ValueError(f"linear: W has {len(w_data)} rows but b has {len(b_data)} values")
+        raise ValueError(f"{op}: W has {len(w_data)} rows but b has {len(b_data)} values")
     return w_data, cast("Vector | None", b_data)
 
 

@@ -221,6 +221,23 @@ def test_relu_linear_equals_linear_of_relu_bit_for_bit(params: PMap[str, object]
     assert A.relu_linear(w, cast("list[float]", b), z) == A.linear(w, cast("list[float]", b), A.relu(z))
 
 
+@pytest.mark.parametrize(
+    ("W", "b", "message"),
+    [
+        ([[1.0]], None, "relu_linear: W has 1 columns but Z rows have 2 values"),
+        ([[]], None, "relu_linear: W has no columns"),
+        ([[1.0, 2.0]], [1.0, 2.0], "relu_linear: W has 1 rows but b has 2 values"),
+        ([1.0, 2.0], None, "relu_linear takes a matrix W, a vector b .or None. and a matrix Z"),
+    ],
+)
+def test_relu_linear_errors_name_it_and_its_z(W: Any, b: Any, message: str) -> None:
+    """``relu_linear`` shares ``linear``'s checks; its errors name it (they said ``linear`` and X)."""
+    with tape.Tape() as t:
+        Z = t.watch_array([[1.0, -2.0]])
+        with pytest.raises(ValueError, match=message):
+            A.relu_linear(W, b, Z)
+
+
 _rows = st.lists(st.floats(-4.0, 4.0), min_size=1, max_size=3)
 _containers: st.SearchStrategy[Callable[[list[Any]], object]] = st.sampled_from([list, tuple, pvector])
 
