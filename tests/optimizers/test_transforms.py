@@ -273,13 +273,16 @@ _Map = PMap[str, Any]
 class _Sticky(float):
     """A float subclass whose arithmetic keeps its type (as some array libraries' scalars do)."""
 
+    def __neg__(self) -> _Sticky:
+        return type(self)(-float(self))
+
     def __mul__(self, other: object) -> _Sticky:
-        return _Sticky(float(self) * float(cast(float, other)))
+        return type(self)(float(self) * float(cast(float, other)))
 
     __rmul__ = __mul__
 
     def __add__(self, other: object) -> _Sticky:
-        return _Sticky(float(self) + float(cast(float, other)))
+        return type(self)(float(self) + float(cast(float, other)))
 
     __radd__ = __add__
 
@@ -347,19 +350,6 @@ class _Disguised(_Sticky):
     @property  # type: ignore[misc]
     def __class__(self) -> type:
         return float
-
-    def __neg__(self) -> _Disguised:
-        return _Disguised(-float(self))
-
-    def __mul__(self, other: object) -> _Disguised:
-        return _Disguised(float(self) * float(cast(float, other)))
-
-    __rmul__ = __mul__
-
-    def __add__(self, other: object) -> _Disguised:
-        return _Disguised(float(self) + float(cast(float, other)))
-
-    __radd__ = __add__
 
 
 @pytest.mark.parametrize("make", [optimizers.adam, optimizers.sgd])
