@@ -150,9 +150,6 @@ _RESERVED = frozenset(
 _LOCAL_NAME = re.compile(r"[vgsrxmn]\d+")
 """The generated code's local variables (values, adjoints, saved operands, residuals, inputs)."""
 
-_FORWARD_VALUE = re.compile(r"v\d+")
-"""A partial that is a value of the forward pass (a product's other operand)."""
-
 _CALLED = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\(")
 """The start of a call of a named kernel."""
 
@@ -473,6 +470,11 @@ class _Block(NamedTuple):
     tested: list[str] | None = None  # the lines of the fallback code, where they differ
 
 
+_new_tuple = tuple.__new__
+"""``_new_tuple(_Block, (lines, defs, uses, tested))`` makes a block without the Python frame of
+its ``__new__``: the generator makes one or more per line of code."""
+
+
 def _name_of(obj: object, hint: str | None) -> str:
     raw = hint or getattr(obj, "__name__", "") or "k"
     name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in raw).strip("_") or "k"
@@ -701,6 +703,8 @@ def _generate(
     """
     nodes = trace.nodes
     count = len(nodes)
+    names = [f"v{i}" for i in range(count)]  # each value's variable, and its adjoint's
+    adjoints = [f"g{i}" for i in range(count)] if target is not None else []
     # what the results need, and every op of a user's (its kernel may log or raise, as uncompiled)
     builtin = [node.op.builtin for node in nodes]
     needed = [not b for b in builtin]
@@ -738,7 +742,7 @@ def _generate(
             blocks.append(_Block(lines, frozenset(defs), emitter.take_uses(), tested))
         else:
             emitter.uses.clear()
-            blocks.append(_Block(lines, _NO_NAMES, _NO_NAMES, tested))
+            blocks.append(_new_tuple(_Block, (lines, _NO_NAMES, _NO_NAMES, tested)))
 
     # forward
     for i, node in enumerate(nodes):
@@ -747,13 +751,13 @@ def _generate(
         op = node.op
         if id(op) not in ops:  # each op the code uses, with the version it was traced at
             ops[id(op)] = (op, op.version)
-        v = f"v{i}"
+        v = names[i]
         if not node.parents:
             index, load = inputs_at[i]
             add([f"{v} = {load}  # input {index}"], {v})
             continue
         if op.kind == "scalar":
-            forward, partials = _scalar_code(emitter, trace, i, node)
+            forward, partials = _scalar_code(emitter, trace, i, node, names)
             mentioned = _mentions(partials) if relevant[i] and partials else ""
             at = len(statements)
             for read in emitter.uses:
@@ -770,7 +774,7 @@ def _generate(
                     kept[i] = (partials, blocks[-1].uses | {v})
             else:
                 emitter.uses.clear()
-                blocks.append(_Block([f"{v} = {forward}"], _NO_NAMES, _NO_NAMES, None))
+                blocks.append(_new_tuple(_Block, ([f"{v} = {forward}"], _NO_NAMES, _NO_NAMES, None)))
                 if relevant[i]:
                     kept[i] = (partials, _NO_NAMES)
         else:
@@ -792,39 +796,42 @@ def _generate(
     # a zero). The two differ at most in the sign of a zero adjoint, which no later step can tell
     # apart (products and sums of equal floats are equal), and the returned gradients are
     # ``0.0 + g``: bit for bit the interpreter's.
-    # terms not yet summed into g{p}: the term, the fallback code's term, the names they read
-    pending: dict[int, list[tuple[str, str, frozenset[str]]]] = {}
+    # terms not yet summed into g{p}: the terms, the fallback code's terms, the names they read
+    # (these only when ``tracked``)
+    pending: dict[int, tuple[list[str], list[str], list[frozenset[str]]]] = {}
     guarded: set[str] = set()  # forward values whose finiteness lets a product's term go untested
     backward_at = len(blocks)
     alias: dict[int, str] = {}
     initialised: set[int] = set()
 
     def adjoint(at: int) -> str:
-        return alias.get(at) or f"g{at}"
+        return alias.get(at) or adjoints[at]
 
     def held_in_variable(at: int) -> None:
         """``at``'s adjoint so far is in ``g{at}``: later terms add to it."""
-        pending[at] = [(f"g{at}", f"g{at}", frozenset({f"g{at}"}))]
+        held = adjoints[at]
+        pending[at] = ([held], [held], [frozenset({held})] if tracked else [])
 
     def settle(at: int, comment: str) -> None:
         """Write the sum of ``at``'s pending terms (or make it an alias of a lone adjoint)."""
-        terms = pending.pop(at, None)
-        if not terms:
+        entry = pending.pop(at, None)
+        if entry is None:
             return
+        terms, tested_terms, used = entry
         initialised.add(at)
-        if len(terms) == 1 and terms[0][0].isidentifier():
-            if terms[0][0] != f"g{at}":
-                alias[at] = terms[0][0]
+        adj = adjoints[at]
+        if len(terms) == 1 and terms[0].isidentifier():
+            if terms[0] != adj:
+                alias[at] = terms[0]
             return
         if tracked:
-            emitter.uses.update(*(used for _, _, used in terms))
-        adj = f"g{at}"
-        line = f"{adj} = {' + '.join([term for term, _, _ in terms])}{comment}"
-        tested = f"{adj} = {' + '.join([term for _, term, _ in terms])}{comment}"
+            emitter.uses.update(*used)
+        line = f"{adj} = {' + '.join(terms)}{comment}"
+        tested = f"{adj} = {' + '.join(tested_terms)}{comment}" if tested_terms != terms else line
         add([line], {adj}, [tested] if tested != line else None)
 
     if target is not None and reached[target]:
-        pending[target] = [("1.0", "1.0", frozenset())]
+        pending[target] = (["1.0"], ["1.0"], [frozenset()] if tracked else [])
         for i in range(target, min(wanted) - 1, -1):
             if not reached[i]:
                 continue
@@ -838,7 +845,7 @@ def _generate(
             if not node.parents or i not in initialised:
                 continue
             op = node.op
-            g = adjoint(i)
+            g = alias.get(i) or adjoints[i]
             if op.kind == "scalar":
                 partials, used = kept[i]
                 for p, partial in zip(node.parents, partials, strict=True):
@@ -847,16 +854,22 @@ def _generate(
                     reached[p] = True
                     if partial == "1.0":  # an add's operand: the adjoint itself
                         term = tested = g
-                    elif partial.__class__ is str and _FORWARD_VALUE.fullmatch(partial):  # checked once
-                        term = f"{g} * {partial}"
+                    elif partial.__class__ is str and partial[:1] == "v" and partial[1:].isdecimal():
+                        term = f"{g} * {partial}"  # a forward value (a product's other operand): checked once
                         tested = f"({term} if {g} else 0.0)"  # a zero adjoint passes nothing, not 0 * inf
                         guarded.add(partial)
                     else:
                         term = tested = times(g, partial)
                         if not _is_number(partial):
                             term = tested = f"({term} if {g} else 0.0)"
-                    terms = pending.setdefault(p, [])
-                    terms.append((term, tested, used | {g} if tracked else _NO_NAMES))
+                    entry = pending.get(p)
+                    if entry is None:
+                        entry = pending[p] = ([], [], [])
+                    terms = entry[0]
+                    terms.append(term)
+                    entry[1].append(tested)
+                    if tracked:
+                        entry[2].append(used | {g})
                     if len(terms) == SUM_TERMS:  # a long sum is written in parts: its terms need not wait
                         settle(p, "")
                         held_in_variable(p)
@@ -919,10 +932,10 @@ def _generate(
     emitter.namespace["Node"] = Node
     emitter.namespace["itemgetter"] = itemgetter
     emitter.namespace["chain"] = chain.from_iterable
-    tested_blocks = [_Block(b.tested, b.defs, b.uses) if b.tested is not None else b for b in blocks]
     fallback = None
     rerunnable = all(op.builtin for op, _ in ops.values())  # the fallback runs the forward pass again
-    if guarded and rerunnable and len(loads) + sum(len(b.lines) for b in blocks) + 2 <= CHUNK_LINES:
+    written = len(loads) + sum([len(block.lines) for block in blocks])
+    if guarded and rerunnable and written + 2 <= CHUNK_LINES:
         # One check instead of a test per product: while every forward value that is some
         # product's partial is finite, a zero adjoint's term g * v is a zero, which is the
         # interpreter's "nothing" up to its sign; otherwise the tested code runs instead.
@@ -931,12 +944,16 @@ def _generate(
             f"if not isfinite(sum(({values},))):  # a partial is not finite: the code testing each adjoint",
             "    return fallback(inputs)",
         ]
+        fallback = [line for block in loads for line in block.lines]  # assembled if needed
+        for block in blocks:
+            fallback += block.lines if block.tested is None else block.tested
         blocks.insert(backward_at, _Block(check, frozenset(), frozenset(guarded)))
-        fallback = [line for block in loads + tested_blocks for line in block.lines]  # assembled if needed
+        written += len(check)
         emitter.namespace["isfinite"] = math.isfinite
     else:
-        blocks = tested_blocks
-    if not tracked and len(loads) + sum(len(b.lines) for b in blocks) > CHUNK_LINES:
+        blocks = [_Block(b.tested, b.defs, b.uses) if b.tested is not None else b for b in blocks]
+        written = len(loads) + sum([len(block.lines) for block in blocks])
+    if not tracked and written > CHUNK_LINES:
         return None
     source = _assemble(loads + blocks, name)
     return _Program(
@@ -951,12 +968,10 @@ def _generate(
 
 def _assemble(blocks: list[_Block], name: str) -> str:
     """One function, or, past :data:`CHUNK_LINES`, parts sharing their live variables through a list."""
-    total = sum(len(b.lines) for b in blocks)
-    if total <= CHUNK_LINES:
-        lines = [f"def {name}(inputs):"]
-        for block in blocks:
-            lines += [f"    {line}" for line in block.lines]
-        return "\n".join(lines) + "\n"
+    lines = [line for block in blocks for line in block.lines]
+    if len(lines) <= CHUNK_LINES:
+        body = "\n    ".join(lines)  # each line indented once, in one join
+        return f"def {name}(inputs):\n    {body}\n" if lines else f"def {name}(inputs):\n"
     chunks: list[list[_Block]] = [[]]
     size = 0
     for block in blocks:
@@ -1004,28 +1019,33 @@ def _assemble(blocks: list[_Block], name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _scalar_code(c: _Emitter, trace: TraceTape, i: int, node: Node) -> tuple[str, list[str | Branch]]:
-    """A scalar node's forward expression and the partials of its tracked operands, in parent order."""
+def _scalar_code(
+    c: _Emitter, trace: TraceTape, i: int, node: Node, names: list[str]
+) -> tuple[str, list[str | Branch]]:
+    """A scalar node's forward expression and the partials of its tracked operands, in parent order.
+
+    ``names`` are the values' variables (what ``c.var`` gives): the tracked operands are read,
+    the others are constants (``c.constant``)."""
     op = node.op
     operands = trace.operands.get(i)
-    v = f"v{i}"
+    v = names[i]
+    read = list(map(names.__getitem__, node.parents))  # the tracked operands, in order
+    c.uses.update(read)
     if operands is None and op.emit is not None and not op.nary:  # every operand tracked: the common case
-        names = [f"v{p}" for p in node.parents]  # what c.var gives, and notes as read
-        c.uses.update(names)
-        forward, every = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *names))
+        forward, every = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *read))
         if len(every) == len(node.parents):
             return forward, list(every)
-    parents = iter(node.parents)
+    parents = iter(read)
     if operands is None:
-        args: list[Any] = [c.var(p) for p in node.parents]
+        args: list[Any] = read
         tracked: list[Any] = [True] * len(args)
     elif op.nary:
         args, tracked = [], []
         for sequence in cast("tuple[tuple[object, ...], ...]", operands):
-            args.append([c.var(next(parents)) if x is None else c.constant(x) for x in sequence])
+            args.append([next(parents) if x is None else c.constant(x) for x in sequence])
             tracked.append([x is None for x in sequence])
     else:
-        args = [c.var(next(parents)) if x is None else c.constant(x) for x in operands]
+        args = [next(parents) if x is None else c.constant(x) for x in operands]
         tracked = [x is None for x in operands]
     if op.emit is not None:
         forward, partials = cast("tuple[str, Sequence[Any]]", op.emit(c, v, *args))
@@ -1087,11 +1107,19 @@ def _tightest(expr: str) -> bool:
     if expr[opening : opening + 1] != "(" or not expr.endswith(")"):
         return False
     depth = 0
-    for at in range(opening, len(expr) - 1):  # the call's own parentheses close only at the end
-        depth += {"(": 1, ")": -1}.get(expr[at], 0)
-        if depth == 0:
-            return False
+    for ch in expr[opening:-1].translate(_PARENTHESES):  # the call's own close only at the end
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return False
     return True
+
+
+_PARENTHESES = {code: None for code in range(128) if chr(code) not in "()"}
+"""A ``str.translate`` table keeping an ASCII expression's parentheses only (other characters
+are kept and change no depth): the scan of a long expression walks its parentheses alone."""
 
 
 def _substituted(expr: str, name: str, code: str, tightest: bool) -> str | None:
