@@ -474,6 +474,9 @@ _new_tuple = tuple.__new__
 """``_new_tuple(_Block, (lines, defs, uses, tested))`` makes a block without the Python frame of
 its ``__new__``: the generator makes one or more per line of code."""
 
+_UNWRITTEN = _Block([], _NO_NAMES, _NO_NAMES)
+"""The place of a forward statement whose line :func:`_fuse` writes (code not split into parts)."""
+
 
 def _name_of(obj: object, hint: str | None) -> str:
     raw = hint or getattr(obj, "__name__", "") or "k"
@@ -774,7 +777,7 @@ def _generate(
                     kept[i] = (partials, blocks[-1].uses | {v})
             else:
                 emitter.uses.clear()
-                blocks.append(_new_tuple(_Block, ([f"{v} = {forward}"], _NO_NAMES, _NO_NAMES, None)))
+                blocks.append(_UNWRITTEN)  # written by _fuse, with what it computes in it
                 if relevant[i]:
                     kept[i] = (partials, _NO_NAMES)
         else:
@@ -1167,10 +1170,12 @@ def _fuse(
     effects (its float kernels give IEEE results), so it may run later, inside its reader: the
     same operations on the same operands, so the same floats, and fewer statements to compile
     (a statement costs CPython's compiler about as much as a whole expression of a few ops). A
-    statement computes at most :data:`FUSED_OPS` ops. Each fused statement's block becomes ``None``.
+    statement computes at most :data:`FUSED_OPS` ops. Each fused statement's block becomes ``None``;
+    without ``tracked`` each other statement's block is :data:`_UNWRITTEN` until written here.
     """
     exprs = [expr for _, _, expr, _ in statements]
     sizes = [1] * len(statements)
+    fused = [False] * len(statements)
     readers_fused: list[int] = []
     for k, (name, at, _, movable) in enumerate(statements):
         if not movable or reads.get(name) != 1:
@@ -1191,6 +1196,12 @@ def _fuse(
             assert before is not None and block is not None
             blocks[reader_at] = _Block(block.lines, block.defs, (block.uses | before.uses) - {name}, None)
         blocks[at] = None
+        fused[k] = True
+    if not tracked:  # each statement not fused, with what was fused into it
+        for k, (name, at, _, _) in enumerate(statements):
+            if not fused[k]:
+                blocks[at] = _new_tuple(_Block, ([f"{name} = {exprs[k]}"], _NO_NAMES, _NO_NAMES, None))
+        return
     for m in readers_fused:
         name, at = statements[m][:2]
         block = blocks[at]
