@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -115,6 +116,22 @@ def test_w2_baseline_and_floats_match_library(graph: GraphProblem) -> None:
     assert_close((out, grads), baseline.graph_gradient(graph))
     assert baseline.lean_graph_gradient(graph) == (out, grads)  # the same sweep: the same bits
     assert baseline.graph_output(graph) == pytest.approx(out, rel=1e-12)
+
+
+def test_w2_jit_reports_a_large_graphs_first_call(graph: GraphProblem) -> None:
+    large = graph_problem(3_000, leaves=20)
+    notes = suite.w2_jit(graph, large=large).notes
+    assert len(notes) == 2 and len(suite.w2_jit(graph).notes) == 1
+    found = re.fullmatch(
+        r"W2 jit at ([\d,]+) ops: first call ([\d.e-]+) s \(trace and code generation ([\d.e-]+) s, "
+        r"compile ([\d.e-]+) s, ([\d,]+) lines\), once\.",
+        notes[1],
+    )
+    assert found is not None, notes[1]
+    ops, total, traced, compiled, lines = found.groups()
+    assert int(ops.replace(",", "")) == len(large.program)
+    assert min(float(total), float(traced), float(compiled)) > 0.0  # each rounded to 3 digits: no sums
+    assert int(lines.replace(",", "")) > len(large.program) // 2  # fused lines: fewer lines than ops
 
 
 def test_w2_memory_is_measured(graph: GraphProblem) -> None:

@@ -151,7 +151,7 @@ def _workloads(chosen: Sequence[str]) -> list[Workload]:
         if "W2" in chosen:
             out.append(suite.w2(graph))
         if "W2-jit" in chosen:
-            out.append(suite.w2_jit(graph))
+            out.append(suite.w2_jit(graph, large=graph_problem(100_000)))
     if {"W3", "Adam", "W4"} & set(chosen):
         digits = digits_problem()
         if "W3" in chosen:
