@@ -26,6 +26,7 @@ from tape.errors import TapeError
 from tape.graph import to_dot
 from tape.kernels.shapes import size
 from tape.tree import (
+    IsLeaf,
     TreeDef,
     array_layout,
     named_leaves,
@@ -125,6 +126,18 @@ def frozen_gradient(g: object, shape: tuple[int, ...]) -> Data:
     return cast(Data, nest(flatten(g), shape))
 
 
+def not_watchable(tree: object, leaf: object, is_leaf: IsLeaf | None = None) -> TypeError:
+    """The error for a ``leaf`` of ``tree`` that cannot be watched (not a float), naming its path.
+
+    ``is_leaf`` is how ``tree`` was flattened (``leaf`` is found by identity among its leaves).
+    """
+    for path, found in named_leaves(tree, is_leaf):
+        if found is leaf:
+            kind = type(leaf).__name__
+            return TypeError(f"leaf at {path or 'the root'} is {kind} ({leaf!r}); only floats can be watched")
+    return TypeError(f"a {type(leaf).__name__} leaf; only floats can be watched")
+
+
 class Tape(ReverseRecording):
     """Records operations on watched Values and computes gradients by one reverse sweep.
 
@@ -218,13 +231,7 @@ class Tape(ReverseRecording):
             elif isinstance(item, Array):
                 return self.watch_flat(expand_arrays(tree), arrays=arrays)
             else:
-                for path, bad in named_leaves(tree, is_leaf):
-                    if bad is leaf:
-                        raise TypeError(
-                            f"leaf at {path or 'the root'} is {type(bad).__name__} ({bad!r}); "
-                            "only floats can be watched"
-                        )
-                raise TypeError(f"a {type(item).__name__} leaf; only floats can be watched")
+                raise not_watchable(tree, item, is_leaf)
         return watched, list(leaves), treedef
 
     # --- differentiation ----------------------------------------------------------------

@@ -120,7 +120,7 @@ from tape.array import Array, constant_array, flatten, nest, record_array, shape
 from tape.core.node import Node, Tracked
 from tape.core.op import LEAF, Branch, Op, times
 from tape.core.recording import collector_paused
-from tape.gradient_tape import Tape, is_float_array
+from tape.gradient_tape import Tape, is_float_array, not_watchable
 from tape.ops.indexing import stack
 from tape.transforms import (
     Differentiated,
@@ -1333,11 +1333,8 @@ def _trace(
                     copy = _fresh(leaf)
                     sources.gather(index, copy)
                     new.append(copy)
-                elif watch and spec is not None:
-                    raise TypeError(
-                        f"argument {n} has a {type(leaf).__name__} leaf ({leaf!r}); "
-                        "only floats can be watched"
-                    )
+                elif watch and spec is not None:  # as without jit: the leaf's path in its argument
+                    raise not_watchable(arg, leaf, _array_leaf if spec.arrays else _is_int_array)
                 elif kind == "i":
                     new.append(sources.traced_ints(index, leaf))
                 else:

@@ -229,9 +229,13 @@ def test_returning_a_list_of_tape_values_is_an_error() -> None:
         ([1.0, None], "1", "NoneType"),
     ],
 )
-def test_a_non_float_leaf_is_a_type_error_naming_its_path(tree: object, where: str, type_name: str) -> None:
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
+def test_a_non_float_leaf_is_a_type_error_naming_its_path(
+    tree: object, where: str, type_name: str, compiled: bool
+) -> None:
+    differentiated = grad(lambda t: 0.0)
     with pytest.raises(TypeError, match=f"^leaf at {where} is {type_name} "):
-        grad(lambda t: 0.0)(tree)
+        (tape.jit(differentiated) if compiled else differentiated)(tree)
 
 
 def test_only_the_selected_arguments_must_be_float_trees() -> None:
