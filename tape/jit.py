@@ -683,7 +683,7 @@ class _Program(NamedTuple):
     ops: tuple[tuple[Op, int], ...]
     bound_ints: frozenset[int]
     lines: int
-    fallback: list[str] | None  # the lines of the code testing each product's adjoint (one function)
+    fallback: list[_Block] | None  # the blocks of the code testing each product's adjoint (one function)
 
 
 def _generate(
@@ -947,9 +947,7 @@ def _generate(
             f"if not isfinite(sum(({values},))):  # a partial is not finite: the code testing each adjoint",
             "    return fallback(inputs)",
         ]
-        fallback = [line for block in loads for line in block.lines]  # assembled if needed
-        for block in blocks:
-            fallback += block.lines if block.tested is None else block.tested
+        fallback = loads + blocks  # their tested lines are assembled if needed
         blocks.insert(backward_at, _Block(check, frozenset(), frozenset(guarded)))
         written += len(check)
         emitter.namespace["isfinite"] = math.isfinite
@@ -1243,8 +1241,8 @@ def _parameter(c: _Emitter, value: object) -> str:
 class _Fallback:
     """The code that tests each product's adjoint, compiled at its first call (a non-finite partial)."""
 
-    def __init__(self, lines: list[str], namespace: dict[str, object], name: str) -> None:
-        self._lines: list[str] | None = lines
+    def __init__(self, blocks: list[_Block], namespace: dict[str, object], name: str) -> None:
+        self._blocks: list[_Block] | None = blocks
         self._namespace = namespace
         self._name = name
         self._run: Callable[[list[Any]], list[Any]] | None = None
@@ -1252,12 +1250,14 @@ class _Fallback:
     def __call__(self, inputs: list[Any]) -> list[Any]:
         if self._run is None:
             name = f"{self._name}_tested"
-            block = _Block(cast("list[str]", self._lines), frozenset(), frozenset())
+            blocks = cast("list[_Block]", self._blocks)
+            lines = [line for b in blocks for line in (b.lines if b.tested is None else b.tested)]
             namespace = dict(self._namespace)
             with collector_paused():
-                exec(compile(_assemble([block], name), f"<tape.jit {name}>", "exec"), namespace)
+                source = _assemble([_Block(lines, frozenset(), frozenset())], name)
+                exec(compile(source, f"<tape.jit {name}>", "exec"), namespace)
             self._run = cast("Callable[[list[Any]], list[Any]]", namespace[name])
-            self._lines = None
+            self._blocks = None
         return self._run(inputs)
 
 
