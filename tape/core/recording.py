@@ -262,23 +262,21 @@ class ReverseRecording(Recording):
             g = grads[i]
             if g.__class__ is float and g == 0.0:
                 continue
-            node = nodes[i]
-            parents = node.parents
+            op, parents, value, saved = nodes[i]  # one unpacking, not four field reads
             if not parents:
                 continue
-            op = node.op
             vjp = op.vjp
             if vjp is not None:
-                vjp(node, g, grads)
+                vjp(nodes[i], g, grads)
                 continue
-            partials: tuple[Any, ...] | None = node.saved
+            partials: tuple[Any, ...] | None = saved
             if len(parents) == 2:  # most scalar ops: unpacked, no iterator
                 first, second = parents
                 if partials is None:  # recomputed from the inputs' values by the op's own rules
                     x, y = nodes[first].value, nodes[second].value
                     rule_x, rule_y = op.partials
-                    grads[first] += g * rule_x(node.value, x, y)
-                    grads[second] += g * rule_y(node.value, x, y)
+                    grads[first] += g * rule_x(value, x, y)
+                    grads[second] += g * rule_y(value, x, y)
                 else:
                     d_first, d_second = partials
                     grads[first] += g * d_first
@@ -286,7 +284,7 @@ class ReverseRecording(Recording):
             else:
                 if partials is None:
                     values = [nodes[p].value for p in parents]
-                    partials = tuple(rule(node.value, *values) for rule in op.partials)
+                    partials = tuple(rule(value, *values) for rule in op.partials)
                 for parent, partial in zip(parents, partials, strict=True):
                     grads[parent] += g * partial
         return grads
