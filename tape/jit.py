@@ -1108,7 +1108,7 @@ def _tightest(expr: str) -> bool:
     if expr[opening : opening + 1] != "(" or not expr.endswith(")"):
         return False
     depth = 0
-    for ch in expr[opening:-1].translate(_PARENTHESES):  # the call's own close only at the end
+    for ch in expr[opening:-1].translate(_PARENTHESES):  # its own parentheses close only at the end
         if ch == "(":
             depth += 1
         elif ch == ")":
