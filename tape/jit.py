@@ -118,7 +118,7 @@ from pyrsistent import PVector, pvector
 
 from tape.array import Array, constant_array, flatten, nest, record_array, shape_of
 from tape.core.node import Node, Tracked
-from tape.core.op import LEAF, Branch, Op, times
+from tape.core.op import LEAF, Branch, Op, joined, times
 from tape.core.recording import collector_paused
 from tape.gradient_tape import Tape, is_float_array, not_watchable
 from tape.ops.indexing import stack
@@ -829,8 +829,8 @@ def _generate(
             return
         if tracked:
             emitter.uses.update(*used)
-        line = f"{adj} = {' + '.join(terms)}{comment}"
-        tested = f"{adj} = {' + '.join(tested_terms)}{comment}" if tested_terms != terms else line
+        line = f"{adj} = {joined(terms, ' + ')}{comment}"
+        tested = f"{adj} = {joined(tested_terms, ' + ')}{comment}" if tested_terms != terms else line
         add([line], {adj}, [tested] if tested != line else None)
 
     if target is not None and reached[target]:
@@ -926,7 +926,7 @@ def _generate(
             results.append(f"0.0 + {held}" if nodes[at].value.__class__ is float else held)
         else:
             results.append("0.0")
-    add([f"return [{', '.join(results)}]"], set())
+    add([f"return [{joined(results, ', ')}]"], set())
 
     loads = [
         _Block([f"{var} = {load}"], frozenset({var}), frozenset())
@@ -942,9 +942,12 @@ def _generate(
         # One check instead of a test per product: while every forward value that is some
         # product's partial is finite, a zero adjoint's term g * v is a zero, which is the
         # interpreter's "nothing" up to its sign; otherwise the tested code runs instead.
-        values = ", ".join(sorted(guarded, key=lambda v: int(v[1:])))
+        values = joined(sorted(guarded, key=lambda v: int(v[1:])), ", ")
+        why = "  # a partial is not finite: the code testing each adjoint"
         check = [
-            f"if not isfinite(sum(({values},))):  # a partial is not finite: the code testing each adjoint",
+            f"if not isfinite(sum(({values},))):{why}"
+            if "\n" not in values
+            else f"if not isfinite(sum(({why}\n        {values},\n    ))):",
             "    return fallback(inputs)",
         ]
         fallback = loads + blocks  # their tested lines are assembled if needed

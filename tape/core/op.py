@@ -14,7 +14,7 @@ the old rules can tell it is stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -45,6 +45,37 @@ def times(adjoint: str, partial: str | Branch) -> str:
         return adjoint
     simple = partial.replace("_", "").replace(".", "").isalnum()
     return f"{adjoint} * {partial if simple else f'({partial})'}"
+
+
+LINE_WIDTH = 100
+"""About how many characters of a list or sum a line of generated code holds before it goes on."""
+
+_CONTINUED = " \\\n        "  # a backslash, and the next line indented once more
+
+
+def joined(items: Sequence[str], sep: str) -> str:
+    """``sep.join(items)`` for generated code, readable when long: past :data:`LINE_WIDTH`
+    characters it goes on in lines of about that width, each broken at a ``sep`` (after
+    ``", "``, before an operator) with a backslash.
+
+    A backslash break holds anywhere in a statement and changes no token; CPython compiles
+    it as it compiles the one long line (a break inside parentheses costs it more).
+    """
+    text = sep.join(items)
+    if len(text) <= LINE_WIDTH:
+        return text
+    lines: list[str] = []
+    start, step = 0, len(sep)
+    while len(text) - start > LINE_WIDTH:
+        cut = text.rfind(sep, start + 1, start + LINE_WIDTH + step)
+        if cut < 0:  # nothing to break at within the width: break at the next one
+            cut = text.find(sep, start + LINE_WIDTH)
+            if cut < 0:
+                break
+        lines.append(text[start:cut])
+        start = cut + step
+    lines.append(text[start:])
+    return (("," + _CONTINUED) if sep == ", " else (_CONTINUED + sep.lstrip())).join(lines)
 
 
 OpKind = Literal["scalar", "array"]

@@ -35,7 +35,7 @@ from tape.array import (
     traced_floats,
 )
 from tape.core.node import Node, Tracked
-from tape.core.op import Op, define
+from tape.core.op import Op, define, joined
 from tape.kernels.reduce import (
     max_axes,
     mean_axes,
@@ -80,7 +80,7 @@ def _ones(value: Primal, xs: Sequence[Primal]) -> Sequence[float]:
 
 
 def _items(exprs: Sequence[str]) -> str:
-    return f"({', '.join(exprs)},)"
+    return f"({joined(exprs, ', ')},)"
 
 
 _WRITTEN_TERMS = 64
@@ -94,7 +94,7 @@ def _dot_code(mul_name: str, xs: Sequence[str], ys: Sequence[str]) -> str:
     Written out only where ``sum`` adds in order: from Python 3.12 it compensates its rounding.
     """
     if SUM_ADDS_IN_ORDER and 0 < len(xs) <= _WRITTEN_TERMS:
-        return "(" + " + ".join(["0.0", *(f"{x} * {y}" for x, y in zip(xs, ys, strict=True))]) + ")"
+        return "(" + joined(["0.0", *(f"{x} * {y}" for x, y in zip(xs, ys, strict=True))], " + ") + ")"
     return f"sum(map({mul_name}, {_items(xs)}, {_items(ys)}), 0.0)"
 
 

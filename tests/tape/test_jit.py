@@ -18,6 +18,7 @@ from pyrsistent import PMap, pmap, pvector
 import tape
 from tape import REGISTRY, TracingError, jit
 from tape import arrays as A
+from tape.core.op import LINE_WIDTH, joined
 from tape.kernels.written import SUM_ADDS_IN_ORDER
 from tape.testing import scalars
 from tape.tree import tree_flatten
@@ -562,7 +563,8 @@ def test_branches_inside_ops_stay_data_dependent_code() -> None:
     source = f.source(2.0)
     # the forward: each value read once is computed where it is read, relu's choice included
     assert "    v5 = ((0.0 if v0 <= 0.0 else v0) + abs(v0)) + (v0 if v0 > 0.0 else 0.5 * v0)\n" in source
-    assert source.rstrip().endswith("+ (g5 if v0 > 0.0 else g5 * 0.0)\n    return [v5, 0.0 + g0]")  # backward
+    # backward: a long sum goes on in the next line
+    assert source.endswith(" \\\n        + (g5 if v0 > 0.0 else g5 * 0.0)\n    return [v5, 0.0 + g0]\n")
     assert f.traces == 1
 
 
@@ -582,6 +584,42 @@ def test_source_reads_as_forward_then_backward() -> None:
     # each adjoint is the sum of what its uses pass back, in the interpreter's order
     assert "    g0 = g4 * v3 + g4 * v1" in lines
     assert lines[-1] == "    return [v4, 0.0 + g0, 0.0 + g1]"
+
+
+@given(
+    st.lists(st.from_regex(r"[a-z][a-z0-9]{0,30}( \* [a-z][0-9]{0,6})?", fullmatch=True), max_size=60),
+    st.sampled_from([", ", " + "]),
+)
+@example(["v1"] * 40, ", ")
+@example(["x" * 120, "y"], " + ")
+def test_joined_breaks_long_lists_into_lines_and_changes_no_token(items: list[str], sep: str) -> None:
+    text = joined(items, sep)
+    assert text.replace(" \\\n        ", " ") == sep.join(items)  # the breaks are whitespace only
+    lines = text.split(" \\\n")
+    for line in lines:
+        body = line.removeprefix("        ")
+        # a line past the width holds no place to break within the width
+        assert len(body) <= LINE_WIDTH + 1 or sep not in body.lstrip("+ ")[1 : LINE_WIDTH + 1]
+    assert (len(lines) > 1) == (len(sep.join(items)) > LINE_WIDTH)
+
+
+def test_long_sums_and_lists_in_the_source_go_on_in_readable_lines() -> None:
+    """A 64-term dot product, a sum of 300 products, the check of 600 partials and 600 returned
+    gradients: each goes on over lines of about 100 characters, with the interpreter's floats."""
+
+    def f(xs: Sequence[tape.Scalar], ys: Sequence[tape.Scalar]) -> tape.Scalar:
+        return tape.vsum([x * y for x, y in zip(xs, ys, strict=True)]) + tape.dot(xs[:64], ys[:64])
+
+    xs = [0.25 * k - 30.0 for k in range(300)]
+    ys = [1.0 / (k + 1) for k in range(300)]
+    jitted = jit(tape.value_and_grad(f, (0, 1)))
+    assert_same(jitted(xs, ys), tape.value_and_grad(f, (0, 1))(xs, ys))
+    source = jitted.source(xs, ys)
+    # about 100 characters, more where a value read once is computed in place of its name
+    assert max(len(line) for line in source.splitlines()) <= 2 * LINE_WIDTH
+    assert "    if not isfinite(sum((  # a partial is not finite" in source
+    assert " + v63 * v363)\n    if not isfinite(sum((" in source  # the dot product's last line
+    assert "\n    ))):\n        return fallback(inputs)\n" in source
 
 
 def test_a_non_finite_partial_runs_the_code_that_tests_each_adjoint() -> None:
