@@ -281,6 +281,10 @@ class ReverseRecording(Recording):
                     d_first, d_second = partials
                     grads[first] += g * d_first
                     grads[second] += g * d_second
+            elif len(parents) == 1 and partials is not None:  # unary ops, and a product with a constant
+                (only,) = parents
+                (partial,) = partials
+                grads[only] += g * partial
             else:
                 if partials is None:
                     values = [nodes[p].value for p in parents]
