@@ -260,7 +260,7 @@ class ReverseRecording(Recording):
             grads[at] = seed
         for i in range(top, bottom - 1, -1):
             g = grads[i]
-            if g.__class__ is float and g == 0.0:
+            if g == 0.0 and g.__class__ is float:  # the float test second: most adjoints are not zero
                 continue
             op, parents, value, saved = nodes[i]  # one unpacking, not four field reads
             if not parents:
