@@ -115,7 +115,15 @@ class Array(Tracked):
         return cast(float, value)
 
     def __len__(self) -> int:
+        if not isinstance(self.primal, tuple):
+            raise TypeError("len() of a 0-d Array: it has no axis (use float())")
         return len(self.primal)
+
+    def __bool__(self) -> bool:  # without it, every Array (a mask of zeros too) would be true
+        raise TypeError(
+            f"the truth value of an Array (shape {self.shape}) is ambiguous: use tape.arrays.where "
+            "for a mask, or float() of a single element"
+        )
 
     def row(self, index: int) -> Array:
         """Row ``index`` of a matrix, recorded as a node."""
