@@ -62,6 +62,7 @@ from functional_nn.train import (
 from functional_nn.train import outputs as model_outputs
 from functional_nn.training_state import read_training_state, save_training_state
 from optimizers import Optimizer
+from tape.validate import number_text
 
 CHECKPOINT_NAME = "checkpoint.json"
 METRICS_NAME = "metrics.csv"
@@ -555,11 +556,9 @@ def run_predict(args: argparse.Namespace, out: TextIO) -> int:
         return _predict_file(args, use, out)
     model = use.model
     try:
-        row = [float(part) for part in args.input.split(",")]
+        row = [number_text(part, f"--input value {k}") for k, part in enumerate(args.input.split(","), 1)]
     except ValueError as error:
-        raise UsageError(f"--input must be comma-separated numbers: {error}") from error
-    if not all(math.isfinite(x) for x in row):
-        raise UsageError("--input values must be finite")
+        raise UsageError(f"{error} (--input takes comma-separated numbers)") from error
     if len(row) != model.n_in:
         raise UsageError(f"--input has {len(row)} values; the model takes {model.n_in}")
     inputs = _standardized(use, row, "--input")
