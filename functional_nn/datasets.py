@@ -294,7 +294,10 @@ class Standardizer:
                 means.append(lo)
                 scales.append(0.0)
                 continue
-            mean = math.fsum(column) / n
+            try:
+                mean = math.fsum(column) / n
+            except OverflowError:  # the column's sum is beyond the float range; its mean is not
+                mean = math.fsum(x / n for x in column)
             deviations = [x - mean for x in column]
             peak = max(abs(d) for d in deviations)  # pre-scaled so squares neither underflow nor overflow
             std = peak * math.sqrt(math.fsum((d / peak) ** 2 for d in deviations) / n)
@@ -310,10 +313,21 @@ class Standardizer:
         return len(self.mean)
 
     def apply(self, row: Sequence[float]) -> PVector[float]:
-        """Standardize one row of features (e.g. at inference time)."""
+        """Standardize one row of features (e.g. at inference time).
+
+        A finite feature whose standardized value overflows is a ValueError naming it.
+        """
         if len(row) != len(self.mean):
             raise ValueError(f"row has {len(row)} features, standardizer expects {len(self.mean)}")
-        return pvector((x - m) / s if s else 0.0 for x, m, s in zip(row, self.mean, self.scale, strict=True))
+        mean, scale = self.mean, self.scale
+        scaled = pvector((x - m) / s if s else 0.0 for x, m, s in zip(row, mean, scale, strict=True))
+        for j, (x, z) in enumerate(zip(row, scaled, strict=True)):
+            if math.isfinite(x) and not math.isfinite(z):
+                raise ValueError(
+                    f"feature {j}: {x!r} standardizes to {z!r} (mean {mean[j]!r}, scale {scale[j]!r}); "
+                    "it is too far from the training data"
+                )
+        return scaled
 
     def transform(self, dataset: Dataset) -> Dataset:
         """Standardize every row of ``dataset``; targets, classes and name are kept."""

@@ -137,6 +137,20 @@ def _rows(where: str, what: str, inputs: Sequence[object], targets: Sequence[obj
     return [f"{where}: row {i}" for i in range(len(inputs))]
 
 
+def _class_rows(
+    where: str, what: str, inputs: Sequence[Sequence[object]], targets: Sequence[object]
+) -> list[str]:
+    """Validate a batch of rows that score the same classes (all of one width); the rows' error prefixes."""
+    wheres = _rows(where, what, inputs, targets)
+    width = len(inputs[0])
+    for i, row in enumerate(inputs):
+        if len(row) != width:
+            raise ValueError(
+                f"{where}: {what} are ragged: row {i} has {len(row)} entries but row 0 has {width}"
+            )
+    return wheres
+
+
 # --- implementations, with the error prefix as an argument ------------------------------
 
 
@@ -369,7 +383,7 @@ def cross_entropy_batch(batch_probs: Sequence[Sequence[float]], targets: Sequenc
 def cross_entropy_batch(batch_probs: Sequence[Sequence[Scalar]], targets: Sequence[int]) -> Scalar: ...
 def cross_entropy_batch(batch_probs: Sequence[Sequence[Scalar]], targets: Sequence[int]) -> Scalar:
     """The mean over examples of :func:`cross_entropy`."""
-    wheres = _rows("cross_entropy_batch", "rows of probabilities", batch_probs, targets)
+    wheres = _class_rows("cross_entropy_batch", "rows of probabilities", batch_probs, targets)
     return _mean([_cross_entropy(p, k, w) for p, k, w in zip(batch_probs, targets, wheres, strict=True)])
 
 
@@ -412,7 +426,7 @@ def cross_entropy_with_logits_batch(
         return arrays.cross_entropy_with_logits(
             batch_logits, targets, where="cross_entropy_with_logits_batch"
         )
-    wheres = _rows("cross_entropy_with_logits_batch", "rows of logits", batch_logits, targets)
+    wheres = _class_rows("cross_entropy_with_logits_batch", "rows of logits", batch_logits, targets)
     return _mean(
         [_cross_entropy_with_logits(x, k, w) for x, k, w in zip(batch_logits, targets, wheres, strict=True)]
     )
@@ -478,7 +492,7 @@ def multi_margin_loss_batch(
     batch_logits: Sequence[Sequence[Scalar]], targets: Sequence[int], *, margin: float = 1.0
 ) -> Scalar:
     """The mean over examples of :func:`multi_margin_loss`."""
-    wheres = _rows("multi_margin_loss_batch", "rows of logits", batch_logits, targets)
+    wheres = _class_rows("multi_margin_loss_batch", "rows of logits", batch_logits, targets)
     return _mean(
         [_multi_margin(x, k, margin, w) for x, k, w in zip(batch_logits, targets, wheres, strict=True)]
     )

@@ -293,13 +293,22 @@ class MLP:
                 weight, bias = layer_params["weight"], layer_params["bias"]
                 layer = arrays.relu_linear if fuse and i > 0 else arrays.linear
                 h = layer(weight, bias, h)  # type: ignore[arg-type]  # weight: matrix, bias: vector
+                width = h.shape[-1] if isinstance(h, Array) else len(h[0])
+                if width != self.sizes[i]:  # params of a wider layer are consistent among themselves
+                    raise ValueError(
+                        f"params do not fit {self!r}: {_layer_name(i)} gives {width} outputs, "
+                        f"but the spec has {self.sizes[i]}"
+                    )
                 if i < last and not fuse:
                     if activation is not None:
                         h = activation(h)
                     if factors is not None:
                         h = arrays.scale(h, factors[i])
         except _SHAPE_ERRORS as error:
-            problem = self._params_problem(params)
+            watched = any(
+                isinstance(leaf, Array) for leaf in _tree.tree_leaves(params)
+            )  # no pvectors to check
+            problem = None if watched else self._params_problem(params)
             if problem is not None:
                 raise ValueError(problem) from error
             raise

@@ -115,6 +115,24 @@ def names_ending_in(*parts: str) -> Mask:
     return mask
 
 
+def checked_mask(mask: Mask | None, where: str) -> Mask:
+    """``mask``, or :data:`default_decay_mask` for ``None``; a TypeError from ``where`` unless callable."""
+    given: object = mask
+    if given is None:
+        return default_decay_mask
+    if not callable(given):
+        hint = (
+            f" (for names ending in {given!r}: optimizers.names_ending_in({given!r}))"
+            if isinstance(given, str)
+            else ""
+        )
+        raise TypeError(
+            f"{where}: decay_mask must be a predicate on parameter names (name -> bool), "
+            f"not {type(given).__name__} ({given!r}){hint}"
+        )
+    return cast(Mask, given)
+
+
 def mask_leaves(mask: Mask, tree: object) -> list[bool]:
     """For each leaf of ``tree`` in flattening order, whether ``mask`` picks its parameter.
 

@@ -19,7 +19,7 @@ from pyrsistent import pmap
 
 from optimizers._checks import non_negative, positive, unit_interval
 from optimizers.base import GradientTransformation, from_flat
-from optimizers.masks import Mask, decayed_leaves, default_decay_mask
+from optimizers.masks import Mask, checked_mask, decayed_leaves
 from optimizers.schedules import Schedule
 from optimizers.state import OptState, StateSpec, expect_state, get_int, get_tree, zeros_like
 from tape.tree import only_floats, tree_leaves, tree_unflatten
@@ -181,7 +181,7 @@ def add_l2_decay(weight_decay: float, mask: Mask | None = None) -> GradientTrans
     """
     name = "add_l2_decay"
     non_negative("weight_decay", weight_decay)
-    pick = default_decay_mask if mask is None else mask
+    pick = checked_mask(mask, name)
 
     def init(params: object) -> OptState:
         if weight_decay > 0:
@@ -213,7 +213,7 @@ def add_decoupled_weight_decay(
     name = "add_decoupled_weight_decay"
     non_negative("weight_decay", weight_decay)
     rate = _rate_at(lr)
-    pick = default_decay_mask if mask is None else mask
+    pick = checked_mask(mask, name)
 
     def init(params: object) -> OptState:
         if weight_decay > 0:

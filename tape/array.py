@@ -22,7 +22,14 @@ from tape.core.node import Node, Tracked
 from tape.core.op import Op, define, register_binder
 from tape.core.recording import Recording, is_zero
 from tape.errors import TapeError
-from tape.validate import HoldsTracked, float_array, float_matrix, float_vector, shape_of
+from tape.validate import (
+    CONSTANTS_UNDER_JIT,
+    HoldsTracked,
+    float_array,
+    float_matrix,
+    float_vector,
+    shape_of,
+)
 from tape.value import Scalar, Value
 
 __all__ = [
@@ -41,6 +48,7 @@ __all__ = [
     "as_data",
     "asarray",
     "constant_array",
+    "constant_data",
     "flatten",
     "install",
     "nest",
@@ -115,7 +123,15 @@ class Array(Tracked):
         return cast(float, value)
 
     def __len__(self) -> int:
+        if not isinstance(self.primal, tuple):
+            raise TypeError("len() of a 0-d Array: it has no axis (use float())")
         return len(self.primal)
+
+    def __bool__(self) -> bool:  # without it, every Array (a mask of zeros too) would be true
+        raise TypeError(
+            f"the truth value of an Array (shape {self.shape}) is ambiguous: use tape.arrays.where "
+            "for a mask, or float() of a single element"
+        )
 
     def row(self, index: int) -> Array:
         """Row ``index`` of a matrix, recorded as a node."""
@@ -188,6 +204,30 @@ def constant_array(data: Data | float) -> Array:
     return made
 
 
+def constant_data(x: object, where: str, what: str) -> object:
+    """An op's constant operand (nested floats or an untracked Array) as nested tuples of floats.
+
+    Tracked Values or a tracked Array there are a TypeError naming ``what``, and so is an
+    untracked Array argument of a function :func:`tape.jit` traces (the compiled code would
+    keep the first call's numbers).
+    """
+    if isinstance(x, Array) and x.tape is None:
+        return x.primal
+    owner: object = x.tape if isinstance(x, Array) else None
+    if isinstance(owner, FloatStandIns) and owner.without_jit(cast(Array, x).position) == "untracked":
+        raise TypeError(
+            f"{where}: the {what} are an untracked Array argument, which tape.jit traces; constant {what} "
+            "of a compiled function are nested sequences of floats of an argument, with arrays=True"
+        )
+    try:
+        return float_array(x, f"{where}: {what}")
+    except HoldsTracked:
+        raise TypeError(
+            f"{where}: the {what} hold Values; {what} are constants, nested sequences of floats "
+            f"({CONSTANTS_UNDER_JIT})"
+        ) from None
+
+
 def asarray(x: object) -> Array:
     """``x`` as an Array: an Array as it is; a nested sequence of floats (or a float) untracked.
 
@@ -212,6 +252,9 @@ class FloatStandIns(Protocol):
 
     def floats_array(self, x: Sequence[object], where: str, *, array: bool = False) -> Array | None:
         """``x`` as a tracked Array when every Value it holds stands for a plain float, else ``None``."""
+
+    def without_jit(self, position: int) -> str:
+        """``"plain"``, ``"untracked"`` or ``"tracked"``: what the value at ``position`` is without jit."""
 
 
 def traced_floats(x: Sequence[object], where: str, *, array: bool = False) -> Array | None:

@@ -54,7 +54,7 @@ class ForwardTape(ForwardRecording):
         )
         return value
 
-    def watch_array(self, data: Sequence[Any], tangent: object = 0.0) -> Array:
+    def watch_array(self, data: Array | Sequence[Any], tangent: object = 0.0) -> Array:
         """A dual array: a nested sequence of floats (any depth) with a tangent of the same shape."""
         if isinstance(data, Array):
             data = data.primal
@@ -62,6 +62,8 @@ class ForwardTape(ForwardRecording):
         if not isinstance(value, tuple) or not value:
             raise ValueError("cannot watch an empty array" if value == () else "watch_array takes a sequence")
         array = record_array(self, LEAF, (), value, ())
+        if isinstance(tangent, Array) and tangent.tape is None:
+            tangent = tangent.primal
         if not is_zero(tangent):
             direction = float_array(tangent, "a tangent")
             if shape_of(direction) != shape_of(value):
@@ -124,6 +126,15 @@ def jvp(
                 checked: object = leaf
                 if arrays and is_float_array(checked):
                     watched.append(tape.watch_array(cast("Sequence[float]", checked), t))
+                    continue
+                if arrays and isinstance(checked, Array):
+                    if checked.tape is not None:
+                        raise TypeError(
+                            f"jvp: argument {n} is an Array a tape records, and array ops are first-order "
+                            "(inside a function tape.jit compiles with arrays=True, whose arguments it "
+                            "traces as Arrays, jvp with arrays=True does not compile)"
+                        )
+                    watched.append(tape.watch_array(checked, t))
                     continue
                 if not isinstance(checked, (float, Value)) or isinstance(checked, bool):
                     raise TypeError(f"jvp: argument {n} leaf {path[0] or '(root)'!r} is not a float")

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Concatenate, Literal, TypeVar, cast, overload
 
+from tape.array import asarray
 from tape.errors import GradientCheckError
+from tape.gradient_tape import is_float_array
 from tape.higher_order import hessian
 from tape.transforms import grad, normalize_argnums
 from tape.tree import named_leaves, tree_flatten, tree_unflatten
@@ -210,7 +212,8 @@ def check_gradients(
     """Compare :func:`tape.grad` with :func:`numerical_grad`; raise if any leaf is off.
 
     ``arrays=True`` differentiates with nested float sequences watched as Array nodes
-    (see :func:`tape.grad`), checking the array ops' rules. ``order=2`` checks
+    (see :func:`tape.grad`), checking the array ops' rules; the central differences then
+    give ``fun`` those sequences as untracked Arrays, so its operators and indexing work. ``order=2`` checks
     second derivatives instead: every Hessian entry (:func:`tape.hessian`, reverse
     over reverse) against central differences of the gradient; entries are named
     ``"path_i, path_j"``.
@@ -224,10 +227,26 @@ def check_gradients(
         analytic, numerical = _second_derivatives(fun, args, nums, single, eps)
     elif order == 1:
         analytic = _named(grad(fun, argnums, arrays=arrays)(*args), nums, single)  # type: ignore[arg-type]  # fun is any callable of the arguments
-        numerical = _named(numerical_grad(fun, *args, argnums=argnums, eps=eps), nums, single)
+        differenced = _with_arrays(fun, nums) if arrays else fun
+        numerical = _named(numerical_grad(differenced, *args, argnums=argnums, eps=eps), nums, single)
     else:
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     return _compare(analytic, numerical, atol, rtol, "gradient" if order == 1 else "second derivative")
+
+
+def _with_arrays(fun: Callable[..., object], nums: tuple[int, ...]) -> Callable[..., object]:
+    """``fun`` given, in the arguments ``nums``, each float array as an untracked Array, as
+    ``grad(..., arrays=True)`` gives it each one as an Array."""
+
+    def as_arrays(tree: object) -> object:
+        leaves, treedef = tree_flatten(tree, is_float_array)
+        arrays = [asarray(x) if is_float_array(x) else x for x in leaves]
+        return tree_unflatten(treedef, cast("list[float]", arrays))  # float and Array leaves
+
+    def called(*args: object) -> object:
+        return fun(*(as_arrays(x) if n in nums else x for n, x in enumerate(args)))
+
+    return called
 
 
 def _second_derivatives(

@@ -1547,6 +1547,8 @@ def jit(
     >>> cube(2.0), cube(3.0), cube.traces
     (12.0, 27.0, 1)
     """
+    if not callable(fun):
+        raise TypeError(f"jit: fun must be callable, not {type(fun).__name__} ({fun!r})")
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if any(not isinstance(n, int) or n < 0 for n in nums):
         raise ValueError(f"jit: static_argnums must be non-negative ints, not {static_argnums!r}")

@@ -24,6 +24,7 @@ tracked Values or Arrays in, one recorded node out.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 from tape.array import custom_jvp, custom_vjp
@@ -47,6 +48,14 @@ def define(
     module docstring for their signatures). A name that exists is a ValueError unless
     ``replace=True``, which redefines it in place: every later use follows the new rules.
     """
+    for what, rule in (
+        ("its forward rule", forward),
+        *((f"partial rule {k}", r) for k, r in enumerate(partials)),
+    ):
+        if not callable(rule):
+            raise TypeError(f"op {name!r}: {what} must be callable, not {type(rule).__name__}")
+    if partials:
+        _check_arity(name, forward, len(partials))
     if vjp is not None or jvp is not None:
         if partials:
             raise ValueError(f"op {name!r}: give partial rules or vjp and jvp rules, not both")
@@ -54,3 +63,21 @@ def define(
             raise ValueError(f"op {name!r} needs partial rules, or both a vjp and a jvp rule")
         return core.define(name, forward, vjp=custom_vjp(vjp), jvp=custom_jvp(jvp), replace=replace)
     return core.define(name, forward, *partials, replace=replace)
+
+
+def _check_arity(name: str, forward: Callable[..., object], rules: int) -> None:
+    """One partial rule per argument ``forward`` takes (unless it takes ``*args``, or has no signature)."""
+    try:
+        parameters = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(1 for p in positional if p.default is p.empty)
+    if not required <= rules <= len(positional):
+        takes = f"{required}" if required == len(positional) else f"{required} to {len(positional)}"
+        raise ValueError(
+            f"op {name!r}: its forward rule takes {takes} argument{'s' if len(positional) != 1 else ''} "
+            f"but {rules} partial rule{'s are' if rules != 1 else ' is'} given; give one per argument"
+        )

@@ -7,6 +7,7 @@ message whichever path it takes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import cast
@@ -205,7 +206,8 @@ def class_targets(targets: Sequence[object], rows: int, classes: int, where: str
 def number_text(text: str, where: str) -> float:
     """``text`` (a cell of a text file, say) as a finite float; a ValueError naming ``where`` otherwise.
 
-    Surrounding spaces are allowed; ``nan``, ``inf`` and what ``float`` does not read are not.
+    Surrounding spaces are allowed; ``nan``, ``inf``, what ``float`` does not read and what it
+    reads beyond ASCII numerals (``1_000``, other scripts' digits) are not.
 
     >>> number_text(" 2.5e1 ", "line 2"), number_text("-3", "line 2")
     (25.0, -3.0)
@@ -214,13 +216,15 @@ def number_text(text: str, where: str) -> float:
     ...
     ValueError: line 4, column 'x': 'nan' is not a finite number
     """
-    try:
-        value = float(text)
-    except ValueError:
-        shown = text.strip()
-        raise ValueError(f"{where}: {shown!r} is {'empty' if not shown else 'not a number'}") from None
+    shown = text.strip()
+    value: float | None = None
+    if shown.isascii() and "_" not in shown:  # float reads "1_000" and other scripts' digits too
+        with contextlib.suppress(ValueError):
+            value = float(shown)
+    if value is None:
+        raise ValueError(f"{where}: {shown!r} is {'empty' if not shown else 'not a number'}")
     if not math.isfinite(value):
-        raise ValueError(f"{where}: {text.strip()!r} is not a finite number")
+        raise ValueError(f"{where}: {shown!r} is not a finite number")
     return value
 
 

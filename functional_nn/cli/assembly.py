@@ -133,15 +133,18 @@ def build(config: Config) -> Setup:
     validate(config)
     keys = run_keys(config.seed)
     data, schema = load_data(config)
+    where = os.path.basename(config.data or config.dataset)
     try:
         rest, test = train_test_split(data, TEST_FRACTION, key=keys.split)
         train, validation = train_test_split(rest, VALIDATION_FRACTION, key=keys.validation)
     except ValueError as error:
-        where = os.path.basename(config.data or config.dataset)
         raise UsageError(
             f"{where} has {len(data)} rows, too few to split off test and validation rows ({error})"
         ) from error
-    train, validation, test, standardizer = datasets.standardize(train, validation, test)
+    try:
+        train, validation, test, standardizer = datasets.standardize(train, validation, test)
+    except ValueError as error:
+        raise UsageError(f"{where}: cannot standardize the features: {error}") from error
     model = build_model(config, data.num_features, outputs(data))
     steps = math.ceil(len(train) / config.batch_size)
     return Setup(train, validation, test, standardizer, model, make_optimizer(config, steps), steps, schema)

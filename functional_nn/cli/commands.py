@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -61,6 +62,7 @@ from functional_nn.train import (
 from functional_nn.train import outputs as model_outputs
 from functional_nn.training_state import read_training_state, save_training_state
 from optimizers import Optimizer
+from tape.validate import number_text
 
 CHECKPOINT_NAME = "checkpoint.json"
 METRICS_NAME = "metrics.csv"
@@ -447,7 +449,10 @@ def _file_evaluation_data(args: argparse.Namespace, use: _Inference) -> tuple[Da
         data = read_csv_like(args.data, use.schema)
     except CsvError as error:
         raise UsageError(str(error)) from error
-    return use.standardizer.transform(data.dataset), f"all of {os.path.basename(args.data)}"
+    try:
+        return use.standardizer.transform(data.dataset), f"all of {os.path.basename(args.data)}"
+    except ValueError as error:
+        raise UsageError(f"{args.data}: {error}") from error
 
 
 def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
@@ -475,6 +480,16 @@ def run_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _standardized(use: _Inference, row: Sequence[float], where: str) -> Sequence[float]:
+    """``row`` standardized as the run's training data were (as it is without a standardizer)."""
+    if use.standardizer is None:
+        return row
+    try:
+        return use.standardizer.apply(row)
+    except ValueError as error:
+        raise UsageError(f"{where}: {error}") from error
+
+
 def _class_names(use: _Inference) -> list[str]:
     labels = use.schema.labels if use.schema is not None else None
     return list(labels) if labels is not None else [str(k) for k in range(use.model.n_out)]
@@ -494,12 +509,12 @@ def _predict_file(args: argparse.Namespace, use: _Inference, out: TextIO) -> int
         raise UsageError(
             f"{args.input_file} has {len(inputs.features)} columns; the model takes {use.model.n_in} features"
         )
+    rows = [_standardized(use, row, f"{args.input_file} row {k}") for k, row in enumerate(inputs.rows, 1)]
     writer = csv.writer(out, lineterminator="\n")
     regression = use.model.n_out == 1
     names = _class_names(use)
     writer.writerow(["predicted"] if regression else ["predicted", *(f"P({name})" for name in names)])
-    for row in inputs.rows:
-        x = use.standardizer.apply(row) if use.standardizer is not None else row
+    for x in rows:
         result = [float(o) for o in model_outputs(use.model, use.params, [x])[0]]
         if regression:
             writer.writerow([repr(result[0])])
@@ -541,14 +556,12 @@ def run_predict(args: argparse.Namespace, out: TextIO) -> int:
         return _predict_file(args, use, out)
     model = use.model
     try:
-        row = [float(part) for part in args.input.split(",")]
+        row = [number_text(part, f"--input value {k}") for k, part in enumerate(args.input.split(","), 1)]
     except ValueError as error:
-        raise UsageError(f"--input must be comma-separated numbers: {error}") from error
-    if not all(math.isfinite(x) for x in row):
-        raise UsageError("--input values must be finite")
+        raise UsageError(f"{error} (--input takes comma-separated numbers)") from error
     if len(row) != model.n_in:
         raise UsageError(f"--input has {len(row)} values; the model takes {model.n_in}")
-    inputs = use.standardizer.apply(row) if use.standardizer is not None else row
+    inputs = _standardized(use, row, "--input")
     outputs_ = model_outputs(model, use.params, [inputs])[0]
     if model.n_out == 1:
         print(f"prediction: {float(outputs_[0]):.6g}", file=out)

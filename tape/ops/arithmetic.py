@@ -116,15 +116,16 @@ DIV = define(
 POW = define(
     "pow",
     p_pow,
-    lambda v, x, y: y * p_pow(x, y - 1.0),
-    # d/dy is log(x) * v, and 0 where v is 0 (0 ** y, as PyTorch): tangent_term's product, whose
-    # zero test is data (an op) when v is a Value, so it holds under jit and at higher orders
+    # d/dx is y * x ** (y - 1), and 0 where y is 0 (x ** 0 is constant, 0 ** 0 too, as PyTorch),
+    # d/dy is log(x) * v, and 0 where v is 0 (0 ** y, as PyTorch): tangent_term's products, whose
+    # zero tests are data (an op) when y or v is a Value, so they hold under jit and at higher orders
+    lambda v, x, y: _tangent_term(p_pow(x, y - 1.0), y),
     lambda v, x, y: _tangent_term(p_log(x), v),
     float_kernel=floats.pow,
     emit=lambda c, v, x, y: (
         f"{c.ref(floats.pow)}({x}, {y})",
         (
-            f"{y} * {c.ref(floats.pow)}({x}, {y} - 1.0)",
+            f"0.0 if {y} == 0.0 else {c.ref(floats.pow)}({x}, {y} - 1.0) * {y}",
             f"0.0 if {v} == 0.0 else {c.ref(floats.log)}({x}) * {v}",
         ),
     ),

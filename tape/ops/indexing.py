@@ -28,6 +28,7 @@ from tape.array import (
     apply_array_op,
     array_op,
     constant_array,
+    constant_data,
     flatten,
     install,
     nest,
@@ -41,7 +42,7 @@ from tape.core.recording import is_zero
 from tape.kernels import indexing as kernels
 from tape.kernels.shapes import index_grid, normalize_axis, size, strides
 from tape.ops.shape import check_operands, operand_shape, plain_result
-from tape.validate import CONSTANTS_UNDER_JIT, HoldsTracked, float_array
+from tape.validate import HoldsTracked, float_array
 from tape.value import Scalar, Value
 
 
@@ -386,15 +387,9 @@ def _scale_values(x: Any, factors: Any) -> Any:
     return x * factors
 
 
-def scale(X: Array | Sequence[Any], factors: Sequence[Any]) -> Array | Rows | Data:
+def scale(X: Array | Sequence[Any], factors: Array | Sequence[Any]) -> Array | Rows | Data:
     """``X * factors`` elementwise with constant ``factors`` of ``X``'s shape (e.g. a dropout mask)."""
-    try:
-        f = float_array(factors, "scale: factors")
-    except HoldsTracked:
-        raise TypeError(
-            "scale: the factors hold Values; factors are constants, nested sequences of floats "
-            f"({CONSTANTS_UNDER_JIT})"
-        ) from None
+    f = constant_data(factors, "scale", "factors")
     if not isinstance(f, tuple):
         raise ValueError("scale: factors must be an array of floats of the input's shape, not a number")
     if not isinstance(X, Array):

@@ -13,13 +13,23 @@ from operator import mul
 from typing import Any, NamedTuple, cast
 
 from tape import floats
-from tape.array import Array, Data, Matrix, add_flat, add_matrix, flatten, shape_of, traced_floats
+from tape.array import (
+    Array,
+    Data,
+    Matrix,
+    add_flat,
+    add_matrix,
+    constant_data,
+    flatten,
+    shape_of,
+    traced_floats,
+)
 from tape.core.node import Node
 from tape.core.op import define
 from tape.core.recording import is_zero
 from tape.ops.elementwise import exp, log
 from tape.ops.reductions import max_shift, vsum
-from tape.validate import CONSTANTS_UNDER_JIT, HoldsTracked, class_targets, float_array, float_matrix
+from tape.validate import HoldsTracked, class_targets, float_array, float_matrix
 from tape.value import Scalar, Value
 
 
@@ -209,18 +219,12 @@ def _flat_values(x: object) -> list[Scalar]:
     return [cast(Scalar, x)]
 
 
-def mse(Y: Array | Sequence[Any], T: Sequence[Any], *, where: str = "mse") -> Scalar:
+def mse(Y: Array | Sequence[Any], T: Array | Sequence[Any], *, where: str = "mse") -> Scalar:
     """Mean of ``(y - t) ** 2`` over all entries of equal-shaped arrays: a Value, or a float.
 
     ``where`` names the caller in error messages.
     """
-    try:
-        targets = float_array(T, f"{where}: targets")
-    except HoldsTracked:
-        raise TypeError(
-            f"{where}: the targets hold Values; targets are constants, nested sequences of floats "
-            f"({CONSTANTS_UNDER_JIT})"
-        ) from None
+    targets = constant_data(T, where, "targets")
     if not isinstance(targets, tuple):
         raise ValueError(f"{where}: targets must be an array of floats, not a number")
     try:

@@ -105,6 +105,9 @@ def test_blank_lines_and_spaces_around_cells_are_allowed(tmp_path: Path) -> None
         ("a,b\n1,\n2,y\n", {}, "line 2, column 'b': the class label is empty"),
         ("b\n1\n2\n", {}, "only the target column 'b'; there are no features"),
         ('a,b\n1,"x\n', {}, "line 2: not valid CSV"),
+        ("a,b\n1_000,x\n2,y\n", {}, "line 2, column 'a': '1_000' is not a number"),
+        ("a,b\n1,x\n\u0663,y\n", {}, "line 3, column 'a': '\u0663' is not a number"),
+        ("a,b\n1,1_0\n2,2_0\n", {"task": "regression"}, "line 2, column 'b': '1_0' is not a number"),
     ],
 )
 def test_a_bad_file_is_one_error_naming_file_line_and_column(
@@ -218,4 +221,8 @@ def test_number_and_int_text() -> None:
         number_text("x", "w")
     with pytest.raises(ValueError, match=r"^w: 'infinity' is not a finite number$"):
         number_text(" infinity", "w")
+    for text in ("1_000", "\u0663", "\uff11\uff12", "1\u00a0000"):  # what float reads and a CSV does not hold
+        with pytest.raises(ValueError, match=r"^w: .* is not a number$"):
+            number_text(text, "w")
+    assert number_text("\t-1.5E+2 ", "w") == -150.0
     assert [int_text(t) for t in ("0", "+3", "-0", "٣", "1e3", "", " 12 ")] == [0, 3, 0, None, None, None, 12]

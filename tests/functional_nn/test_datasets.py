@@ -291,6 +291,35 @@ def test_standardizer_validation() -> None:
         D.Standardizer(pvector([0.0]), pvector([1.0, 1.0]))
 
 
+def test_a_column_whose_sum_overflows_standardizes_to_finite_values() -> None:
+    column = [1.7e308] * 9 + [1.6e308, 1e308]  # the sum is beyond the float range, the mean is not
+    (scaled, scaler) = D.standardize(Dataset.from_rows([[x] for x in column], [0.0] * len(column)))
+    assert scaler.mean[0] == pytest.approx(math.fsum(x / len(column) for x in column)) and scaler.scale[0] > 0
+    assert all(math.isfinite(x) for x in _column(scaled, 0))
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        [1.7e308, -1.7e308, 1e308] * 4,  # the sum overflows, then the deviations from the mean
+        [1.7e308] * 9 + [-1.7e308],
+        [1.7e308, -1.7e308, -1.7e308],  # the sum does not, the deviations do
+    ],
+)
+def test_a_column_whose_spread_overflows_is_a_value_error(column: list[float]) -> None:
+    with pytest.raises(ValueError, match=r"feature 0: values too large to standardize"):
+        D.Standardizer.fit(Dataset.from_rows([[x] for x in column], [0.0] * len(column)))
+
+
+def test_a_value_that_standardizes_beyond_the_float_range_is_a_value_error() -> None:
+    scaler = D.Standardizer(pvector([0.5, 0.0]), pvector([0.25, 1.0]))
+    assert scaler.apply([1e300, 1e308]) == pvector([(1e300 - 0.5) / 0.25, 1e308])
+    with pytest.raises(ValueError, match=r"feature 0: 1e\+308 standardizes to inf \(mean 0.5, scale 0.25\)"):
+        scaler.apply([1e308, 0.0])
+    with pytest.raises(ValueError, match=r"feature 0: .* standardizes to inf"):
+        scaler.transform(Dataset.from_rows([[0.0, 0.0], [1.7e308, 0.0]], [0.0, 0.0]))
+
+
 # -- registry --------------------------------------------------------------------------
 
 

@@ -521,6 +521,24 @@ def test_empty_and_mismatched_errors() -> None:
         mse_loss([1.0, 2.0], [1.0, "2"])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize(
+    ("batch", "name", "what"),
+    [
+        (cross_entropy_batch, "cross_entropy_batch", "rows of probabilities"),
+        (cross_entropy_with_logits_batch, "cross_entropy_with_logits_batch", "rows of logits"),
+        (multi_margin_loss_batch, "multi_margin_loss_batch", "rows of logits"),
+    ],
+)
+def test_ragged_rows_of_classes_are_refused(
+    batch: Callable[[list[list[float]], list[int]], object], name: str, what: str
+) -> None:
+    """Every row scores the same classes: a row of another width is an error, not a loss."""
+    with pytest.raises(ValueError, match=rf"{name}: {what} are ragged: row 1 has 1 entries but row 0 has 2"):
+        batch([[0.5, 0.5], [1.0]], [0, 0])
+    with pytest.raises(ValueError, match=rf"{name}: {what} are ragged: row 2 has 3 entries but row 0 has 2"):
+        batch([[0.5, 0.5], [0.25, 0.75], [0.5, 0.25, 0.25]], [0, 1, 0])
+
+
 def test_range_errors() -> None:
     for t in (-0.1, 1.5, math.nan):
         with pytest.raises(ValueError, match=r"bce_loss: target must be in \[0, 1\]"):

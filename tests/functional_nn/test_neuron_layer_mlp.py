@@ -329,6 +329,21 @@ def test_params_of_another_spec_are_rejected_with_the_misfit_named() -> None:
         model.apply(other_input, [1.0, 2.0, 3.0])
 
 
+@pytest.mark.parametrize("arrays", [False, True])
+def test_apply_batch_rejects_params_of_another_spec_as_apply_does(arrays: bool) -> None:
+    """A wider hidden layer is consistent within itself: the batch path still names the misfit,
+    so fit cannot train params of another model."""
+    model = MLP(3, (4, 2))
+    wider = MLP(3, (5, 2)).init(key(0))
+    batch = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
+    misfit = r"layers\.0 gives 5 outputs, but the spec has 4" if arrays else r"layers\.0\.weight has 5 rows"
+    with pytest.raises(ValueError, match=r"params do not fit MLP\(3, \(4, 2\).*" + misfit):
+        if arrays:
+            tape.grad(lambda p: tape.arrays.sum(model.apply_batch(p, batch)), arrays=True)(wider)
+        else:
+            model.apply_batch(wider, batch)
+
+
 def test_check_params_names_malformed_parts() -> None:
     model = MLP(2, (2,))
     good = model.init(key(0))

@@ -131,3 +131,24 @@ def test_the_default_mask_matching_nothing_is_an_error_too() -> None:
 def test_names_ending_in_needs_a_name() -> None:
     with pytest.raises(ValueError, match="at least one"):
         names_ending_in()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda mask: optimizers.sgd(0.1, weight_decay=0.1, decay_mask=mask),
+        lambda mask: optimizers.adam(weight_decay=0.1, decay_mask=mask),
+        lambda mask: optimizers.adamw(decay_mask=mask),
+    ],
+)
+def test_a_mask_that_is_not_a_predicate_is_refused_where_the_optimizer_is_made(
+    make: Callable[[object], optimizers.Optimizer],
+) -> None:
+    """A name where a predicate belongs (``decay_mask="weight"``) is named, not called at init."""
+    with pytest.raises(
+        TypeError, match=r"decay_mask must be a predicate on parameter names .* not str \('weight'\)"
+    ):
+        make("weight")
+    with pytest.raises(TypeError, match=r"names_ending_in\('weight'\)"):
+        make("weight")
+    make(names_ending_in("weight")).init(MODEL)

@@ -91,6 +91,18 @@ def test_an_array_reports_its_shape_and_converts() -> None:
     assert pickle.loads(pickle.dumps(a.data)) == a.data
 
 
+def test_an_array_has_no_truth_value_and_a_0d_array_no_length() -> None:
+    """``if mask:`` is an error, not always true (one element too: use float); len needs an axis."""
+    for a in (asarray([0.0, 0.0]), asarray([1.0, 2.0]) > 5.0, asarray([[0.0]]), asarray(0.0)):
+        with pytest.raises(
+            TypeError, match=r"the truth value of an Array .* is ambiguous: use tape.arrays.where"
+        ):
+            bool(a)
+    with pytest.raises(TypeError, match=r"len\(\) of a 0-d Array"):
+        len(asarray(2.0))
+    assert len(asarray([[1.0], [2.0]])) == 2 and len(asarray([])) == 0
+
+
 @pytest.mark.parametrize(
     ("bad", "error", "message"),
     [

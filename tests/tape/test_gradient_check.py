@@ -26,6 +26,7 @@ from tape import (
     numerical_grad,
     stop_gradient,
 )
+from tape import arrays as A
 from tape.tree import named_leaves, tree_leaves, tree_structure
 from tape.value import Scalar
 from tests.tape.test_tree import assert_identical
@@ -314,3 +315,19 @@ def test_a_nan_numerical_gradient_is_reported_as_a_nan_error() -> None:
     message = str(caught.value)
     assert "numerical nan" in message
     assert "max abs error nan" in message
+
+
+def test_with_arrays_the_numerical_side_gets_the_arrays_grad_gets() -> None:
+    """Under ``arrays=True`` the function gets Arrays, so operators, ``@`` and N-d indexing work
+    on its array arguments: the central differences call it with the same kind of argument."""
+    w, x = [[0.5, -1.0], [0.25, 2.0]], [[1.0, 2.0, 3.0]]
+    report = check_gradients(
+        lambda w, x: A.sum(A.tanh(x.T * w[0, :] @ w + w[:, 1]) ** 2.0), w, x, argnums=(0, 1), arrays=True
+    )
+    assert report.max_abs_error < 1e-6 and len(report.analytic) == 7
+    with pytest.raises(
+        GradientCheckError, match=r"gradient mismatch at 1\.1: analytic 2\.0 vs numerical 4\.0"
+    ):
+        check_gradients(lambda w: A.sum(w * stop_gradient(w)), w, arrays=True)
+    plain = check_gradients(lambda w: A.sum(A.tanh(A.asarray(w))), w, arrays=True)  # lists work too
+    assert plain.max_abs_error < 1e-6

@@ -12,6 +12,7 @@ from pyrsistent import PMap, pmap, pvector
 
 import tape
 from tape import ForwardTape, GradientCheckError, Tape, TapeError, Value
+from tape import arrays as A
 from tape.testing import (
     assert_jvp_matches_vjp,
     assert_second_derivatives_match,
@@ -283,3 +284,20 @@ def test_a_gradient_penalty_nests_inside_an_array_gradient() -> None:
     for a, b in zip(with_arrays, with_values, strict=True):
         assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
     tape.check_gradients(penalised, params)
+
+
+def test_jvp_with_arrays_takes_an_untracked_array_and_names_a_tracked_one() -> None:
+    """As ``grad(..., arrays=True)`` does, forward mode watches an ``asarray`` primal as one Array;
+    a traced Array (a function tape.jit compiles with arrays=True) is a TypeError saying so."""
+    x, t = [[0.5, -1.0], [2.0, 0.25]], [[1.0, 0.0], [0.5, 2.0]]
+
+    def f(y: A.Array) -> object:
+        return A.sum(A.tanh(y) * y)
+
+    expected = tape.jvp(f, (x,), (t,), arrays=True)
+    assert tape.jvp(f, (A.asarray(x),), (A.asarray(t),), arrays=True) == expected
+    assert tape.jvp(f, (A.asarray(x),), (t,), arrays=True) == expected
+    assert tape.jvp(f, (x,), (A.asarray(t),), arrays=True) == expected
+    compiled = tape.jit(lambda y: tape.jvp(f, (y,), (t,), arrays=True), arrays=True)
+    with pytest.raises(TypeError, match=r"jvp: argument 0 is an Array a tape records.*does not compile"):
+        compiled(x)

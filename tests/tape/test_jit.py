@@ -520,6 +520,11 @@ def test_the_cache_is_bounded() -> None:
         jit(f, cache_size=0)
 
 
+def test_jit_of_what_is_not_a_function_is_refused_where_it_is_made() -> None:
+    with pytest.raises(TypeError, match=r"jit: fun must be callable, not float \(2\.0\)"):
+        jit(2.0)  # type: ignore[arg-type]  # a misuse to refuse
+
+
 def test_static_arguments_are_part_of_the_key() -> None:
     f = jit(lambda x, power: x ** float(power), static_argnums=1)
     assert f(2.0, 3) == 8.0 and f(3.0, 3) == 27.0 and f.traces == 1

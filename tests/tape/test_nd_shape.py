@@ -515,3 +515,29 @@ def test_mse_targets_and_scale_factors_holding_values_are_type_errors() -> None:
         tape.grad(lambda x: A.sum(A.scale(A.stack([x, x]), [[x, 1.0]][0])))(2.0)
     with pytest.raises(TypeError, match="scale: the factors hold Values"):
         tape.grad(lambda x: A.sum(A.scale([1.0, 2.0], [x, 1.0])))(2.0)
+
+
+def test_mse_targets_and_scale_factors_take_an_untracked_array() -> None:
+    """``asarray(data)``, what their TypeError suggests, is constant data like the nested floats;
+    a tracked Array there is the TypeError."""
+    targets, factors = [[1.0, 2.0], [0.5, -1.0]], [[2.0, 0.0], [1.0, 3.0]]
+    x = [[0.0, 1.0], [2.0, 3.0]]
+    assert A.mse(x, asarray(targets)) == A.mse(x, targets)
+    assert asarray(A.scale(asarray(x), asarray(factors))).data == asarray(A.scale(asarray(x), factors)).data
+    mse_grad = tape.grad(lambda p: A.mse(p, asarray(targets)), arrays=True)
+    assert mse_grad(x) == tape.grad(lambda p: A.mse(p, targets), arrays=True)(x)
+    scale_grad = tape.grad(lambda p: A.sum(A.scale(p, asarray(factors))), arrays=True)
+    assert scale_grad(x) == factors
+    assert tape.jit(mse_grad)(x) == mse_grad(x) and tape.jit(scale_grad)(x) == scale_grad(x)
+    with pytest.raises(TypeError, match="mse: the targets hold Values; targets are constants"):
+        tape.grad(lambda p: A.mse(p, p), arrays=True)(x)
+    with pytest.raises(TypeError, match="scale: the factors hold Values; factors are constants"):
+        tape.grad(lambda p: A.sum(A.scale(p, p)), arrays=True)(x)
+    # an untracked Array argument is traced under jit: refused there, as its numbers would be frozen
+    with_targets = tape.grad(lambda p, t: A.mse(p, t), arrays=True)
+    assert with_targets(x, asarray(targets)) == mse_grad(x)
+    with pytest.raises(TypeError, match=r"mse: the targets are an untracked Array argument, which tape\.jit"):
+        tape.jit(with_targets)(x, asarray(targets))
+    assert tape.jit(with_targets)(x, targets) == mse_grad(x)  # nested floats, read from the inputs
+    with pytest.raises(TypeError, match="scale: the factors are an untracked Array argument"):
+        tape.jit(lambda p, f: A.sum(A.scale(p, f)))(asarray(x), asarray(factors))

@@ -49,6 +49,31 @@ def test_defining_a_name_twice_needs_replace() -> None:
         tape.define("test_nothing", _softplus_forward)
 
 
+def test_a_scalar_op_needs_one_partial_rule_per_argument_of_its_forward_rule() -> None:
+    """Checked where the op is defined, not as an IndexError when a later argument is differentiated."""
+    with pytest.raises(
+        ValueError, match=r"op 'test_product': its forward rule takes 2 arguments but 1 partial"
+    ):
+        tape.define("test_product", lambda x, y: x * y, lambda v, x, y: y)
+    with pytest.raises(
+        ValueError, match=r"op 'test_product': its forward rule takes 1 argument but 2 partial"
+    ):
+        tape.define("test_product", lambda x: x, lambda v, x: 1.0, lambda v, x: 0.0)
+    with pytest.raises(TypeError, match=r"op 'test_product': its forward rule must be callable, not int"):
+        tape.define("test_product", 5, lambda v, x: 1.0)  # type: ignore[arg-type]  # a misuse to refuse
+    with pytest.raises(TypeError, match=r"op 'test_product': partial rule 1 must be callable, not float"):
+        tape.define("test_product", lambda x, y: x * y, lambda v, x, y: y, 1.0)  # type: ignore[arg-type]
+    assert "test_product" not in tape.REGISTRY
+    scaled = tape.define(
+        "test_scaled", lambda x, s=2.0: s * x, lambda v, x, s=2.0: s, lambda v, x, s=2.0: x, replace=True
+    )
+    assert (
+        tape.grad(lambda x: scaled(x, 3.0))(1.0) == 3.0
+    )  # a default counts as an argument that may be given
+    anything = tape.define("test_any_arity", lambda *xs: xs[0], lambda v, *xs: 1.0, replace=True)
+    assert tape.grad(lambda x: anything(x))(1.0) == 1.0  # *args: the rules' count cannot be checked
+
+
 def test_replace_updates_the_op_in_place_and_bumps_its_version() -> None:
     op = tape.define("test_twice", lambda x: 2.0 * x, lambda v, x: 2.0)
     assert tape.grad(lambda v: op(v))(1.0) == 2.0

@@ -256,3 +256,21 @@ def test_relu_keeps_nan_and_zero_to_a_power_has_a_zero_exponent_slope() -> None:
         return a**b
 
     assert tape.grad(power, argnums=(0, 1))(0.0, 2.0) == (0.0, 0.0)
+
+
+def test_a_zero_exponent_has_a_zero_base_slope_even_at_a_zero_base() -> None:
+    """``x ** 0`` is constant: its slope is 0 at ``x = 0`` too (as PyTorch and JAX), not ``0 * inf``."""
+    from tape import arrays as A
+
+    def constant_power(x: Scalar) -> Scalar:
+        return x**0.0
+
+    for slope in (tape.grad(constant_power), tape.jit(tape.grad(constant_power))):
+        assert [slope(x) for x in (0.0, -0.0, 2.0)] == [0.0, 0.0, 0.0]
+    assert tape.jvp(constant_power, (0.0,), (1.0,)) == (1.0, 0.0)
+    assert tape.grad(tape.grad(constant_power))(0.0) == 0.0
+    base = tape.grad(lambda x, y: x**y)  # the exponent traced: the zero test is data under jit
+    assert base(0.0, 0.0) == tape.jit(base)(0.0, 0.0) == 0.0
+    assert tape.jit(base)(2.0, 3.0) == base(2.0, 3.0) == 12.0
+    batched = tape.grad(lambda x: A.sum(A.power(x, [[0.0, 2.0]])), arrays=True)
+    assert batched([[0.0, 0.0]]) == tape.jit(batched)([[0.0, 0.0]]) == [[0.0, 0.0]]

@@ -803,6 +803,14 @@ BAD_CASES = [
     _case("predict-not-numbers", "predict", "iris.json", "--input", "a,b,c,d", says="--input"),
     _case("predict-nan", "predict", "iris.json", "--input", "nan,1,2,3", says="--input"),
     _case("predict-empty", "predict", "iris.json", "--input", "", says="--input"),
+    _case(
+        "predict-underscore",
+        "predict",
+        "iris.json",
+        "--input",
+        "1,2_0,3,4",
+        says="--input value 2: '2_0' is not a number (--input takes comma-separated numbers)",
+    ),
     _case("predict-other-shape", "predict", "other-shape.json", "--input", "1,2,3,4", says="fit"),
     _case(
         "evaluate-config-seed-str",

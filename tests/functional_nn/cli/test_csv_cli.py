@@ -252,6 +252,11 @@ def test_a_format_3_checkpoint_of_a_data_file_keeps_its_columns(runs: dict[str, 
         ("a,b\n" + "1,x\n2,y\n", (), "bad.csv has 2 rows, too few to split off test and validation rows"),
         ("a,b\n1,x\n2,y\n", ("--dataset", "iris"), "--data and --dataset each name the data to train on"),
         ("", (), "bad.csv is empty"),
+        (
+            "a,b\n" + "1.7e308,x\n-1.7e308,y\n" * 10,
+            (),
+            "bad.csv: cannot standardize the features: feature 0: values too large to standardize",
+        ),
     ],
 )
 def test_a_bad_data_file_or_flag_is_one_line(
@@ -261,6 +266,26 @@ def test_a_bad_data_file_or_flag_is_one_line(
     result = run_cli(tmp_path, "train", "--data", "bad.csv", *flags)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.describe()
     assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_inputs_too_far_from_the_training_data_are_one_line(runs: dict[str, Run], tmp_path: Path) -> None:
+    """A finite feature whose standardized value overflows is refused, not predicted as nan."""
+    checkpoint = str(_checkpoint(runs["iris-csv"]))
+    far = "5.1,1.7e308,1.4,0.2"
+    far_file = write_iris(tmp_path / "far.csv")
+    with far_file.open("a", encoding="utf-8") as stream:
+        stream.write(f"{far},setosa\n")
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(IRIS_FEATURE_NAMES) + f"\n5.1,3.5,1.4,0.2\n{far}\n")
+    for flags, says in (
+        (("predict", checkpoint, "--input", far), "--input: feature 1: 1.7e+308 standardizes to inf"),
+        (("predict", checkpoint, "--input-file", str(rows)), "rows.csv row 2: feature 1: 1.7e+308"),
+        (("evaluate", checkpoint, "--data", str(far_file)), "far.csv: feature 1: 1.7e+308 standardizes"),
+    ):
+        result = run_cli(tmp_path, *flags)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.describe()
+        assert says in result.stderr and "too far from the training data" in result.stderr, result.describe()
+        assert result.stdout == "", result.describe()
 
 
 def test_data_flags_without_a_file_and_files_for_other_runs_are_refused(
