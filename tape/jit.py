@@ -131,7 +131,7 @@ from tape.transforms import (
     unwrap,
 )
 from tape.tree import TreeDef, array_layout, tree_flatten, tree_flatten_floats, tree_unflatten
-from tape.validate import float_array
+from tape.validate import float_array, positional_arity
 from tape.value import Value
 
 __all__ = ["Compiled", "Jitted", "TraceTape", "jit"]
@@ -1552,6 +1552,12 @@ def jit(
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if any(not isinstance(n, int) or n < 0 for n in nums):
         raise ValueError(f"jit: static_argnums must be non-negative ints, not {static_argnums!r}")
+    arity = positional_arity(fun)
+    if nums and arity is not None and max(nums) >= arity[1]:
+        raise ValueError(
+            f"jit: static_argnums names argument {max(nums)}, but fun takes {arity[1]} positional "
+            f"argument{'' if arity[1] == 1 else 's'}"
+        )
     if not isinstance(cache_size, int) or cache_size < 1:
         raise ValueError(f"jit: cache_size must be a positive int, not {cache_size!r}")
     return Jitted(fun, nums, arrays, cache_size)

@@ -24,12 +24,12 @@ tracked Values or Arrays in, one recorded node out.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 from tape.array import custom_jvp, custom_vjp
 from tape.core import op as core
 from tape.core.op import Op
+from tape.validate import positional_arity
 
 __all__ = ["define"]
 
@@ -67,17 +67,13 @@ def define(
 
 def _check_arity(name: str, forward: Callable[..., object], rules: int) -> None:
     """One partial rule per argument ``forward`` takes (unless it takes ``*args``, or has no signature)."""
-    try:
-        parameters = inspect.signature(forward).parameters.values()
-    except (TypeError, ValueError):  # a builtin without a signature
+    arity = positional_arity(forward)
+    if arity is None:
         return
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
-        return
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = sum(1 for p in positional if p.default is p.empty)
-    if not required <= rules <= len(positional):
-        takes = f"{required}" if required == len(positional) else f"{required} to {len(positional)}"
+    required, most = arity
+    if not required <= rules <= most:
+        takes = f"{required}" if required == most else f"{required} to {most}"
         raise ValueError(
-            f"op {name!r}: its forward rule takes {takes} argument{'s' if len(positional) != 1 else ''} "
+            f"op {name!r}: its forward rule takes {takes} argument{'s' if most != 1 else ''} "
             f"but {rules} partial rule{'s are' if rules != 1 else ' is'} given; give one per argument"
         )

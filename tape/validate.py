@@ -8,8 +8,9 @@ message whichever path it takes.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from pyrsistent import PVector, pvector
@@ -23,6 +24,7 @@ __all__ = [
     "class_target",
     "class_targets",
     "int_text",
+    "positional_arity",
     "number_text",
     "finite_number",
     "float_array",
@@ -239,3 +241,18 @@ def int_text(text: str) -> int | None:
     if not digits or not digits.isascii() or not digits.isdigit():
         return None
     return int(stripped)
+
+
+def positional_arity(fun: Callable[..., object]) -> tuple[int, int] | None:
+    """How many positional arguments ``fun`` needs and takes at most, from its signature.
+
+    ``None`` when that is not known: ``fun`` takes ``*args``, or has no signature (some builtins).
+    """
+    try:
+        parameters = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return None
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return sum(1 for p in positional if p.default is p.empty), len(positional)

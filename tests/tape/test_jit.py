@@ -525,6 +525,16 @@ def test_jit_of_what_is_not_a_function_is_refused_where_it_is_made() -> None:
         jit(2.0)  # type: ignore[arg-type]  # a misuse to refuse
 
 
+def test_static_argnums_beyond_the_functions_arguments_are_refused_where_jit_is_made() -> None:
+    with pytest.raises(ValueError, match=r"static_argnums names argument 3, but fun takes 2 positional"):
+        jit(lambda x, n: x * n, static_argnums=(0, 3))
+    with pytest.raises(ValueError, match=r"names argument 1, but fun takes 1 positional argument$"):
+        jit(tape.grad(lambda x: x * x), static_argnums=1)  # the signature grad's function keeps
+    power = jit(lambda x, n=2: x ** float(n), static_argnums=1)  # an argument with a default
+    assert power(3.0) == 9.0 and power(3.0, 3) == 27.0
+    assert jit(lambda *xs: xs[0] * xs[1], static_argnums=1)(2.0, 3) == 6.0  # *args: any index
+
+
 def test_static_arguments_are_part_of_the_key() -> None:
     f = jit(lambda x, power: x ** float(power), static_argnums=1)
     assert f(2.0, 3) == 8.0 and f(3.0, 3) == 27.0 and f.traces == 1
