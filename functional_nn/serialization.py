@@ -367,7 +367,8 @@ def write_atomically(path: str, data: bytes) -> None:
     try:
         handle, temporary = _create_temporary(folder, data)
     except OSError as error:
-        raise CheckpointError(f"cannot write a checkpoint in {folder}: {_reason(error)}") from error
+        reason = _reason(error)
+        raise CheckpointError(f"cannot write {path}: no file can be made in {folder}: {reason}") from error
     try:
         try:
             view = memoryview(data)

@@ -807,14 +807,14 @@ def test_failing_to_sync_the_folder_after_the_rename_is_not_an_error(
 
 
 def test_saving_into_a_missing_folder_raises(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"cannot write a checkpoint in .*missing"):
+    with pytest.raises(CheckpointError, match=r"write .*checkpoint\.json: no file can be made in .*missing"):
         save_checkpoint(tmp_path / "missing" / "checkpoint.json", REFERENCE_PARAMS)
     assert os.listdir(tmp_path) == []
 
 
 def test_saving_under_a_regular_file_raises(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(CheckpointError, match=r"cannot write a checkpoint in .*file"):
+    with pytest.raises(CheckpointError, match=r"write .*checkpoint\.json: no file can be made in .*file"):
         save_checkpoint(tmp_path / "file" / "checkpoint.json", REFERENCE_PARAMS)
     assert os.listdir(tmp_path) == ["file"]
     assert (tmp_path / "file").read_text() == "not a folder"
