@@ -78,18 +78,30 @@ class MultiHeadAttention:
         """``embed_dim // num_heads``: each head's width."""
         return self.embed_dim // self.num_heads
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape (``out_proj.weight`` is ``out_proj``'s ``weight``)."""
+        d = self.embed_dim
+        return {
+            "in_proj_weight": (3 * d, d),
+            "in_proj_bias": (3 * d,),
+            "out_proj.weight": (d, d),
+            "out_proj.bias": (d,),
+        }
+
     def init(self, key: Key) -> LayerParams:
         """The parameters drawn from ``key`` (the biases start at zero, as in PyTorch)."""
         d = self.embed_dim
+        shapes = self.shapes
         k_in, k_out = split(key)
         return pmap(
             {
-                "in_proj_weight": uniform_param(k_in, (3 * d, d), math.sqrt(6.0 / (d + 3 * d))),
-                "in_proj_bias": constant_param(0.0, (3 * d,)),
+                "in_proj_weight": uniform_param(k_in, shapes["in_proj_weight"], math.sqrt(6.0 / (d + 3 * d))),
+                "in_proj_bias": constant_param(0.0, shapes["in_proj_bias"]),
                 "out_proj": pmap(
                     {
-                        "weight": uniform_param(k_out, (d, d), 1.0 / math.sqrt(d)),
-                        "bias": constant_param(0.0, (d,)),
+                        "weight": uniform_param(k_out, shapes["out_proj.weight"], 1.0 / math.sqrt(d)),
+                        "bias": constant_param(0.0, shapes["out_proj.bias"]),
                     }
                 ),
             }
@@ -107,9 +119,10 @@ class MultiHeadAttention:
                 f"MultiHeadAttention: expected input of shape (batch, time, {d}) with time >= 1, got {shape}"
             )
         heads, width = self.num_heads, self.head_dim
+        shapes = self.shapes
         out_proj = get_param(params, "out_proj", "MultiHeadAttention")
-        weight_in = get_param(params, "in_proj_weight", "MultiHeadAttention")
-        bias_in = get_param(params, "in_proj_bias", "MultiHeadAttention")
+        weight_in = get_param(params, "in_proj_weight", "MultiHeadAttention", shapes["in_proj_weight"])
+        bias_in = get_param(params, "in_proj_bias", "MultiHeadAttention", shapes["in_proj_bias"])
 
         def project(part: int, head: int) -> Any:
             """Head ``head``'s query (0), key (1) or value (2): its rows of in_proj, laid out as PyTorch's."""
@@ -126,6 +139,6 @@ class MultiHeadAttention:
             for h in range(heads)
         ]
         joined = mixed[0] if heads == 1 else arrays.concatenate(mixed, axis=-1)  # (batch, time, d)
-        weight = get_param(out_proj, "weight", "MultiHeadAttention.out_proj")
-        bias = get_param(out_proj, "bias", "MultiHeadAttention.out_proj")
+        weight = get_param(out_proj, "weight", "MultiHeadAttention.out_proj", shapes["out_proj.weight"])
+        bias = get_param(out_proj, "bias", "MultiHeadAttention.out_proj", shapes["out_proj.bias"])
         return like_input(arrays.linear(weight, bias, joined), x)

@@ -24,7 +24,7 @@ from pyrsistent import PMap, PVector, pmap, pvector
 
 from functional_nn.random import Key, uniform
 from tape import Array
-from tape.array import Data, asarray, nest
+from tape.array import Data, asarray, nest, shape_of
 
 __all__ = [
     "ArrayLike",
@@ -162,11 +162,23 @@ def constant_param(value: float, shape: tuple[int, ...]) -> PVector[Any]:
     return param([value] * math.prod(shape), shape)
 
 
-def get_param(params: LayerParams, name: str, layer: str) -> Any:
-    """``params[name]``, or a ValueError naming the layer and the names ``params`` does hold."""
+def get_param(params: LayerParams, name: str, layer: str, shape: tuple[int, ...] | None = None) -> Any:
+    """``params[name]``, or a ValueError naming the layer and the names ``params`` does hold.
+
+    With ``shape`` (what the layer's spec makes), a parameter of another shape is a ValueError
+    too: the params of a layer of another size would otherwise run, and give another shape.
+    """
     if not isinstance(params, PMap):
         raise TypeError(f"{layer}: params must be a pyrsistent map, not {type(params).__name__}")
     try:
-        return params[name]
+        value = params[name]
     except KeyError:
         raise ValueError(f"{layer}: params have no {name!r} (they hold {sorted(params)!r})") from None
+    if shape is not None:
+        held = value.shape if isinstance(value, Array) else shape_of(value)
+        if held != shape:
+            raise ValueError(
+                f"{layer}: {name!r} has shape {held}, but this layer's spec gives {shape} "
+                "(params of another layer?)"
+            )
+    return value

@@ -72,23 +72,31 @@ class Conv2d:
         if not isinstance(self.bias, bool):
             raise TypeError(f"Conv2d: bias must be a bool, not {type(self.bias).__name__}")
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape."""
+        kh, kw = pair(self.kernel_size, "kernel_size", least=1)
+        return {"weight": (self.out_channels, self.in_channels, kh, kw), "bias": (self.out_channels,)}
+
     def init(self, key: Key) -> LayerParams:
         """``weight`` and ``bias`` drawn from ``key``."""
-        kh, kw = pair(self.kernel_size, "kernel_size", least=1)
-        bound = 1.0 / math.sqrt(self.in_channels * kh * kw)
+        shapes = self.shapes
+        _, in_channels, kh, kw = shapes["weight"]
+        bound = 1.0 / math.sqrt(in_channels * kh * kw)
         k_weight, k_bias = split(key)
-        weight = uniform_param(k_weight, (self.out_channels, self.in_channels, kh, kw), bound)
+        weight = uniform_param(k_weight, shapes["weight"], bound)
         if not self.bias:
             return pmap({"weight": weight})
-        return pmap({"weight": weight, "bias": uniform_param(k_bias, (self.out_channels,), bound)})
+        return pmap({"weight": weight, "bias": uniform_param(k_bias, shapes["bias"], bound)})
 
     def apply(
         self, params: LayerParams, x: ArrayLike, *, key: Key | None = None, train: bool = False
     ) -> Output:
         """The convolution of ``x`` ``(batch, in_channels, h, w)``: ``(batch, out_channels, h', w')``."""
         xs = _check_images(as_operand(x), "Conv2d", self.in_channels)
-        weight = get_param(params, "weight", "Conv2d")
-        bias = get_param(params, "bias", "Conv2d") if self.bias else None
+        shapes = self.shapes
+        weight = get_param(params, "weight", "Conv2d", shapes["weight"])
+        bias = get_param(params, "bias", "Conv2d", shapes["bias"]) if self.bias else None
         return like_input(arrays.conv2d(xs, weight, bias, stride=self.stride, padding=self.padding), x)
 
 

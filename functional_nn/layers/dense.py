@@ -55,21 +55,28 @@ class Linear:
         if not isinstance(self.bias, bool):
             raise TypeError(f"Linear: bias must be a bool, not {type(self.bias).__name__}")
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape."""
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+
     def init(self, key: Key) -> LayerParams:
         """``weight`` and ``bias`` drawn from ``key``."""
         bound = 1.0 / math.sqrt(self.in_features)
         k_weight, k_bias = split(key)
-        weight = uniform_param(k_weight, (self.out_features, self.in_features), bound)
+        shapes = self.shapes
+        weight = uniform_param(k_weight, shapes["weight"], bound)
         if not self.bias:
             return pmap({"weight": weight})
-        return pmap({"weight": weight, "bias": uniform_param(k_bias, (self.out_features,), bound)})
+        return pmap({"weight": weight, "bias": uniform_param(k_bias, shapes["bias"], bound)})
 
     def apply(
         self, params: LayerParams, x: ArrayLike, *, key: Key | None = None, train: bool = False
     ) -> Output:
         """``x @ weight.T + bias`` for ``x`` of shape ``(batch, ..., in_features)``."""
-        weight = get_param(params, "weight", "Linear")
-        bias = get_param(params, "bias", "Linear") if self.bias else None
+        shapes = self.shapes
+        weight = get_param(params, "weight", "Linear", shapes["weight"])
+        bias = get_param(params, "bias", "Linear", shapes["bias"]) if self.bias else None
         return like_input(arrays.linear(weight, bias, x), x)
 
 

@@ -67,9 +67,14 @@ class Embedding:
         check_positive_int(self.num_embeddings, "Embedding: num_embeddings")
         check_positive_int(self.embedding_dim, "Embedding: embedding_dim")
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape."""
+        return {"weight": (self.num_embeddings, self.embedding_dim)}
+
     def init(self, key: Key) -> LayerParams:
         """``weight`` drawn from ``key``."""
-        shape = (self.num_embeddings, self.embedding_dim)
+        shape = self.shapes["weight"]
         return pmap({"weight": param(normal(key, self.num_embeddings * self.embedding_dim), shape)})
 
     def apply(self, params: LayerParams, x: object, *, key: Key | None = None, train: bool = False) -> Output:
@@ -79,5 +84,6 @@ class Embedding:
         _token_ids(x, self.num_embeddings, shape, flat)
         if not flat:
             raise ValueError("Embedding: no token ids (the input is empty)")
-        rows = arrays.take(get_param(params, "weight", "Embedding"), tuple(flat), axis=0)
+        weight = get_param(params, "weight", "Embedding", self.shapes["weight"])
+        rows = arrays.take(weight, tuple(flat), axis=0)
         return like_input(arrays.reshape(rows, (*shape, self.embedding_dim)), x)

@@ -43,15 +43,23 @@ class LayerNorm:
         check_positive_int(self.normalized_shape, "LayerNorm: normalized_shape")
         object.__setattr__(self, "eps", check_real(self.eps, "LayerNorm: eps", positive=True))
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape."""
+        return {"weight": (self.normalized_shape,), "bias": (self.normalized_shape,)}
+
     def init(self, key: Key) -> LayerParams:
         """``weight`` ones and ``bias`` zeros (the key is not used)."""
-        n = (self.normalized_shape,)
-        return pmap({"weight": constant_param(1.0, n), "bias": constant_param(0.0, n)})
+        shapes = self.shapes
+        return pmap(
+            {"weight": constant_param(1.0, shapes["weight"]), "bias": constant_param(0.0, shapes["bias"])}
+        )
 
     def apply(
         self, params: LayerParams, x: ArrayLike, *, key: Key | None = None, train: bool = False
     ) -> Output:
         """``x`` ``(..., normalized_shape)`` normalised over its last axis."""
-        weight = get_param(params, "weight", "LayerNorm")
-        bias = get_param(params, "bias", "LayerNorm")
+        shapes = self.shapes
+        weight = get_param(params, "weight", "LayerNorm", shapes["weight"])
+        bias = get_param(params, "bias", "LayerNorm", shapes["bias"])
         return like_input(arrays.layer_norm(x, weight, bias, eps=self.eps), x)

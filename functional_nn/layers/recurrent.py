@@ -59,17 +59,24 @@ class GRU:
         check_positive_int(self.input_size, "GRU: input_size")
         check_positive_int(self.hidden_size, "GRU: hidden_size")
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape (the three gates' rows stacked, as PyTorch's)."""
+        h = self.hidden_size
+        return {
+            "weight_ih_l0": (3 * h, self.input_size),
+            "weight_hh_l0": (3 * h, h),
+            "bias_ih_l0": (3 * h,),
+            "bias_hh_l0": (3 * h,),
+        }
+
     def init(self, key: Key) -> LayerParams:
         """The four parameters drawn from ``key``."""
-        h = self.hidden_size
-        bound = 1.0 / math.sqrt(h)
-        keys = split(key, 4)
+        bound = 1.0 / math.sqrt(self.hidden_size)
         return pmap(
             {
-                "weight_ih_l0": uniform_param(keys[0], (3 * h, self.input_size), bound),
-                "weight_hh_l0": uniform_param(keys[1], (3 * h, h), bound),
-                "bias_ih_l0": uniform_param(keys[2], (3 * h,), bound),
-                "bias_hh_l0": uniform_param(keys[3], (3 * h,), bound),
+                name: uniform_param(k, shape, bound)
+                for k, (name, shape) in zip(split(key, 4), self.shapes.items(), strict=True)
             }
         )
 
@@ -88,10 +95,9 @@ class GRU:
             )
         batch, steps, _ = shape
         hidden = self.hidden_size
-        w_ih = get_param(params, "weight_ih_l0", "GRU")
-        w_hh = get_param(params, "weight_hh_l0", "GRU")
-        b_ih = get_param(params, "bias_ih_l0", "GRU")
-        b_hh = get_param(params, "bias_hh_l0", "GRU")
+        w_ih, w_hh, b_ih, b_hh = (
+            get_param(params, name, "GRU", shape) for name, shape in self.shapes.items()
+        )
         gates_x = cast(Array, arrays.linear(w_ih, b_ih, xs))  # every step's input projections at once
         h: Any = asarray(((0.0,) * hidden,) * batch)
         outputs = []

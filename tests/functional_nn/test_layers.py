@@ -126,6 +126,56 @@ def test_missing_parameters_are_named() -> None:
         serial(Linear(2, 1)).apply(pmap({"7": pmap()}), [[1.0, 2.0]])
 
 
+MISFITS = [
+    (
+        Linear(2, 3),
+        Linear(2, 4),
+        (4, 2),
+        r"Linear: 'weight' has shape \(4, 2\), but this layer's spec gives \(3, 2\)",
+    ),
+    (
+        Conv2d(1, 2, 3),
+        Conv2d(1, 3, 3),
+        (2, 1, 4, 4),
+        r"Conv2d: 'weight' has shape \(3, 1, 3, 3\), .* \(2, 1, 3, 3\)",
+    ),
+    (GRU(2, 3), GRU(2, 4), (2, 2, 2), r"GRU: 'weight_ih_l0' has shape \(12, 2\), .* gives \(9, 2\)"),
+    (MultiHeadAttention(4, 2), MultiHeadAttention(4, 1, causal=True), None, None),  # same shapes: fits
+    (LayerNorm(3), LayerNorm(4), (2, 3), r"LayerNorm: 'weight' has shape \(4,\), but .* gives \(3,\)"),
+]
+
+
+@pytest.mark.parametrize(("layer", "other", "shape", "match"), MISFITS, ids=[repr(m[0]) for m in MISFITS])
+@pytest.mark.parametrize("watched", [False, True], ids=["floats", "under grad"])
+def test_params_of_a_layer_of_another_size_are_refused_by_name(
+    layer: Layer, other: Layer, shape: tuple[int, ...] | None, match: str | None, watched: bool
+) -> None:
+    """Params another size of the same layer made would run (a wider layer's are consistent among
+    themselves) and give another shape; each parameter is checked against the layer's spec."""
+    params = other.init(key(0))
+    x = data(1, *(shape or (2, 3, 4)))
+
+    def run(p: Any) -> Any:
+        return arrays.sum(arrays.asarray(layer.apply(p, x)))
+
+    def call() -> object:
+        return tape.grad(run, arrays=True)(params) if watched else run(params)
+
+    if match is None:
+        call()  # attention's heads split the same weights: another head count fits
+        return
+    with pytest.raises(ValueError, match=match + r" \(params of another layer\?\)"):
+        call()
+
+
+def test_embedding_and_attention_params_of_another_size_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"Embedding: 'weight' has shape \(5, 2\), .* gives \(5, 3\)"):
+        Embedding(5, 3).apply(Embedding(5, 2).init(key(0)), [[1, 2]])
+    with pytest.raises(ValueError, match=r"MultiHeadAttention.out_proj: 'weight' has shape \(2, 2\)"):
+        wrong = MultiHeadAttention(4, 2).init(key(0)).set("out_proj", Linear(2, 2).init(key(1)))
+        MultiHeadAttention(4, 2).apply(wrong, data(1, 2, 3, 4))
+
+
 # -- forward values -----------------------------------------------------------------------------
 
 
