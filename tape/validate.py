@@ -247,9 +247,14 @@ def positional_arity(fun: Callable[..., object]) -> tuple[int, int] | None:
     """How many positional arguments ``fun`` needs and takes at most, from its signature.
 
     ``None`` when that is not known: ``fun`` takes ``*args``, or has no signature (some builtins).
+    A wrapper's own parameters are what it takes (a ``functools.wraps`` wrapper may take more
+    than the function it wraps); only a wrapper of ``*args`` is read as the function it wraps
+    (``__wrapped__``), as a transformation such as ``tape.grad`` passes its arguments on.
     """
     try:
-        parameters = inspect.signature(fun).parameters.values()
+        parameters = inspect.signature(fun, follow_wrapped=False).parameters.values()
+        if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+            parameters = inspect.signature(fun).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature
         return None
     if any(p.kind is p.VAR_POSITIONAL for p in parameters):

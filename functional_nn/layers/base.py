@@ -175,10 +175,22 @@ def get_param(params: LayerParams, name: str, layer: str, shape: tuple[int, ...]
     except KeyError:
         raise ValueError(f"{layer}: params have no {name!r} (they hold {sorted(params)!r})") from None
     if shape is not None:
-        held = value.shape if isinstance(value, Array) else shape_of(value)
+        held = _param_shape(value)
         if held != shape:
             raise ValueError(
                 f"{layer}: {name!r} has shape {held}, but this layer's spec gives {shape} "
                 "(params of another layer?)"
             )
     return value
+
+
+def _param_shape(value: object) -> tuple[int, ...]:
+    """The shape of a parameter: an Array, or nested sequences (read down their first items)
+    that may end in Arrays, as array ops take them (a sequence of Array rows is a matrix)."""
+    outer = shape_of(value)  # stops at an item that is not a sequence: a float, or an Array
+    item = value
+    for extent in outer:
+        if not extent:
+            return outer
+        item = cast("Sequence[object]", item)[0]
+    return outer + item.shape if isinstance(item, Array) else outer

@@ -176,6 +176,19 @@ def test_embedding_and_attention_params_of_another_size_are_refused_by_name() ->
         MultiHeadAttention(4, 2).apply(wrong, data(1, 2, 3, 4))
 
 
+def test_a_parameter_held_as_a_sequence_of_array_rows_is_read_at_its_whole_shape() -> None:
+    """Array ops take a sequence of (untracked) Array rows as the matrix they make; the shape
+    check reads it at its whole shape, not at the length of the sequence."""
+    layer = Linear(3, 2)
+    params = layer.init(key(0))
+    rows = params.set("weight", tuple(arrays.asarray(tuple(row)) for row in params["weight"]))
+    x = [[0.1, 0.2, 0.3]]
+    assert layer.apply(rows, x) == layer.apply(params, x)
+    wider = Linear(3, 4).init(key(0))
+    with pytest.raises(ValueError, match=r"'weight' has shape \(4, 3\), but .* gives \(2, 3\)"):
+        layer.apply(wider.set("weight", tuple(arrays.asarray(tuple(row)) for row in wider["weight"])), x)
+
+
 # -- forward values -----------------------------------------------------------------------------
 
 

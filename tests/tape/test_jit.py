@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import re
@@ -533,6 +534,22 @@ def test_static_argnums_beyond_the_functions_arguments_are_refused_where_jit_is_
     power = jit(lambda x, n=2: x ** float(n), static_argnums=1)  # an argument with a default
     assert power(3.0) == 9.0 and power(3.0, 3) == 27.0
     assert jit(lambda *xs: xs[0] * xs[1], static_argnums=1)(2.0, 3) == 6.0  # *args: any index
+
+
+def test_static_argnums_of_a_wrapper_taking_more_arguments_than_it_wraps_are_kept() -> None:
+    """A functools.wraps wrapper reports the wrapped function's signature, but its own
+    parameters are what it takes; only a wrapper of ``*args`` passes its wrapped one's on."""
+
+    def square(x: tape.Scalar) -> tape.Scalar:
+        return x * x
+
+    @functools.wraps(square)
+    def powered(x: tape.Scalar, n: int) -> tape.Scalar:
+        return square(x) ** float(n)
+
+    assert jit(powered, static_argnums=1)(2.0, 3) == 64.0
+    with pytest.raises(ValueError, match=r"names argument 2, but fun takes 2 positional arguments$"):
+        jit(powered, static_argnums=2)
 
 
 def test_static_arguments_are_part_of_the_key() -> None:
