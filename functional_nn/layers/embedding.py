@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ class Embedding:
     def init(self, key: Key) -> LayerParams:
         """``weight`` drawn from ``key``."""
         shape = self.shapes["weight"]
-        return pmap({"weight": param(normal(key, self.num_embeddings * self.embedding_dim), shape)})
+        return pmap({"weight": param(normal(key, math.prod(shape)), shape)})
 
     def apply(self, params: LayerParams, x: object, *, key: Key | None = None, train: bool = False) -> Output:
         """The rows of ``weight`` for the int ids ``x``: shape ``x``'s shape plus ``(embedding_dim,)``."""
